@@ -1,0 +1,49 @@
+# The project's front door. `make demo` and `make test` each set up everything first,
+# so on a fresh machine each is one command.
+SHELL := /bin/bash
+.SHELLFLAGS := -eo pipefail -c
+PYTHON ?= python3.11
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.setup-done
+# pip's global config on these machines names local extra indexes that may be absent;
+# the warnings about them are noise, real errors still fail the pipe.
+PIP_QUIET := grep -v -e 'is ignored: it is neither a file nor a directory' || true
+
+export RAGAS_DO_NOT_TRACK := true
+export DAGSTER_DISABLE_TELEMETRY := true
+export OPENBLAS_NUM_THREADS ?= 1
+
+.PHONY: setup demo test lint typecheck pytest dagster clean
+
+setup: $(STAMP)
+
+$(STAMP): requirements.lock pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	@echo "Installing the pinned dependency set into $(VENV) ..."
+	@$(BIN)/pip install --disable-pip-version-check --progress-bar off -q -r requirements.lock 2>&1 | $(PIP_QUIET)
+	@$(BIN)/pip install --disable-pip-version-check --progress-bar off -q --no-deps --no-build-isolation -e . 2>&1 | $(PIP_QUIET)
+	@$(BIN)/pip check
+	@touch $(STAMP)
+
+demo: setup
+	$(BIN)/kb demo
+
+lint: setup
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+typecheck: setup
+	$(BIN)/mypy
+
+pytest: setup
+	$(BIN)/pytest
+
+test: lint typecheck pytest
+
+# The Dagster UI on the embedded database, with the sample folder as the files source.
+dagster: setup
+	KB_FILES_DIR=$${KB_FILES_DIR:-samples/kb_files} $(BIN)/kb dagster dev
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache *.egg-info

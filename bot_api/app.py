@@ -1,0 +1,110 @@
+"""FastAPI application: lifespan-managed database pool, health checks, search API.
+
+Routes stay thin: they validate input and call kb_core. The process owns the embedded
+PostgreSQL when DATABASE_URL is unset, so the server lives exactly as long as the app.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from typing import Annotated, Any
+
+from fastapi import Depends, FastAPI, HTTPException, Query, Request
+from fastapi.concurrency import run_in_threadpool
+from psycopg_pool import ConnectionPool
+from pydantic import BaseModel
+
+from kb_core.db import Database, open_database
+from kb_core.embeddings import Embedder, query_embedder
+from kb_core.search import vector_search
+from kb_core.settings import Settings, get_settings
+
+
+@dataclass
+class AppState:
+    settings: Settings
+    database: Database
+    pool: ConnectionPool[Any]
+    embedder: Embedder
+
+
+class SearchHitOut(BaseModel):
+    doc_id: int
+    chunk_id: int
+    title: str
+    score: float
+    snippet: str
+    heading_path: list[str]
+    url: str | None
+    source: str
+    external_id: str
+
+
+def get_state(request: Request) -> AppState:
+    kb: AppState = request.app.state.kb
+    return kb
+
+
+# Module level on purpose: with postponed annotations FastAPI resolves dependency types
+# from module globals, so a dependency defined inside create_app would not be found.
+StateDep = Annotated[AppState, Depends(get_state)]
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        resolved = settings or get_settings()
+        database = open_database(resolved)
+        pool = database.pool()
+        embedder = query_embedder(resolved)
+        app.state.kb = AppState(resolved, database, pool, embedder)
+        try:
+            yield
+        finally:
+            pool.close()
+
+    app = FastAPI(title="Pyrus KB assistant", version="0.1.0", lifespan=lifespan)
+
+    @app.get("/healthz", tags=["ops"])
+    def healthz() -> dict[str, str]:
+        """Liveness: the process serves requests."""
+        return {"status": "ok"}
+
+    @app.get("/readyz", tags=["ops"])
+    def readyz(kb: StateDep) -> dict[str, Any]:
+        """Readiness: the database answers and holds indexed chunks."""
+        try:
+            with kb.pool.connection(timeout=2) as conn:
+                row = conn.execute(
+                    "SELECT count(*) FROM chunks WHERE embedding_model = %s",
+                    (kb.embedder.model_id,),
+                ).fetchone()
+        except Exception as exc:
+            raise HTTPException(503, detail=f"database unavailable: {type(exc).__name__}") from exc
+        return {"status": "ready", "indexed_chunks": int(row[0]) if row else 0}
+
+    @app.get("/api/search", tags=["search"], response_model=list[SearchHitOut])
+    async def search(
+        kb: StateDep,
+        q: Annotated[str, Query(min_length=1, max_length=2000, description="Question")],
+        k: Annotated[int, Query(ge=1, le=50)] = 5,
+    ) -> list[dict[str, Any]]:
+        """Vector search over the knowledge base."""
+
+        def run() -> list[dict[str, Any]]:
+            with kb.pool.connection() as conn:
+                hits = vector_search(
+                    conn,
+                    kb.embedder,
+                    q,
+                    k=k,
+                    ef_search=kb.settings.hnsw_ef_search,
+                    snippet_chars=kb.settings.search_snippet_chars,
+                )
+            return [hit.as_json() for hit in hits]
+
+        return await run_in_threadpool(run)
+
+    return app

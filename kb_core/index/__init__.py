@@ -1,0 +1,1 @@
+"""Writing the knowledge base: documents, Markdown, chunks, embeddings, vector indexes."""

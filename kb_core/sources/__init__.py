@@ -1,0 +1,1 @@
+"""Source clients: each yields SourceDocument records for the pipeline."""

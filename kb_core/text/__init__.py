@@ -1,0 +1,1 @@
+"""Text processing: conversion to Markdown and chunking."""

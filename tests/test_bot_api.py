@@ -1,0 +1,46 @@
+from pathlib import Path
+
+import dagster as dg
+import pytest
+from fastapi.testclient import TestClient
+
+from bot_api.app import create_app
+from kb_assets.assets import INGEST_ASSETS
+from kb_assets.resources import DatabaseResource, EmbedderResource, FilesSourceResource
+from kb_core.db import Database
+from kb_core.settings import Settings
+
+
+@pytest.fixture
+def client(kb_env: Settings, database: Database, sample_dir: Path):
+    assert dg.materialize(
+        INGEST_ASSETS,
+        resources={
+            "database": DatabaseResource(database_url=database.url),
+            "embedder": EmbedderResource(),
+            "files_source": FilesSourceResource(root=str(sample_dir)),
+        },
+    ).success
+    with TestClient(create_app(kb_env)) as test_client:
+        yield test_client
+
+
+def test_health_and_readiness(client: TestClient):
+    assert client.get("/healthz").json() == {"status": "ok"}
+    ready = client.get("/readyz")
+    assert ready.status_code == 200 and ready.json()["indexed_chunks"] > 0
+
+
+def test_search_endpoint(client: TestClient):
+    response = client.get("/api/search", params={"q": "шаблон печатной формы", "k": 2})
+    assert response.status_code == 200
+    hits = response.json()
+    assert len(hits) == 2
+    assert hits[0]["external_id"] == "admin/print-templates.md"
+
+
+def test_search_rejects_bad_input_with_a_reason(client: TestClient):
+    response = client.get("/api/search", params={"q": "", "k": 2})
+    assert response.status_code == 422
+    assert response.json()["detail"][0]["loc"] == ["query", "q"]
+    assert client.get("/api/search", params={"q": "x", "k": 500}).status_code == 422

@@ -1,0 +1,56 @@
+"""The code location loads, and runs are recorded in PostgreSQL through dagster.yaml."""
+
+from pathlib import Path
+
+import dagster as dg
+import psycopg
+import pytest
+from psycopg import sql
+
+from kb_assets.assets import INGEST_ASSETS
+from kb_assets.definitions import defs
+from kb_assets.resources import DatabaseResource, EmbedderResource, FilesSourceResource
+from kb_core.db import Database
+from kb_core.settings import PROJECT_ROOT
+
+
+def test_definitions_load_with_the_pipeline_assets():
+    dg.Definitions.validate_loadable(defs)
+    keys = {key.to_user_string() for key in defs.resolve_asset_graph().get_all_asset_keys()}
+    assert {"raw_files", "cleaned_markdown", "chunks", "chunk_embeddings"} <= keys
+
+
+@pytest.fixture
+def dagster_db(pg_server: str) -> str:
+    name = "dagster_test"
+    with psycopg.connect(pg_server, autocommit=True) as conn:
+        conn.execute(
+            sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
+        )
+        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    host = psycopg.conninfo.conninfo_to_dict(pg_server)["host"]
+    return f"postgresql+psycopg2://postgres:@/{name}?host={host}"
+
+
+def test_repo_dagster_yaml_records_runs_in_postgres(
+    dagster_db: str, database: Database, sample_dir: Path, tmp_path: Path, monkeypatch
+):
+    monkeypatch.setenv("DAGSTER_PG_URL", dagster_db)
+    monkeypatch.setenv("DAGSTER_STORAGE_DIR", str(tmp_path / "dagster"))
+    with dg.DagsterInstance.from_config(str(PROJECT_ROOT)) as instance:
+        result = dg.materialize(
+            INGEST_ASSETS,
+            instance=instance,
+            resources={
+                "database": DatabaseResource(database_url=database.url),
+                "embedder": EmbedderResource(),
+                "files_source": FilesSourceResource(root=str(sample_dir)),
+            },
+        )
+        assert result.success
+        runs = instance.get_runs()
+        assert [r.run_id for r in runs] == [result.run_id]
+        event = instance.get_latest_materialization_event(dg.AssetKey("chunk_embeddings"))
+        assert event is not None
+        assert event.asset_materialization.metadata["embedded"].value > 0
+    assert type(instance.run_storage).__name__ == "PostgresRunStorage"
