@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -195,6 +194,7 @@ def dagster_dev(
 ) -> None:
     """Run `dagster dev` on the same (embedded) PostgreSQL; stops it on exit."""
     from kb_cli.dagster_runs import dagster_env
+    from kb_cli.supervise import run_supervised
 
     settings = get_settings()
     db = open_database(settings)
@@ -205,8 +205,8 @@ def dagster_dev(
     dagster_bin = Path(sys.executable).with_name("dagster")
     command = [str(dagster_bin), "dev", "-w", str(PROJECT_ROOT / "workspace.yaml")]
     command += ["-h", host, "-p", str(port)]
-    console.print(f"Dagster UI: http://{host}:{port}")
-    raise typer.Exit(subprocess.call(command, env=env, cwd=PROJECT_ROOT))
+    console.print(f"Dagster UI: http://{host}:{port} (Ctrl-C stops it and the database)")
+    raise typer.Exit(run_supervised(command, env=env, cwd=PROJECT_ROOT))
 
 
 def main() -> None:
