@@ -6,15 +6,32 @@ own pending work in the database and is a no-op when nothing changed.
 """
 
 import time
+from datetime import UTC, datetime
 
 import dagster as dg
 
-from kb_assets.resources import DatabaseResource, EmbedderResource, FilesSourceResource
-from kb_core.index.documents import sync_source
+from kb_assets.resources import (
+    ConfluenceResource,
+    DatabaseResource,
+    EmbedderResource,
+    FilesSourceResource,
+    PyrusResource,
+)
+from kb_core.index.documents import load_cursor, sync_source
 from kb_core.index.stages import chunk_pending, convert_pending, embed_pending
+from kb_core.models import SyncCounts
 from kb_core.settings import get_settings
+from kb_core.sources import configured
+from kb_core.sources.confluence import SOURCE_NAME as CONFLUENCE_SOURCE
+from kb_core.sources.confluence import ConfluenceCursor, fetch_changes
 from kb_core.sources.files import SOURCE_NAME as FILES_SOURCE
+from kb_core.sources.pyrus_sync import PyrusCursor, fetch_corrections, fetch_tickets
+from kb_core.sources.pyrus_tasks import CORRECTIONS_SOURCE, TICKETS_SOURCE
 from kb_core.text.chunking import ChunkerConfig
+
+# Sources refresh daily at night, Moscow time; everything downstream follows eagerly.
+DAILY_SOURCE_REFRESH = dg.AutomationCondition.on_cron("0 3 * * *", cron_timezone="Europe/Moscow")
+DOWNSTREAM = dg.AutomationCondition.eager()
 
 
 class _ProgressLog:
@@ -35,10 +52,22 @@ class _ProgressLog:
             self._last = now
 
 
+def _counts_metadata(counts: SyncCounts, **extra: object) -> dict[str, object]:
+    return {
+        "enabled": True,
+        "new": counts.new,
+        "changed": counts.changed,
+        "unchanged": counts.unchanged,
+        "deleted": counts.deleted,
+        **extra,
+    }
+
+
 @dg.asset(
     group_name="sources",
     description="Articles from a folder of Markdown/HTML files (KB_FILES_DIR).",
     kinds={"postgres"},
+    automation_condition=DAILY_SOURCE_REFRESH,
 )
 def raw_files(
     context: dg.AssetExecutionContext,
@@ -52,23 +81,144 @@ def raw_files(
         counts = sync_source(conn, FILES_SOURCE, files_source.documents())
     context.log.info(f"files source synced: {counts}")
     return dg.MaterializeResult(
-        metadata={
-            "enabled": True,
-            "root": dg.MetadataValue.path(str(files_source.root)),
-            "new": counts.new,
-            "changed": counts.changed,
-            "unchanged": counts.unchanged,
-            "deleted": counts.deleted,
-            "documents": counts.total_live,
-        }
+        metadata=_counts_metadata(
+            counts,
+            root=dg.MetadataValue.path(str(files_source.root)),
+            documents=counts.total_live,
+        )
+    )
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+@dg.asset(
+    group_name="sources",
+    description="Pages of the configured Confluence spaces, synced incrementally (CQL "
+    "lastmodified with an overlap); pages gone from a space are soft-deleted.",
+    kinds={"postgres"},
+    automation_condition=DAILY_SOURCE_REFRESH,
+)
+def raw_confluence_pages(
+    context: dg.AssetExecutionContext, database: DatabaseResource, confluence: ConfluenceResource
+) -> dg.MaterializeResult:
+    if not confluence.enabled:
+        context.log.info("Confluence not configured (KB_CONFLUENCE_URL / _SPACES): skipped")
+        return dg.MaterializeResult(metadata={"enabled": False})
+    settings = confluence.settings
+    with database.connection() as conn:
+        cursor = ConfluenceCursor.from_json(load_cursor(conn, CONFLUENCE_SOURCE))
+    with confluence.client() as client:
+        fetch = fetch_changes(
+            client,
+            confluence.spaces,
+            cursor,
+            now=_now(),
+            overlap=configured.overlap(settings),
+            listing_interval=configured.listing_interval(settings),
+        )
+        retries = client.http.retries
+    with database.connection() as conn:
+        counts = sync_source(
+            conn,
+            CONFLUENCE_SOURCE,
+            (page.as_document() for page in fetch.pages),
+            full_listing=False,
+            live_ids=fetch.live_ids,
+            cursor=fetch.cursor.as_json(),
+        )
+    context.log.info(f"Confluence {fetch.mode} sync: {counts}")
+    return dg.MaterializeResult(
+        metadata=_counts_metadata(
+            counts,
+            mode=fetch.mode,
+            fetched=len(fetch.pages),
+            deletions_checked=fetch.live_ids is not None,
+            http_retries=retries,
+            spaces=", ".join(confluence.spaces),
+        )
     )
 
 
 @dg.asset(
+    group_name="sources",
+    description="Resolved tickets of the helpdesk forms as question + resolution documents.",
+    kinds={"postgres"},
+    automation_condition=DAILY_SOURCE_REFRESH,
+)
+def raw_pyrus_tickets(
+    context: dg.AssetExecutionContext, database: DatabaseResource, pyrus: PyrusResource
+) -> dg.MaterializeResult:
+    if not pyrus.enabled or not pyrus.form_ids:
+        context.log.info("Pyrus tickets not configured (KB_PYRUS_LOGIN / _FORM_IDS): skipped")
+        return dg.MaterializeResult(metadata={"enabled": False})
+    settings = pyrus.settings
+    with database.connection() as conn:
+        cursor = PyrusCursor.from_json(load_cursor(conn, TICKETS_SOURCE))
+    with pyrus.client() as client:
+        fetch = fetch_tickets(
+            client,
+            pyrus.form_ids,
+            configured.ticket_builder(settings),
+            cursor,
+            now=_now(),
+            overlap=configured.overlap(settings),
+            listing_interval=configured.listing_interval(settings),
+        )
+        retries, logins = client.http.retries, client.logins
+    with database.connection() as conn:
+        counts = sync_source(
+            conn,
+            TICKETS_SOURCE,
+            fetch.documents,
+            full_listing=False,
+            live_ids=fetch.live_ids,
+            cursor=fetch.cursor.as_json(),
+        )
+    context.log.info(f"Pyrus tickets {fetch.mode} sync: {counts}")
+    return dg.MaterializeResult(
+        metadata=_counts_metadata(
+            counts,
+            mode=fetch.mode,
+            tasks_seen=fetch.tasks_seen,
+            open_skipped=fetch.skipped_open,
+            deletions_checked=fetch.live_ids is not None,
+            http_retries=retries,
+            logins=logins,
+        )
+    )
+
+
+@dg.asset(
+    group_name="sources",
+    description="Approved entries of the «Актуализация RAG» form: curated corrections.",
+    kinds={"postgres"},
+    automation_condition=DAILY_SOURCE_REFRESH,
+)
+def kb_corrections(
+    context: dg.AssetExecutionContext, database: DatabaseResource, pyrus: PyrusResource
+) -> dg.MaterializeResult:
+    form_id = pyrus.settings.pyrus_corrections_form_id
+    if not pyrus.enabled or form_id is None:
+        context.log.info("corrections form not configured (KB_PYRUS_CORRECTIONS_FORM_ID)")
+        return dg.MaterializeResult(metadata={"enabled": False})
+    with pyrus.client() as client:
+        documents = fetch_corrections(
+            client, form_id, configured.correction_builder(pyrus.settings)
+        )
+    with database.connection() as conn:
+        counts = sync_source(conn, CORRECTIONS_SOURCE, documents, full_listing=True)
+    context.log.info(f"corrections synced: {counts}")
+    return dg.MaterializeResult(metadata=_counts_metadata(counts, approved=len(documents)))
+
+
+@dg.asset(
     group_name="knowledge_base",
-    deps=[raw_files],
+    deps=[raw_files, raw_confluence_pages, raw_pyrus_tickets, kb_corrections],
     description="Every live document converted to structure-preserving Markdown.",
     kinds={"postgres"},
+    automation_condition=DOWNSTREAM,
 )
 def cleaned_markdown(
     context: dg.AssetExecutionContext, database: DatabaseResource
@@ -93,6 +243,7 @@ def cleaned_markdown(
     deps=[cleaned_markdown],
     description="Markdown split into heading-aware chunks with full-text vectors.",
     kinds={"postgres"},
+    automation_condition=DOWNSTREAM,
 )
 def chunks(context: dg.AssetExecutionContext, database: DatabaseResource) -> dg.MaterializeResult:
     settings = get_settings()
@@ -114,6 +265,7 @@ def chunks(context: dg.AssetExecutionContext, database: DatabaseResource) -> dg.
     deps=[chunks],
     description="Embeddings of every chunk in pgvector, computed only for new text.",
     kinds={"postgres"},
+    automation_condition=DOWNSTREAM,
 )
 def chunk_embeddings(
     context: dg.AssetExecutionContext, database: DatabaseResource, embedder: EmbedderResource
@@ -141,4 +293,5 @@ def chunk_embeddings(
     )
 
 
-INGEST_ASSETS = [raw_files, cleaned_markdown, chunks, chunk_embeddings]
+SOURCE_ASSETS = [raw_files, raw_confluence_pages, raw_pyrus_tickets, kb_corrections]
+INGEST_ASSETS = [*SOURCE_ASSETS, cleaned_markdown, chunks, chunk_embeddings]

@@ -5,15 +5,25 @@ from __future__ import annotations
 import dagster as dg
 
 from kb_assets.assets import INGEST_ASSETS
-from kb_assets.resources import DatabaseResource, EmbedderResource, FilesSourceResource
+from kb_assets.resources import (
+    ConfluenceResource,
+    DatabaseResource,
+    EmbedderResource,
+    FilesSourceResource,
+    PyrusResource,
+)
 from kb_core.settings import Settings, get_settings
 
 
-def build_resources(settings: Settings) -> dict[str, dg.ConfigurableResource]:
+def build_resources(
+    settings: Settings, *, database_url: str | None = None
+) -> dict[str, dg.ConfigurableResource]:
+    """The pipeline's resources; ``database_url`` overrides the settings' database (a
+    caller that already opened the database, e.g. the CLI owning the embedded server)."""
+    if database_url is None and settings.database_url is not None:
+        database_url = settings.database_url.get_secret_value()
     return {
-        "database": DatabaseResource(
-            database_url=settings.database_url.get_secret_value() if settings.database_url else None
-        ),
+        "database": DatabaseResource(database_url=database_url),
         "embedder": EmbedderResource(
             provider=settings.embedder,
             threads=settings.embed_threads,
@@ -22,11 +32,23 @@ def build_resources(settings: Settings) -> dict[str, dg.ConfigurableResource]:
         "files_source": FilesSourceResource(
             root=str(settings.files_dir) if settings.files_dir else None
         ),
+        "confluence": ConfluenceResource(),
+        "pyrus": PyrusResource(),
     }
 
 
+# The implicit default automation sensor starts STOPPED; this one runs from the start so
+# the daily on_cron sources and the eager downstream assets actually materialise.
+automation_sensor = dg.AutomationConditionSensorDefinition(
+    "kb_automation",
+    target=dg.AssetSelection.all(),
+    default_status=dg.DefaultSensorStatus.RUNNING,
+    minimum_interval_seconds=60,
+)
+
 defs = dg.Definitions(
     assets=INGEST_ASSETS,
+    sensors=[automation_sensor],
     resources=build_resources(get_settings()),
     # The pipeline is a short chain of database-bound steps: one process per run avoids
     # the multiprocess executor's ~3 s per step on small machines.

@@ -14,8 +14,11 @@ from pydantic import PrivateAttr, SecretStr
 from kb_core.db import Database, open_database
 from kb_core.embeddings import Embedder, make_embedder
 from kb_core.models import SourceDocument
-from kb_core.settings import get_settings
+from kb_core.settings import Settings, get_settings, split_list
+from kb_core.sources import configured
+from kb_core.sources.confluence import ConfluenceClient
 from kb_core.sources.files import iter_files
+from kb_core.sources.pyrus import PyrusClient
 
 
 class DatabaseResource(dg.ConfigurableResource):  # type: ignore[misc]
@@ -71,3 +74,41 @@ class FilesSourceResource(dg.ConfigurableResource):  # type: ignore[misc]
         if not self.root:
             return iter(())
         return iter_files(Path(self.root))
+
+
+class _SettingsBacked(dg.ConfigurableResource):  # type: ignore[misc]
+    """Configured from the process settings (KB_* environment), which hold the secrets."""
+
+    @property
+    def settings(self) -> Settings:
+        return get_settings()
+
+
+class ConfluenceResource(_SettingsBacked):
+    """Confluence pages of the configured spaces (KB_CONFLUENCE_*)."""
+
+    @property
+    def enabled(self) -> bool:
+        return configured.confluence_enabled(self.settings)
+
+    @property
+    def spaces(self) -> list[str]:
+        return split_list(self.settings.confluence_spaces)
+
+    def client(self) -> ConfluenceClient:
+        return configured.confluence_client(self.settings)
+
+
+class PyrusResource(_SettingsBacked):
+    """The Pyrus API as the bot (KB_PYRUS_*)."""
+
+    @property
+    def enabled(self) -> bool:
+        return configured.pyrus_enabled(self.settings)
+
+    @property
+    def form_ids(self) -> list[int]:
+        return [int(i) for i in split_list(self.settings.pyrus_form_ids)]
+
+    def client(self) -> PyrusClient:
+        return configured.pyrus_client(self.settings)

@@ -16,7 +16,6 @@ import dagster as dg
 
 from kb_assets.assets import INGEST_ASSETS
 from kb_assets.definitions import build_resources
-from kb_assets.resources import DatabaseResource
 from kb_core.db import Database
 from kb_core.settings import Settings
 
@@ -48,9 +47,8 @@ def materialize_ingest(
 ) -> dict[str, dict[str, Any]]:
     """Run the ingest assets in-process; return each asset's materialisation metadata."""
     run_settings = settings.model_copy(update={"files_dir": files_root})
-    resources = build_resources(run_settings)
     # The CLI already opened (and, when embedded, owns) the database: hand its URL on.
-    resources["database"] = DatabaseResource(database_url=db.url)
+    resources = build_resources(run_settings, database_url=db.url)
     with instance_for(settings, db) as instance:
         result = dg.materialize(
             INGEST_ASSETS,

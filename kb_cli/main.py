@@ -24,6 +24,7 @@ from kb_core.db import embedded as embedded_pg
 from kb_core.db.connection import describe
 from kb_core.settings import PROJECT_ROOT, get_settings
 from kb_core.sources.files import SourceError
+from kb_core.sources.http import SourceHTTPError
 
 app = typer.Typer(help="Pyrus knowledge-base assistant.", no_args_is_help=True)
 db_app = typer.Typer(help="The knowledge-base database.", no_args_is_help=True)
@@ -31,12 +32,12 @@ ingest_app = typer.Typer(help="Load sources into the knowledge base.", no_args_i
 dagster_app = typer.Typer(help="The Dagster UI and daemon.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(ingest_app, name="ingest")
+convert_app = typer.Typer(help="Format conversions, for checking content.", no_args_is_help=True)
 app.add_typer(dagster_app, name="dagster")
+app.add_typer(convert_app, name="convert")
 
 console = Console()
 err_console = Console(stderr=True)
-
-SAMPLE_FILES_DIR = PROJECT_ROOT / "samples" / "kb_files"
 
 
 @app.callback()
@@ -105,6 +106,18 @@ def ingest_files(
     _print_ingest_summary(summary, time.perf_counter() - started)
 
 
+@ingest_app.command("sources")
+def ingest_sources() -> None:
+    """Sync every configured source (Confluence, Pyrus tickets, corrections) and index it."""
+    from kb_cli.dagster_runs import materialize_ingest
+
+    settings = get_settings()
+    db = open_database(settings)
+    started = time.perf_counter()
+    summary = materialize_ingest(settings, db, settings.files_dir)
+    _print_ingest_summary(summary, time.perf_counter() - started)
+
+
 def _print_ingest_summary(summary: dict[str, dict[str, object]], seconds: float) -> None:
     table = Table(title=f"Ingest finished in {seconds:.1f} s", show_lines=False)
     table.add_column("asset")
@@ -162,29 +175,76 @@ def _print_hits(query: str, hits: list) -> None:  # type: ignore[type-arg]
 
 @app.command("demo")
 def demo() -> None:
-    """Ingest the bundled sample articles and answer three sample questions."""
+    """Run the product end to end on its embedded defaults, against the local fakes."""
     from kb_cli.dagster_runs import materialize_ingest
     from kb_cli.demo import DEMO_QUESTIONS
     from kb_core.embeddings import query_embedder
     from kb_core.search import vector_search
+    from kb_fakes.services import start_fakes
 
-    settings = get_settings()
     console.rule("Pyrus knowledge-base assistant: demo")
-    db = open_database(settings)
-    if db.server is not None:
+    fakes = start_fakes()
+    try:
+        # The connectors talk to the fakes exactly as they would to Confluence and Pyrus.
+        os.environ.update(fakes.env())
+        get_settings.cache_clear()
+        settings = get_settings()
         console.print(
-            f"embedded PostgreSQL under {settings.data_dir} "
-            f"(ready in {db.server.start_seconds:.2f} s), pgvector {db.pgvector_version}"
+            f"fake Confluence at {fakes.confluence.url} "
+            f"({len(fakes.confluence_store.pages)} pages), "
+            f"fake Pyrus at {fakes.pyrus.url} ({len(fakes.pyrus_store.tasks)} tasks)"
         )
-    started = time.perf_counter()
-    summary = materialize_ingest(settings, db, SAMPLE_FILES_DIR)
-    _print_ingest_summary(summary, time.perf_counter() - started)
-    embedder = query_embedder(settings)
-    with db.connection() as conn:
-        for question in DEMO_QUESTIONS:
-            hits = vector_search(conn, embedder, question, k=3, ef_search=settings.hnsw_ef_search)
-            _print_hits(question, hits)
-    console.print(f'Try your own question: {sys.argv[0]} search "…" --k 5')
+        db = open_database(settings)
+        if db.server is not None:
+            console.print(
+                f"embedded PostgreSQL under {settings.data_dir} "
+                f"(ready in {db.server.start_seconds:.2f} s), pgvector {db.pgvector_version}"
+            )
+        started = time.perf_counter()
+        summary = materialize_ingest(settings, db, None)
+        _print_ingest_summary(summary, time.perf_counter() - started)
+        embedder = query_embedder(settings)
+        with db.connection() as conn:
+            for question in DEMO_QUESTIONS:
+                hits = vector_search(
+                    conn, embedder, question, k=3, ef_search=settings.hnsw_ef_search
+                )
+                _print_hits(question, hits)
+    finally:
+        fakes.stop()
+    console.print('Try your own question: .venv/bin/kb search "…" --k 5')
+
+
+@app.command("fakes")
+def fakes_command(
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    confluence_port: Annotated[int, typer.Option(help="Port of the fake Confluence.")] = 8081,
+    pyrus_port: Annotated[int, typer.Option(help="Port of the fake Pyrus.")] = 8082,
+) -> None:
+    """Run the fake Confluence and Pyrus (sample data) until Ctrl-C."""
+    import threading
+
+    from kb_fakes.services import start_fakes
+
+    fakes = start_fakes(host, confluence_port, pyrus_port)
+    console.print(f"fake Confluence: {fakes.confluence.url}   fake Pyrus: {fakes.pyrus.url}")
+    console.print("Point the product at them with:")
+    for key, value in fakes.env().items():
+        console.print(f"  export {key}={value}")
+    try:
+        threading.Event().wait()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        fakes.stop()
+
+
+@convert_app.command("confluence")
+def convert_confluence() -> None:
+    """Read a Confluence storage-format body on stdin, print its Markdown."""
+    from kb_core.text.confluence import confluence_to_markdown
+
+    sys.stdout.write(confluence_to_markdown(sys.stdin.read()))
 
 
 @dagster_app.command("dev")
@@ -212,7 +272,7 @@ def dagster_dev(
 def main() -> None:
     try:
         app()
-    except (DatabaseError, MigrationError, SourceError) as exc:
+    except (DatabaseError, MigrationError, SourceError, SourceHTTPError) as exc:
         err_console.print(f"[bold red]error:[/bold red] {exc}")
         raise SystemExit(2) from None
 

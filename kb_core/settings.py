@@ -87,6 +87,76 @@ class Settings(BaseSettings):
         default=None,
         description="Folder of Markdown/HTML files for the `files` source (unset: source off).",
     )
+    # -- sources: HTTP ----------------------------------------------------------------------
+    http_timeout_s: float = Field(default=30.0, gt=0, description="Time-out of source API calls.")
+    http_retries: int = Field(
+        default=5, ge=1, description="Attempts per source API call (429/5xx/network errors)."
+    )
+    http_backoff_max_s: float = Field(
+        default=60.0, gt=0, description="Longest wait between two attempts, seconds."
+    )
+    sync_overlap_minutes: int = Field(
+        default=60, ge=0, description="Incremental syncs re-read this much before the cursor."
+    )
+    sync_listing_interval_hours: float = Field(
+        default=0.0,
+        ge=0,
+        description="Minimum hours between id listings that detect deletions (0: every sync).",
+    )
+
+    # -- Confluence ------------------------------------------------------------------------
+    confluence_url: str | None = Field(
+        default=None,
+        description="Confluence base URL (Cloud: https://SITE.atlassian.net/wiki). Unset: off.",
+    )
+    confluence_spaces: str = Field(default="", description="Comma-separated space keys to index.")
+    confluence_token: SecretStr | None = Field(
+        default=None, description="Data Center personal access token, or Cloud API token."
+    )
+    confluence_email: str | None = Field(
+        default=None, description="Cloud only: account e-mail for Basic auth with the API token."
+    )
+    confluence_page_limit: int = Field(
+        default=50, ge=1, le=200, description="Pages per listing request."
+    )
+
+    # -- Pyrus -----------------------------------------------------------------------------
+    pyrus_api_url: str = Field(
+        default="https://api.pyrus.com/v4", description="Pyrus API base URL."
+    )
+    pyrus_auth_url: str = Field(
+        default="https://accounts.pyrus.com/api/v4", description="Pyrus auth base URL."
+    )
+    pyrus_login: str | None = Field(
+        default=None, description="Bot login (bot@…). Unset: the Pyrus sources are off."
+    )
+    pyrus_security_key: SecretStr | None = Field(
+        default=None, description="Bot security key (also signs webhooks)."
+    )
+    pyrus_form_ids: str = Field(
+        default="",
+        description="Comma-separated helpdesk form ids whose closed tickets are indexed.",
+    )
+    pyrus_corrections_form_id: int | None = Field(
+        default=None, description="Form id of «Актуализация RAG» (curated corrections)."
+    )
+    pyrus_bot_ids: str = Field(
+        default="", description="Comma-separated person ids whose comments count as bots'."
+    )
+    pyrus_subject_field: str = Field(default="u_subject", description="Field code of the subject.")
+    pyrus_description_fields: str = Field(
+        default="u_description", description="Comma-separated field codes of the description."
+    )
+    pyrus_category_field: str = Field(
+        default="u_category", description="Field code of the ticket category."
+    )
+    pyrus_solution_confirmed_field: str = Field(
+        default="u_solution_confirmed", description="Checkmark field: the solution is confirmed."
+    )
+    pyrus_task_url: str = Field(
+        default="https://pyrus.com/t#id{id}", description="Link to a task ({id} is replaced)."
+    )
+
     dagster_home: Path = Field(
         default=PROJECT_ROOT,
         description="Folder holding dagster.yaml for runs started by the `kb` CLI.",
@@ -118,3 +188,8 @@ def env_name(field_name: str) -> str:
     if field_name == "database_url":
         return "DATABASE_URL"
     return f"KB_{field_name.upper()}"
+
+
+def split_list(value: str) -> list[str]:
+    """Items of a comma-separated setting, stripped, empties dropped."""
+    return [item.strip() for item in value.split(",") if item.strip()]

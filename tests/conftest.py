@@ -108,3 +108,32 @@ def sample_dir(tmp_path: Path) -> Path:
     target = tmp_path / "kb_files"
     shutil.copytree(SAMPLE_FILES, target)
     return target
+
+
+def run_ingest(
+    database: Database, files_root: Path | None, instance: object | None = None
+) -> dict[str, dict[str, object]]:
+    """Materialise every ingest asset in-process; return each asset's metadata.
+
+    Sources not configured in the process settings (Confluence, Pyrus) skip themselves.
+    """
+    import dagster as dg
+
+    from kb_assets.assets import INGEST_ASSETS
+    from kb_assets.definitions import build_resources
+
+    settings = get_settings().model_copy(update={"files_dir": files_root})
+    result = dg.materialize(
+        INGEST_ASSETS,
+        resources=build_resources(settings, database_url=database.url),
+        instance=instance,  # type: ignore[arg-type]
+    )
+    assert result.success
+    return {
+        asset.op.name: {
+            k: v.value
+            for m in result.asset_materializations_for_node(asset.op.name)
+            for k, v in m.metadata.items()
+        }
+        for asset in INGEST_ASSETS
+    }

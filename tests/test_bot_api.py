@@ -1,26 +1,17 @@
 from pathlib import Path
 
-import dagster as dg
 import pytest
 from fastapi.testclient import TestClient
 
 from bot_api.app import create_app
-from kb_assets.assets import INGEST_ASSETS
-from kb_assets.resources import DatabaseResource, EmbedderResource, FilesSourceResource
 from kb_core.db import Database
 from kb_core.settings import Settings
+from tests.conftest import run_ingest
 
 
 @pytest.fixture
 def client(kb_env: Settings, database: Database, sample_dir: Path):
-    assert dg.materialize(
-        INGEST_ASSETS,
-        resources={
-            "database": DatabaseResource(database_url=database.url),
-            "embedder": EmbedderResource(),
-            "files_source": FilesSourceResource(root=str(sample_dir)),
-        },
-    ).success
+    run_ingest(database, sample_dir)
     with TestClient(create_app(kb_env)) as test_client:
         yield test_client
 

@@ -7,17 +7,24 @@ import psycopg
 import pytest
 from psycopg import sql
 
-from kb_assets.assets import INGEST_ASSETS
 from kb_assets.definitions import defs
-from kb_assets.resources import DatabaseResource, EmbedderResource, FilesSourceResource
 from kb_core.db import Database
 from kb_core.settings import PROJECT_ROOT
+from tests.conftest import run_ingest
 
 
 def test_definitions_load_with_the_pipeline_assets():
     dg.Definitions.validate_loadable(defs)
     keys = {key.to_user_string() for key in defs.resolve_asset_graph().get_all_asset_keys()}
-    assert {"raw_files", "cleaned_markdown", "chunks", "chunk_embeddings"} <= keys
+    assert {
+        "raw_files",
+        "raw_confluence_pages",
+        "raw_pyrus_tickets",
+        "kb_corrections",
+        "cleaned_markdown",
+        "chunks",
+        "chunk_embeddings",
+    } <= keys
 
 
 @pytest.fixture
@@ -38,18 +45,10 @@ def test_repo_dagster_yaml_records_runs_in_postgres(
     monkeypatch.setenv("DAGSTER_PG_URL", dagster_db)
     monkeypatch.setenv("DAGSTER_STORAGE_DIR", str(tmp_path / "dagster"))
     with dg.DagsterInstance.from_config(str(PROJECT_ROOT)) as instance:
-        result = dg.materialize(
-            INGEST_ASSETS,
-            instance=instance,
-            resources={
-                "database": DatabaseResource(database_url=database.url),
-                "embedder": EmbedderResource(),
-                "files_source": FilesSourceResource(root=str(sample_dir)),
-            },
-        )
-        assert result.success
+        metadata = run_ingest(database, sample_dir, instance=instance)
         runs = instance.get_runs()
-        assert [r.run_id for r in runs] == [result.run_id]
+        assert len(runs) == 1 and runs[0].is_success
+        assert metadata["chunk_embeddings"]["embedded"] > 0
         event = instance.get_latest_materialization_event(dg.AssetKey("chunk_embeddings"))
         assert event is not None
         assert event.asset_materialization.metadata["embedded"].value > 0

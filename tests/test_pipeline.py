@@ -3,35 +3,17 @@ run as Dagster assets in-process against a real PostgreSQL."""
 
 from pathlib import Path
 
-import dagster as dg
 import pytest
 
-from kb_assets.assets import INGEST_ASSETS
-from kb_assets.resources import DatabaseResource, EmbedderResource, FilesSourceResource
 from kb_core.db import Database
 from kb_core.embeddings import make_embedder
 from kb_core.index.vector_index import index_name
 from kb_core.search import vector_search
+from tests.conftest import run_ingest
 
 
 def _run(database: Database, root: Path | None) -> dict[str, dict[str, object]]:
-    result = dg.materialize(
-        INGEST_ASSETS,
-        resources={
-            "database": DatabaseResource(database_url=database.url),
-            "embedder": EmbedderResource(),
-            "files_source": FilesSourceResource(root=str(root) if root else None),
-        },
-    )
-    assert result.success
-    return {
-        asset.op.name: {
-            k: v.value
-            for m in result.asset_materializations_for_node(asset.op.name)
-            for k, v in m.metadata.items()
-        }
-        for asset in INGEST_ASSETS
-    }
+    return run_ingest(database, root)
 
 
 def _search(database: Database, query: str, k: int = 3):

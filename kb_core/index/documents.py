@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from typing import Any
 
 import psycopg
@@ -17,11 +17,17 @@ def sync_source(
     documents: Iterable[SourceDocument],
     *,
     full_listing: bool = True,
+    live_ids: Collection[str] | None = None,
+    cursor: dict[str, Any] | None = None,
 ) -> SyncCounts:
-    """Write a source's documents; with ``full_listing`` the ones absent are soft-deleted.
+    """Write a source's documents and soft-delete the ones that are gone.
 
-    A document that comes back after deletion is revived as changed. The whole sync is
-    one transaction, so readers never see half of it.
+    Gone means: absent from ``documents`` when they are the source's complete listing
+    (``full_listing``), or absent from ``live_ids`` when a separate id listing was made.
+    With neither, nothing is deleted (an incremental fetch says nothing about the rest).
+    A document that comes back after deletion is revived as changed. The whole sync,
+    including the new ``cursor``, is one transaction: readers never see half of it, and
+    a failed sync leaves the old cursor so the next run fetches the same changes again.
     """
     new = changed = unchanged = 0
     seen: list[str] = []
@@ -65,8 +71,12 @@ def sync_source(
             else:
                 changed += 1
         deleted = 0
-        if full_listing:
+        if live_ids is not None:
+            deleted = mark_deleted_except(conn, source, list(live_ids))
+        elif full_listing:
             deleted = mark_deleted_except(conn, source, seen)
+        if cursor is not None:
+            save_cursor(conn, source, cursor)
     return SyncCounts(new=new, changed=changed, unchanged=unchanged, deleted=deleted)
 
 
@@ -88,3 +98,19 @@ def mark_deleted_except(conn: psycopg.Connection[Any], source: str, keep: list[s
     if ids:
         conn.execute("DELETE FROM chunks WHERE document_id = ANY(%s)", (ids,))
     return len(ids)
+
+
+def load_cursor(conn: psycopg.Connection[Any], source: str) -> dict[str, Any]:
+    """The stored sync cursor of ``source`` ({} before its first sync)."""
+    row = conn.execute("SELECT cursor FROM source_state WHERE source = %s", (source,)).fetchone()
+    return dict(row[0]) if row else {}
+
+
+def save_cursor(conn: psycopg.Connection[Any], source: str, cursor: dict[str, Any]) -> None:
+    conn.execute(
+        """
+        INSERT INTO source_state (source, cursor) VALUES (%s, %s)
+        ON CONFLICT (source) DO UPDATE SET cursor = EXCLUDED.cursor, updated_at = now()
+        """,
+        (source, json.dumps(cursor)),
+    )

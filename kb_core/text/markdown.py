@@ -17,6 +17,7 @@ from kb_core.sources.files import split_front_matter
 from kb_core.text.fences import next_fence
 
 _DROP_TAGS = ("script", "style", "noscript", "template", "head")
+_INNER_SPACES = re.compile(r"(?<=\S) {2,}(?=\S)")
 _LANGUAGE_CLASS = re.compile(r"^(?:language|lang|brush)[-:](?P<lang>[\w+#.-]+)$")
 
 
@@ -63,7 +64,9 @@ def normalize_markdown(markdown: str) -> str:
         if in_code:
             out.append(line)
             continue
-        line = line.rstrip()
+        # Outside code: no-break spaces become spaces, and runs of spaces inside a line
+        # (left by removed inline elements) collapse; indentation is kept.
+        line = _INNER_SPACES.sub(" ", line.replace("\xa0", " ").rstrip())
         blank_run = blank_run + 1 if not line else 0
         if blank_run <= 1:
             out.append(line)
@@ -85,4 +88,8 @@ def to_markdown(raw_format: str, raw_body: str) -> str:
         return normalize_markdown(body)
     if raw_format == "html":
         return html_to_markdown(raw_body)
+    if raw_format == "confluence_storage":
+        from kb_core.text.confluence import confluence_to_markdown
+
+        return confluence_to_markdown(raw_body)
     raise UnsupportedFormatError(f"no Markdown converter for raw format {raw_format!r}")

@@ -1,0 +1,277 @@
+"""A fake Confluence (REST API shapes of Data Center / Cloud) over real HTTP.
+
+Implements what the connector uses: ``GET /rest/api/content`` (space listing with
+``expand``, ``start``/``limit`` paging, a server-side cap on ``limit``, ``_links.next``)
+and ``GET /rest/api/content/search`` (the CQL subset ``space = "X"`` / ``space in
+(...)``, ``type = page``, ``lastmodified >= "yyyy-MM-dd HH:mm"``, ``ORDER BY
+lastmodified``). Auth: Bearer token (Data Center) or Basic email:token (Cloud).
+Admin endpoints edit pages, inject faults (429 with Retry-After, 503) and count calls.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import re
+import threading
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote, urlencode
+
+from fastapi import FastAPI, HTTPException, Request
+from fastapi.responses import JSONResponse, Response
+
+from kb_fakes.faults import Fault, Faults
+
+SAMPLE_DIR = Path(__file__).resolve().parent.parent / "samples" / "confluence"
+
+
+@dataclass
+class FakePage:
+    id: str
+    space: str
+    title: str
+    body: str
+    version: int = 1
+    last_modified: datetime = field(default_factory=lambda: datetime.now(UTC))
+    parent_id: str | None = None
+    labels: list[str] = field(default_factory=list)
+
+
+class ConfluenceStore:
+    """The pages the fake serves, mutable by tests (thread-safe)."""
+
+    def __init__(self, pages: list[FakePage] | None = None) -> None:
+        self.pages: dict[str, FakePage] = {p.id: p for p in pages or []}
+        self.lock = threading.Lock()
+        self.requests: dict[str, int] = {}
+
+    @classmethod
+    def from_samples(cls, directory: Path = SAMPLE_DIR) -> ConfluenceStore:
+        manifest = json.loads((directory / "pages.json").read_text("utf-8"))
+        pages = [
+            FakePage(
+                id=str(item["id"]),
+                space=item["space"],
+                title=item["title"],
+                body=(directory / item["file"]).read_text("utf-8"),
+                version=int(item.get("version", 1)),
+                last_modified=datetime.fromisoformat(item["last_modified"].replace("Z", "+00:00")),
+                parent_id=item.get("parent_id"),
+                labels=list(item.get("labels", [])),
+            )
+            for item in manifest
+        ]
+        return cls(pages)
+
+    def ancestors(self, page: FakePage) -> list[FakePage]:
+        chain: list[FakePage] = []
+        parent = self.pages.get(page.parent_id or "")
+        while parent is not None and parent not in chain:
+            chain.insert(0, parent)
+            parent = self.pages.get(parent.parent_id or "")
+        return chain
+
+    def upsert(self, page_id: str, **changes: Any) -> FakePage:
+        """Create or edit a page: a new version, modified now."""
+        with self.lock:
+            page = self.pages.get(page_id)
+            if page is None:
+                page = FakePage(id=page_id, space=changes.pop("space"), title="", body="")
+                page.version = 0
+                self.pages[page_id] = page
+            for key, value in changes.items():
+                setattr(page, key, value)
+            page.version += 1
+            page.last_modified = changes.get("last_modified") or datetime.now(UTC)
+            return page
+
+    def delete(self, page_id: str) -> bool:
+        with self.lock:
+            return self.pages.pop(page_id, None) is not None
+
+
+_CQL_SPACE_EQ = re.compile(r'space\s*=\s*"?([\w-]+)"?', re.IGNORECASE)
+_CQL_SPACE_IN = re.compile(r"space\s+in\s*\(([^)]*)\)", re.IGNORECASE)
+_CQL_MODIFIED = re.compile(r'lastmodified\s*>=?\s*"([^"]+)"', re.IGNORECASE)
+_CQL_TYPE = re.compile(r'type\s*=\s*"?(\w+)"?', re.IGNORECASE)
+
+
+def parse_cql(cql: str) -> tuple[set[str] | None, datetime | None, str | None]:
+    """(spaces, modified-since, type) of the CQL subset the connector sends."""
+    spaces: set[str] | None = None
+    if match := _CQL_SPACE_IN.search(cql):
+        spaces = {s.strip().strip("\"'") for s in match[1].split(",") if s.strip()}
+    elif match := _CQL_SPACE_EQ.search(cql):
+        spaces = {match[1]}
+    since = None
+    if match := _CQL_MODIFIED.search(cql):
+        text = match[1]
+        for fmt in ("%Y-%m-%d %H:%M", "%Y-%m-%d", "%Y/%m/%d %H:%M", "%Y/%m/%d"):
+            try:
+                since = datetime.strptime(text, fmt).replace(tzinfo=UTC)
+                break
+            except ValueError:
+                continue
+        else:
+            raise HTTPException(400, detail=f"cannot parse lastmodified date {text!r}")
+    kind = match[1] if (match := _CQL_TYPE.search(cql)) else None
+    return spaces, since, kind
+
+
+def create_confluence_app(
+    store: ConfluenceStore,
+    *,
+    token: str = "fake-confluence-token",
+    email: str | None = None,
+    max_limit: int = 50,
+) -> FastAPI:
+    """The fake. With ``email`` it expects Cloud's Basic auth, otherwise a Bearer PAT."""
+    app = FastAPI(title="Fake Confluence")
+    faults = Faults()
+    app.state.store = store
+    app.state.faults = faults
+
+    def authorised(request: Request) -> bool:
+        header = request.headers.get("Authorization", "")
+        if email is not None:
+            expected = base64.b64encode(f"{email}:{token}".encode()).decode()
+            return header == f"Basic {expected}"
+        return header == f"Bearer {token}"
+
+    @app.middleware("http")
+    async def gate(request: Request, call_next: Any) -> Response:
+        path = request.url.path
+        store.requests[path] = store.requests.get(path, 0) + 1
+        if not path.startswith("/_admin") and not authorised(request):
+            return JSONResponse(
+                {"statusCode": 401, "message": "Authentication required"}, status_code=401
+            )
+        injected = faults.take(request)
+        if injected is not None:
+            return injected
+        response: Response = await call_next(request)
+        return response
+
+    def base_url(request: Request) -> str:
+        return str(request.base_url).rstrip("/")
+
+    def page_json(page: FakePage, expand: set[str]) -> dict[str, Any]:
+        data: dict[str, Any] = {
+            "id": page.id,
+            "type": "page",
+            "status": "current",
+            "title": page.title,
+            "_links": {
+                "webui": f"/display/{page.space}/{quote(page.title.replace(' ', '+'))}",
+                "self": f"/rest/api/content/{page.id}",
+            },
+        }
+        if "version" in expand:
+            data["version"] = {
+                "number": page.version,
+                "when": page.last_modified.isoformat(timespec="milliseconds").replace(
+                    "+00:00", "Z"
+                ),
+            }
+        if "body.storage" in expand:
+            data["body"] = {"storage": {"value": page.body, "representation": "storage"}}
+        if "ancestors" in expand:
+            data["ancestors"] = [
+                {"id": a.id, "type": "page", "title": a.title} for a in store.ancestors(page)
+            ]
+        if "space" in expand:
+            data["space"] = {"key": page.space}
+        if "metadata.labels" in expand:
+            data["metadata"] = {
+                "labels": {"results": [{"prefix": "global", "name": n} for n in page.labels]}
+            }
+        return data
+
+    def listing(
+        request: Request, pages: list[FakePage], start: int, limit: int, expand: str
+    ) -> dict[str, Any]:
+        limit = max(1, min(limit, max_limit))  # real servers cap `limit` too
+        window = pages[start : start + limit]
+        expanded = {part.strip() for part in expand.split(",") if part.strip()}
+        links: dict[str, Any] = {"base": base_url(request), "context": ""}
+        if start + limit < len(pages):
+            params = dict(request.query_params)
+            params.update(start=str(start + limit), limit=str(limit))
+            links["next"] = f"{request.url.path}?{urlencode(params)}"
+        return {
+            "results": [page_json(p, expanded) for p in window],
+            "start": start,
+            "limit": limit,
+            "size": len(window),
+            "_links": links,
+        }
+
+    @app.get("/rest/api/content")
+    def content(
+        request: Request,
+        spaceKey: str | None = None,
+        type: str = "page",
+        status: str = "current",
+        expand: str = "",
+        start: int = 0,
+        limit: int = 25,
+    ) -> dict[str, Any]:
+        with store.lock:
+            pages = sorted(
+                (p for p in store.pages.values() if spaceKey is None or p.space == spaceKey),
+                key=lambda p: int(p.id) if p.id.isdigit() else p.id,
+            )
+        if type != "page" or status != "current":
+            pages = []
+        return listing(request, pages, start, limit, expand)
+
+    @app.get("/rest/api/content/search")
+    def search(
+        request: Request, cql: str, expand: str = "", start: int = 0, limit: int = 25
+    ) -> dict[str, Any]:
+        spaces, since, kind = parse_cql(cql)
+        with store.lock:
+            pages = [
+                p
+                for p in store.pages.values()
+                if (spaces is None or p.space in spaces)
+                and (since is None or p.last_modified >= since)
+                and kind in (None, "page")
+            ]
+        pages.sort(key=lambda p: (p.last_modified, p.id))
+        return listing(request, pages, start, limit, expand)
+
+    # -- admin ---------------------------------------------------------------------------
+    @app.put("/_admin/pages/{page_id}")
+    async def admin_upsert(page_id: str, request: Request) -> dict[str, Any]:
+        changes = await request.json()
+        if page_id not in store.pages and "space" not in changes:
+            raise HTTPException(400, detail="a new page needs a space")
+        page = store.upsert(page_id, **changes)
+        return {"id": page.id, "version": page.version}
+
+    @app.delete("/_admin/pages/{page_id}")
+    def admin_delete(page_id: str) -> dict[str, bool]:
+        return {"deleted": store.delete(page_id)}
+
+    @app.post("/_admin/faults")
+    async def admin_faults(request: Request) -> dict[str, Any]:
+        spec = await request.json()
+        faults.add(
+            Fault(
+                status=int(spec.get("status", 429)),
+                count=int(spec.get("count", 1)),
+                retry_after=spec.get("retry_after"),
+                path_contains=spec.get("path_contains", ""),
+            )
+        )
+        return {"ok": True}
+
+    @app.get("/_admin/stats")
+    def admin_stats() -> dict[str, Any]:
+        return {"pages": len(store.pages), "requests": store.requests, "faults": faults.injected}
+
+    return app

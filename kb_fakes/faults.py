@@ -1,0 +1,51 @@
+"""Failures on demand: the next N requests (optionally matching a path) get an error."""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, field
+from typing import Any
+
+from fastapi import Request
+from fastapi.responses import JSONResponse, Response
+
+
+@dataclass
+class Fault:
+    status: int
+    count: int
+    retry_after: float | None = None
+    path_contains: str = ""
+    body: dict[str, Any] = field(default_factory=dict)
+
+
+class Faults:
+    def __init__(self) -> None:
+        self._faults: list[Fault] = []
+        self._lock = threading.Lock()
+        self.injected = 0
+
+    def add(self, fault: Fault) -> None:
+        with self._lock:
+            self._faults.append(fault)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._faults.clear()
+
+    def take(self, request: Request) -> Response | None:
+        """An error response for this request, if a pending fault matches it."""
+        path = request.url.path
+        if path.startswith("/_admin"):
+            return None
+        with self._lock:
+            for fault in self._faults:
+                if fault.count > 0 and fault.path_contains in path:
+                    fault.count -= 1
+                    self.injected += 1
+                    headers = {}
+                    if fault.retry_after is not None:
+                        headers["Retry-After"] = f"{fault.retry_after:g}"
+                    body = fault.body or {"message": f"injected HTTP {fault.status}"}
+                    return JSONResponse(body, status_code=fault.status, headers=headers)
+        return None

