@@ -166,7 +166,7 @@ def raw_pyrus_tickets(
             overlap=configured.overlap(settings),
             listing_interval=configured.listing_interval(settings),
         )
-        retries, logins = client.http.retries, client.logins
+        retries, logins = client.retries, client.logins
     with database.connection() as conn:
         counts = sync_source(
             conn,
@@ -207,10 +207,15 @@ def kb_corrections(
         documents = fetch_corrections(
             client, form_id, configured.correction_builder(pyrus.settings)
         )
+        retries, logins = client.retries, client.logins
     with database.connection() as conn:
         counts = sync_source(conn, CORRECTIONS_SOURCE, documents, full_listing=True)
     context.log.info(f"corrections synced: {counts}")
-    return dg.MaterializeResult(metadata=_counts_metadata(counts, approved=len(documents)))
+    return dg.MaterializeResult(
+        metadata=_counts_metadata(
+            counts, approved=len(documents), http_retries=retries, logins=logins
+        )
+    )
 
 
 @dg.asset(

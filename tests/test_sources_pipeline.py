@@ -101,18 +101,22 @@ def test_sync_survives_429_and_token_expiry(fakes, database, synced):
     store = fakes.confluence_store
     first = sorted(store.pages)[0]
     store.upsert(first, title=store.pages[first].title + " (обновлено)")
+    confluence, pyrus = fakes.confluence.url, fakes.pyrus.url
+    httpx.post(f"{confluence}/_admin/faults", json={"status": 429, "count": 2, "retry_after": 0.1})
+    # Mid-run, the next register call finds the token expired, the one after is throttled.
+    expired = {"status": 401, "count": 1, "error_code": "expired_token", "path_contains": "/forms"}
+    httpx.post(f"{pyrus}/_admin/faults", json=expired)
     httpx.post(
-        f"{fakes.confluence.url}/_admin/faults",
-        json={"status": 429, "count": 2, "retry_after": 0.1},
+        f"{pyrus}/_admin/faults", json={"status": 429, "count": 1, "path_contains": "/forms"}
     )
-    httpx.post(f"{fakes.pyrus.url}/_admin/expire-tokens")
-    httpx.post(f"{fakes.pyrus.url}/_admin/faults", json={"status": 429, "count": 1})
 
     again = run_ingest(database, None)
     assert again["raw_confluence_pages"]["changed"] == 1
     assert again["raw_confluence_pages"]["http_retries"] >= 2
-    assert again["raw_pyrus_tickets"]["logins"] >= 1
-    assert again["raw_pyrus_tickets"]["http_retries"] >= 1
+    pyrus_assets = (again["raw_pyrus_tickets"], again["kb_corrections"])
+    assert sum(m["logins"] for m in pyrus_assets) == 3  # one each, plus one re-login
+    assert sum(m["http_retries"] for m in pyrus_assets) >= 1
+    assert again["raw_pyrus_tickets"]["changed"] == 0  # nothing lost or duplicated
 
 
 def test_failing_source_fails_the_run_and_keeps_the_cursor(fakes, database, synced):

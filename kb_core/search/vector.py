@@ -13,11 +13,12 @@ from kb_core.index.vector_index import model_predicate, vector_expression
 from kb_core.models import SearchHit
 
 _SPACE = re.compile(r"\s+")
+_HEADING_MARK = re.compile(r"(?m)^#{1,6}\s+")
 
 
 def make_snippet(text: str, limit: int) -> str:
-    """The start of a chunk on one line, cut at a word boundary."""
-    flat = _SPACE.sub(" ", text).strip()
+    """The start of a chunk on one line (heading marks dropped), cut at a word boundary."""
+    flat = _SPACE.sub(" ", _HEADING_MARK.sub("", text)).strip()
     if len(flat) <= limit:
         return flat
     cut = flat.rfind(" ", 0, limit)

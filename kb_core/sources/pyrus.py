@@ -63,7 +63,13 @@ class PyrusClient:
             transport=transport,
         )
         self.logins = 0
+        self._auth_retries = 0
         self.rate_limit: RateLimit | None = None
+
+    @property
+    def retries(self) -> int:
+        """Retried attempts so far, API and login calls together (for metrics)."""
+        return self.http.retries + self._auth_retries
 
     def close(self) -> None:
         self.http.close()
@@ -88,6 +94,7 @@ class PyrusClient:
                 "POST", "auth", json={"login": self._login, "security_key": self._security_key}
             )
         finally:
+            self._auth_retries += auth.retries
             auth.close()
         body = _json(response)
         if response.status_code != 200 or "access_token" not in body:
