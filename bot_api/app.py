@@ -16,6 +16,7 @@ from fastapi.concurrency import run_in_threadpool
 from psycopg_pool import ConnectionPool
 from pydantic import BaseModel
 
+from bot_api import log_privacy
 from kb_core.db import Database, open_database
 from kb_core.embeddings import Embedder, query_embedder
 from kb_core.search import vector_search
@@ -65,6 +66,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         finally:
             pool.close()
 
+    log_privacy.install()
     app = FastAPI(title="Pyrus KB assistant", version="0.1.0", lifespan=lifespan)
 
     @app.get("/healthz", tags=["ops"])

@@ -20,6 +20,9 @@ from kb_assets.resources import (
 from kb_core.index.documents import load_cursor, sync_source
 from kb_core.index.stages import chunk_pending, convert_pending, embed_pending
 from kb_core.models import SyncCounts
+from kb_core.pii.check import check_unchecked_chunks
+from kb_core.pii.configured import ParallelScrubber, config_from_settings, config_signature
+from kb_core.pii.scrubber import Scrubber
 from kb_core.settings import get_settings
 from kb_core.sources import configured
 from kb_core.sources.confluence import SOURCE_NAME as CONFLUENCE_SOURCE
@@ -246,28 +249,77 @@ def cleaned_markdown(
 @dg.asset(
     group_name="knowledge_base",
     deps=[cleaned_markdown],
-    description="Markdown split into heading-aware chunks with full-text vectors.",
+    description="Markdown with personal data replaced by typed placeholders, split into "
+    "heading-aware chunks with full-text vectors.",
     kinds={"postgres"},
     automation_condition=DOWNSTREAM,
 )
-def chunks(context: dg.AssetExecutionContext, database: DatabaseResource) -> dg.MaterializeResult:
+def pii_free_chunks(
+    context: dg.AssetExecutionContext, database: DatabaseResource
+) -> dg.MaterializeResult:
     settings = get_settings()
     config = ChunkerConfig(size=settings.chunk_size, overlap=settings.chunk_overlap)
-    with database.connection() as conn:
-        result = chunk_pending(conn, config, progress=_ProgressLog(context, "chunked documents"))
+    pii_config = config_from_settings(settings)
+    if not settings.pii_scrub:
+        context.log.warning("KB_PII_SCRUB is off: chunks are NOT scrubbed")
+    with (
+        ParallelScrubber(pii_config, settings.pii_workers) as scrubber,
+        database.connection() as conn,
+    ):
+        result = chunk_pending(
+            conn,
+            config,
+            progress=_ProgressLog(context, "scrubbed and chunked documents"),
+            scrub=scrubber.scrub_many if settings.pii_scrub else None,
+            scrub_signature=config_signature(pii_config),
+        )
     return dg.MaterializeResult(
         metadata={
+            "scrubbed": result.scrubbed,
             "documents_rechunked": result.documents,
             "chunks_written": result.chunks_written,
+            "pii_placeholders_inserted": result.placeholders,
             "embeddings_carried_over": result.embeddings_carried,
             "chunker": config.signature,
         }
     )
 
 
+@dg.asset_check(
+    asset=pii_free_chunks,
+    blocking=True,
+    description="A second, independent scan of every new chunk finds no personal data; "
+    "otherwise the run stops before embedding.",
+)
+def no_personal_data_in_chunks(
+    context: dg.AssetCheckExecutionContext, database: DatabaseResource
+) -> dg.AssetCheckResult:
+    settings = get_settings()
+    # A scrubber of its own, not the pipeline's cached one: the check must not share
+    # state with what it checks.
+    scanner = Scrubber(config_from_settings(settings))
+    with database.connection() as conn:
+        result = check_unchecked_chunks(conn, scanner)
+    flagged = sorted(result.flagged_chunks)
+    if flagged:
+        context.log.error(
+            f"personal data found in {len(flagged)} chunks: {result.counts} (ids {flagged[:20]})"
+        )
+    return dg.AssetCheckResult(
+        passed=result.passed,
+        severity=dg.AssetCheckSeverity.ERROR,
+        metadata={
+            "scanned_chunks": result.scanned,
+            "flagged_chunks": len(flagged),
+            "findings_by_type": dg.MetadataValue.json(result.counts),
+            "flagged_chunk_ids": dg.MetadataValue.json(flagged[:50]),
+        },
+    )
+
+
 @dg.asset(
     group_name="knowledge_base",
-    deps=[chunks],
+    deps=[pii_free_chunks],
     description="Embeddings of every chunk in pgvector, computed only for new text.",
     kinds={"postgres"},
     automation_condition=DOWNSTREAM,
@@ -299,4 +351,5 @@ def chunk_embeddings(
 
 
 SOURCE_ASSETS = [raw_files, raw_confluence_pages, raw_pyrus_tickets, kb_corrections]
-INGEST_ASSETS = [*SOURCE_ASSETS, cleaned_markdown, chunks, chunk_embeddings]
+INGEST_ASSETS = [*SOURCE_ASSETS, cleaned_markdown, pii_free_chunks, chunk_embeddings]
+INGEST_CHECKS = [no_personal_data_in_chunks]

@@ -14,7 +14,7 @@ from typing import Any
 
 import dagster as dg
 
-from kb_assets.assets import INGEST_ASSETS
+from kb_assets.assets import INGEST_ASSETS, INGEST_CHECKS
 from kb_assets.definitions import build_resources
 from kb_core.db import Database
 from kb_core.settings import Settings
@@ -51,7 +51,7 @@ def materialize_ingest(
     resources = build_resources(run_settings, database_url=db.url)
     with instance_for(settings, db) as instance:
         result = dg.materialize(
-            INGEST_ASSETS,
+            [*INGEST_ASSETS, *INGEST_CHECKS],
             resources=resources,
             instance=instance,
             run_config={"loggers": {"console": {"config": {"log_level": "INFO"}}}},

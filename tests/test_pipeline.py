@@ -1,6 +1,7 @@
 """The first slice end to end: files → Markdown → chunks → embeddings → pgvector → search,
 run as Dagster assets in-process against a real PostgreSQL."""
 
+import json
 from pathlib import Path
 
 import pytest
@@ -36,8 +37,8 @@ def test_first_run_indexes_every_sample_article(database: Database, ingested, sa
     files = [p for p in sample_dir.rglob("*") if p.suffix in {".md", ".html"}]
     assert ingested["raw_files"]["new"] == len(files)
     assert ingested["cleaned_markdown"]["converted"] == len(files)
-    assert ingested["chunks"]["chunks_written"] >= len(files)
-    assert ingested["chunk_embeddings"]["embedded"] == ingested["chunks"]["chunks_written"]
+    assert ingested["pii_free_chunks"]["chunks_written"] >= len(files)
+    assert ingested["chunk_embeddings"]["embedded"] == ingested["pii_free_chunks"]["chunks_written"]
     with database.connection() as conn:
         missing = conn.execute("SELECT count(*) FROM chunks WHERE embedding IS NULL").fetchone()
     assert missing == (0,)
@@ -63,7 +64,7 @@ def test_rerun_without_changes_does_nothing(database, ingested, sample_dir):
     again = _run(database, sample_dir)
     assert again["raw_files"]["new"] == 0 and again["raw_files"]["changed"] == 0
     assert again["cleaned_markdown"]["converted"] == 0
-    assert again["chunks"]["documents_rechunked"] == 0
+    assert again["pii_free_chunks"]["documents_rechunked"] == 0
     assert again["chunk_embeddings"]["embedded"] == 0
     assert _chunk_rows(database) == before
 
@@ -77,7 +78,7 @@ def test_changed_file_is_the_only_one_reprocessed(database, ingested, sample_dir
     )
     again = _run(database, sample_dir)
     assert (again["raw_files"]["changed"], again["raw_files"]["new"]) == (1, 0)
-    assert again["chunks"]["documents_rechunked"] == 1
+    assert again["pii_free_chunks"]["documents_rechunked"] == 1
     assert again["chunk_embeddings"]["embedded"] == 1  # one small doc = one new chunk
     after = _chunk_rows(database)
     changed_doc = {doc for doc, _ in after.values()} - {
@@ -105,7 +106,7 @@ def test_deleted_then_restored_file_is_indexed_again(database, ingested, sample_
     path.write_text(content, "utf-8")
     again = _run(database, sample_dir)
     assert again["raw_files"]["changed"] == 1
-    assert again["chunks"]["documents_rechunked"] == 1
+    assert again["pii_free_chunks"]["documents_rechunked"] == 1
     assert _search(database, "вход через SAML единый вход SSO")[0].external_id == (
         "access/sso-login.html"
     )
@@ -142,3 +143,39 @@ def test_unconfigured_files_source_changes_nothing(database, ingested):
     again = _run(database, None)
     assert again["raw_files"] == {"enabled": False}
     assert _chunk_rows(database) == before
+
+
+def test_blocking_check_stops_unscrubbed_chunks_before_embedding(
+    database, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    from kb_core.settings import get_settings
+
+    folder = tmp_path / "kb"
+    folder.mkdir()
+    (folder / "ticket.md").write_text(
+        "# Не приходят письма\n\nКлиент Смирнова Анна Петровна, тел. +7 (912) 345-67-89, "
+        "ИНН 7707083893. Письма перестали приходить после смены пароля.\n",
+        "utf-8",
+    )
+    monkeypatch.setenv("KB_PII_SCRUB", "false")  # someone switched scrubbing off
+    get_settings.cache_clear()
+    stopped = run_ingest(database, folder, expect_success=False)
+    check = stopped["check:no_personal_data_in_chunks"]
+    assert check["passed"] is False
+    assert check["flagged_chunks"] == 1
+    assert set(check["findings_by_type"]) >= {"PERSON", "PHONE", "INN"}
+    assert "Смирнова" not in json.dumps(check, ensure_ascii=False)  # no values in metadata
+    assert stopped["chunk_embeddings"] == {}  # the run stopped before embedding
+    with database.connection() as conn:
+        assert conn.execute(
+            "SELECT count(*) FROM chunks WHERE embedding IS NOT NULL"
+        ).fetchone() == (0,)
+
+    monkeypatch.setenv("KB_PII_SCRUB", "true")
+    get_settings.cache_clear()
+    fixed = run_ingest(database, folder)
+    assert fixed["pii_free_chunks"]["documents_rechunked"] == 1  # scrubbing config changed
+    assert fixed["check:no_personal_data_in_chunks"]["passed"] is True
+    assert fixed["chunk_embeddings"]["embedded"] == 1
+    hits = _search(database, "письма не приходят после смены пароля")
+    assert "Смирнова" not in hits[0].snippet and "<PERSON>" in hits[0].snippet

