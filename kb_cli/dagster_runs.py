@@ -45,7 +45,8 @@ def instance_for(settings: Settings, db: Database) -> dg.DagsterInstance:
 def materialize_ingest(
     settings: Settings, db: Database, files_root: Path | None
 ) -> dict[str, dict[str, Any]]:
-    """Run the ingest assets in-process; return each asset's materialisation metadata."""
+    """Run the ingest assets and checks in-process; return each asset's and each check's
+    metadata (checks under "check <name>")."""
     run_settings = settings.model_copy(update={"files_dir": files_root})
     # The CLI already opened (and, when embedded, owns) the database: hand its URL on.
     resources = build_resources(run_settings, database_url=db.url)
@@ -64,4 +65,9 @@ def materialize_ingest(
         for materialization in result.asset_materializations_for_node(asset.op.name):
             key = materialization.asset_key.to_user_string()
             summary[key] = {k: v.value for k, v in materialization.metadata.items()}
+    for evaluation in result.get_asset_check_evaluations():
+        summary[f"check {evaluation.check_name}"] = {
+            "passed": evaluation.passed,
+            **{k: v.value for k, v in evaluation.metadata.items()},
+        }
     return summary
