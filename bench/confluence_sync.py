@@ -37,7 +37,8 @@ def main() -> None:
     from kb_core.embeddings import make_embedder
     from kb_core.index.documents import load_cursor, sync_source
     from kb_core.index.stages import chunk_pending, convert_pending, embed_pending
-    from kb_core.sources.confluence import ConfluenceClient, ConfluenceCursor, fetch_changes
+    from kb_core.sources.confluence import ConfluenceClient, fetch_changes
+    from kb_core.sources.cursor import SyncCursor
     from kb_core.text.chunking import ChunkerConfig
     from kb_fakes.confluence import ConfluenceStore, FakePage, create_confluence_app
     from kb_fakes.server import ServerThread
@@ -58,7 +59,7 @@ def main() -> None:
     spaces = ["SUP", "ADM", "INT"]
 
     def sync(client: ConfluenceClient, conn: object) -> tuple[float, object, int]:
-        cursor = ConfluenceCursor.from_json(load_cursor(conn, "confluence"))  # type: ignore[arg-type]
+        cursor = SyncCursor.from_json(load_cursor(conn, "confluence"))  # type: ignore[arg-type]
         started = time.perf_counter()
         fetch = fetch_changes(client, spaces, cursor, now=datetime.now(UTC))
         counts = sync_source(

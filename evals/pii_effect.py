@@ -30,13 +30,13 @@ def main() -> None:
     from kb_core.pii.configured import ParallelScrubber, config_from_settings, config_signature
     from kb_core.search import vector_search
     from kb_core.settings import PROJECT_ROOT, get_settings
-    from kb_core.sources.confluence import ConfluenceCursor, fetch_changes
-    from kb_core.sources.pyrus_sync import PyrusCursor, fetch_tickets
+    from kb_core.sources.confluence import fetch_changes
+    from kb_core.sources.cursor import SyncCursor
+    from kb_core.sources.pyrus_sync import fetch_tickets
     from kb_core.sources.pyrus_tasks import TicketDocumentBuilder
     from kb_core.text.chunking import ChunkerConfig
     from kb_fakes.services import start_fakes
 
-    settings = get_settings()
     fakes = start_fakes()
     os.environ.update(fakes.env())
     get_settings.cache_clear()
@@ -45,13 +45,13 @@ def main() -> None:
     settings = get_settings()
     now = datetime.now(UTC)
     with configured.confluence_client(settings) as client:
-        pages = fetch_changes(client, ["SUP", "ADM", "INT"], ConfluenceCursor(), now=now).pages
+        pages = fetch_changes(client, ["SUP", "ADM", "INT"], SyncCursor(), now=now).pages
     with configured.pyrus_client(settings) as client:
         tickets = fetch_tickets(
             client,
             [321],
             TicketDocumentBuilder(bot_ids=frozenset({9000, 9001})),
-            PyrusCursor(),
+            SyncCursor(),
             now=now,
         ).documents
     fakes.stop()

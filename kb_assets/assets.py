@@ -26,9 +26,10 @@ from kb_core.pii.scrubber import Scrubber
 from kb_core.settings import get_settings
 from kb_core.sources import configured
 from kb_core.sources.confluence import SOURCE_NAME as CONFLUENCE_SOURCE
-from kb_core.sources.confluence import ConfluenceCursor, fetch_changes
+from kb_core.sources.confluence import fetch_changes
+from kb_core.sources.cursor import SyncCursor
 from kb_core.sources.files import SOURCE_NAME as FILES_SOURCE
-from kb_core.sources.pyrus_sync import PyrusCursor, fetch_corrections, fetch_tickets
+from kb_core.sources.pyrus_sync import fetch_corrections, fetch_tickets
 from kb_core.sources.pyrus_tasks import CORRECTIONS_SOURCE, TICKETS_SOURCE
 from kb_core.text.chunking import ChunkerConfig
 
@@ -111,7 +112,7 @@ def raw_confluence_pages(
         return dg.MaterializeResult(metadata={"enabled": False})
     settings = confluence.settings
     with database.connection() as conn:
-        cursor = ConfluenceCursor.from_json(load_cursor(conn, CONFLUENCE_SOURCE))
+        cursor = SyncCursor.from_json(load_cursor(conn, CONFLUENCE_SOURCE))
     with confluence.client() as client:
         fetch = fetch_changes(
             client,
@@ -158,7 +159,7 @@ def raw_pyrus_tickets(
         return dg.MaterializeResult(metadata={"enabled": False})
     settings = pyrus.settings
     with database.connection() as conn:
-        cursor = PyrusCursor.from_json(load_cursor(conn, TICKETS_SOURCE))
+        cursor = SyncCursor.from_json(load_cursor(conn, TICKETS_SOURCE))
     with pyrus.client() as client:
         fetch = fetch_tickets(
             client,

@@ -23,7 +23,7 @@ from urllib.parse import quote, urlencode
 from fastapi import FastAPI, HTTPException, Request
 from fastapi.responses import JSONResponse, Response
 
-from kb_fakes.faults import Fault, Faults
+from kb_fakes.faults import Faults
 
 SAMPLE_DIR = Path(__file__).resolve().parent.parent / "samples" / "confluence"
 
@@ -259,15 +259,7 @@ def create_confluence_app(
 
     @app.post("/_admin/faults")
     async def admin_faults(request: Request) -> dict[str, Any]:
-        spec = await request.json()
-        faults.add(
-            Fault(
-                status=int(spec.get("status", 429)),
-                count=int(spec.get("count", 1)),
-                retry_after=spec.get("retry_after"),
-                path_contains=spec.get("path_contains", ""),
-            )
-        )
+        faults.add_from_spec(await request.json())
         return {"ok": True}
 
     @app.get("/_admin/stats")

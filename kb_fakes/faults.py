@@ -29,6 +29,18 @@ class Faults:
         with self._lock:
             self._faults.append(fault)
 
+    def add_from_spec(self, spec: dict[str, Any], body: dict[str, Any] | None = None) -> None:
+        """A fault as an admin request describes it: status, count, retry_after, path."""
+        self.add(
+            Fault(
+                status=int(spec.get("status", 429)),
+                count=int(spec.get("count", 1)),
+                retry_after=spec.get("retry_after"),
+                path_contains=spec.get("path_contains", ""),
+                body=body or {},
+            )
+        )
+
     def clear(self) -> None:
         with self._lock:
             self._faults.clear()

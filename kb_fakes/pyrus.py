@@ -27,7 +27,7 @@ import httpx
 from fastapi import FastAPI, HTTPException, Request
 from fastapi.responses import JSONResponse, Response
 
-from kb_fakes.faults import Fault, Faults
+from kb_fakes.faults import Faults
 
 SAMPLE_DIR = Path(__file__).resolve().parent.parent / "samples" / "pyrus"
 BOT_LOGIN = "bot@00000000-0000-4000-8000-000000009000"
@@ -337,15 +337,9 @@ def create_pyrus_app(
     @app.post("/_admin/faults")
     async def admin_faults(request: Request) -> dict[str, bool]:
         spec = await request.json()
-        faults.add(
-            Fault(
-                status=int(spec.get("status", 429)),
-                count=int(spec.get("count", 1)),
-                retry_after=spec.get("retry_after"),
-                path_contains=spec.get("path_contains", ""),
-                body={"error": "injected", "error_code": spec.get("error_code", "injected")},
-            )
-        )
+        # Pyrus error shape, so clients see the error_code they would in production.
+        body = {"error": "injected", "error_code": spec.get("error_code", "injected")}
+        faults.add_from_spec(spec, body)
         return {"ok": True}
 
     @app.get("/_admin/comments")

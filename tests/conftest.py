@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import os
 import shutil
+import subprocess
+import sys
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -29,6 +31,20 @@ from kb_core.settings import PROJECT_ROOT, Settings, get_settings
 
 TEMPLATE_DB = "kb_test_template"
 SAMPLE_FILES = PROJECT_ROOT / "samples" / "kb_files"
+
+
+def run_kb(
+    *args: str, env: dict[str, str] | None = None, stdin: str | None = None
+) -> subprocess.CompletedProcess[str]:
+    """Run the installed `kb` command as a user would: a separate process."""
+    return subprocess.run(
+        [str(Path(sys.executable).with_name("kb")), *args],
+        env=env if env is not None else dict(os.environ),
+        input=stdin,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
 
 
 @pytest.fixture(scope="session")

@@ -3,10 +3,10 @@
 import json
 import os
 import subprocess
-import sys
 from pathlib import Path
 
 from kb_core.settings import Settings
+from tests.conftest import run_kb
 
 
 def _kb(*args: str, settings: Settings) -> subprocess.CompletedProcess[str]:
@@ -15,13 +15,7 @@ def _kb(*args: str, settings: Settings) -> subprocess.CompletedProcess[str]:
     env["DATABASE_URL"] = settings.database_url.get_secret_value()
     env["KB_DATA_DIR"] = str(settings.data_dir)
     env.pop("DAGSTER_PG_URL", None)
-    return subprocess.run(
-        [str(Path(sys.executable).with_name("kb")), *args],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    return run_kb(*args, env=env)
 
 
 def test_ingest_then_search_json(kb_env: Settings, sample_dir: Path):
@@ -55,13 +49,7 @@ def test_bad_folder_is_rejected_with_a_reason(kb_env: Settings, tmp_path: Path):
 def test_unreachable_database_is_one_clear_line(tmp_path: Path):
     env = dict(os.environ)
     env["DATABASE_URL"] = f"postgresql://kb:topsecret@/kb?host={tmp_path}&port=1"
-    result = subprocess.run(
-        [str(Path(sys.executable).with_name("kb")), "db", "migrate"],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    result = run_kb("db", "migrate", env=env)
     assert result.returncode == 2
     assert "cannot connect to PostgreSQL" in result.stderr
     assert "Traceback" not in result.stderr

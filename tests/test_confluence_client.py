@@ -5,7 +5,8 @@ from datetime import UTC, datetime, timedelta
 import httpx
 import pytest
 
-from kb_core.sources.confluence import ConfluenceClient, ConfluenceCursor, fetch_changes
+from kb_core.sources.confluence import ConfluenceClient, fetch_changes
+from kb_core.sources.cursor import SyncCursor
 from kb_core.sources.http import RetryPolicy, SourceHTTPError
 from kb_fakes.confluence import ConfluenceStore, FakePage, create_confluence_app, parse_cql
 from kb_fakes.server import ServerThread
@@ -97,7 +98,7 @@ def test_fetch_full_then_incremental_with_deletions(fake):
     server, store = fake
     now = T0 + timedelta(days=30)
     with _client(server) as client:
-        first = fetch_changes(client, ["SUP", "ADM"], ConfluenceCursor(), now=now)
+        first = fetch_changes(client, ["SUP", "ADM"], SyncCursor(), now=now)
         assert first.mode == "full" and len(first.pages) == 7
         assert first.live_ids == {str(1000 + i) for i in range(7)}
         assert first.cursor.last_modified == T0 + timedelta(hours=6)
@@ -117,7 +118,7 @@ def test_fetch_full_then_incremental_with_deletions(fake):
 def test_listing_for_deletions_only_when_due(fake):
     server, _ = fake
     now = T0 + timedelta(days=30)
-    cursor = ConfluenceCursor(last_modified=now, last_full_listing=now - timedelta(hours=2))
+    cursor = SyncCursor(last_modified=now, last_full_listing=now - timedelta(hours=2))
     with _client(server) as client:
         skipped = fetch_changes(
             client, ["SUP"], cursor, now=now, listing_interval=timedelta(hours=24)

@@ -7,8 +7,6 @@ regenerate with UPDATE_GOLDEN=1 and review the diff.
 import json
 import os
 import re
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -16,6 +14,7 @@ from bs4 import BeautifulSoup
 
 from kb_core.settings import PROJECT_ROOT
 from kb_core.text.confluence import confluence_to_markdown
+from tests.conftest import run_kb
 
 GOLDEN = Path(__file__).parent / "golden" / "confluence"
 CASES = sorted(p.stem for p in GOLDEN.glob("*.xml"))
@@ -96,13 +95,7 @@ def test_never_crashes_on_malformed_fragments(broken: str):
 
 def test_cli_converts_stdin():
     source = (GOLDEN / "code.xml").read_text("utf-8")
-    result = subprocess.run(
-        [str(Path(sys.executable).with_name("kb")), "convert", "confluence"],
-        input=source,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    result = run_kb("convert", "confluence", stdin=source)
     assert result.returncode == 0, result.stderr
     assert result.stdout == (GOLDEN / "code.md").read_text("utf-8")
 

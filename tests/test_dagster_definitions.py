@@ -53,3 +53,25 @@ def test_repo_dagster_yaml_records_runs_in_postgres(
         assert event is not None
         assert event.asset_materialization.metadata["embedded"].value > 0
     assert type(instance.run_storage).__name__ == "PostgresRunStorage"
+
+
+def test_sources_refresh_daily_and_the_rest_follows():
+    import dagster as dg
+
+    graph = defs.resolve_asset_graph()
+    for name in ("raw_files", "raw_confluence_pages", "raw_pyrus_tickets", "kb_corrections"):
+        condition = graph.get(dg.AssetKey(name)).automation_condition
+        assert condition is not None and "0 3 * * *" in str(condition), name
+    for name in ("cleaned_markdown", "pii_free_chunks", "chunk_embeddings"):
+        assert graph.get(dg.AssetKey(name)).automation_condition is not None, name
+    from kb_assets.definitions import automation_sensor
+
+    assert automation_sensor.name == "kb_automation"
+    assert automation_sensor.default_status == dg.DefaultSensorStatus.RUNNING
+
+
+def test_pii_check_is_blocking():
+    checks = list(defs.resolve_asset_graph().asset_check_keys)
+    assert [c.name for c in checks] == ["no_personal_data_in_chunks"]
+    spec = next(iter(defs.get_asset_checks_def(checks[0]).check_specs))
+    assert spec.blocking

@@ -2,7 +2,6 @@
 
 import os
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -11,6 +10,7 @@ from kb_core.db import DatabaseError, open_database
 from kb_core.db import embedded as embedded_pg
 from kb_core.db.connection import check_pgvector, describe, parse_version
 from kb_core.settings import Settings
+from tests.conftest import run_kb
 
 
 def test_external_database_url_is_used_and_checked(db_url: str, tmp_path: Path):
@@ -70,13 +70,7 @@ def test_available_but_not_created_extension_counts(empty_db_url: str):
 
 
 def _kb(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [str(Path(sys.executable).with_name("kb")), *args],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    return run_kb(*args, env=env)
 
 
 def test_embedded_server_started_detached_is_reused_and_left_running(tmp_path: Path):

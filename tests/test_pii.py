@@ -1,10 +1,7 @@
 """Russian PII detection and scrubbing (presidio + natasha, offline)."""
 
 import json
-import os
 import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 
@@ -12,6 +9,7 @@ from kb_core.pii import PiiConfig, Scrubber
 from kb_core.pii.checksums import inn_valid, luhn_valid, snils_valid
 from kb_core.pii.scrubber import replace_findings
 from kb_core.settings import PROJECT_ROOT
+from tests.conftest import run_kb
 
 
 @pytest.fixture(scope="module")
@@ -115,14 +113,7 @@ def test_checksums(check, good: str, bad: str):
 
 
 def _kb(*args: str, stdin: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [str(Path(sys.executable).with_name("kb")), *args],
-        input=stdin,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        env={**os.environ},
-    )
+    return run_kb(*args, stdin=stdin)
 
 
 def test_cli_scrub_and_scan():

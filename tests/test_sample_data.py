@@ -5,6 +5,7 @@ from collections import Counter
 
 import pytest
 
+from kb_core.pii.checksums import inn_valid, luhn_valid, snils_valid
 from kb_core.settings import PROJECT_ROOT
 from kb_core.sources.pyrus_tasks import TicketDocumentBuilder, comment_history
 from kb_fakes.confluence import ConfluenceStore
@@ -12,41 +13,6 @@ from kb_fakes.pyrus import PyrusStore
 
 SAMPLES = PROJECT_ROOT / "samples"
 GOLDEN = PROJECT_ROOT / "evals" / "golden" / "sample.jsonl"
-
-
-def inn_valid(value: str) -> bool:
-    digits = [int(c) for c in value]
-
-    def check(weights: list[int]) -> int:
-        return sum(w * d for w, d in zip(weights, digits, strict=False)) % 11 % 10
-
-    if len(digits) == 10:
-        return check([2, 4, 10, 3, 5, 9, 4, 6, 8]) == digits[9]
-    if len(digits) == 12:
-        return (
-            check([7, 2, 4, 10, 3, 5, 9, 4, 6, 8]) == digits[10]
-            and check([3, 7, 2, 4, 10, 3, 5, 9, 4, 6, 8]) == digits[11]
-        )
-    return False
-
-
-def snils_valid(value: str) -> bool:
-    digits = [int(c) for c in value if c.isdigit()]
-    if len(digits) != 11:
-        return False
-    total = sum(d * w for d, w in zip(digits[:9], range(9, 0, -1), strict=True))
-    while total > 101:
-        total %= 101
-    control = 0 if total in (100, 101) else total
-    return control == digits[9] * 10 + digits[10]
-
-
-def luhn_valid(value: str) -> bool:
-    digits = [int(c) for c in value if c.isdigit()][::-1]
-    total = sum(
-        d if i % 2 == 0 else (d * 2 - 9 if d * 2 > 9 else d * 2) for i, d in enumerate(digits)
-    )
-    return total % 10 == 0
 
 
 @pytest.fixture(scope="module")

@@ -19,6 +19,7 @@ from urllib.parse import urljoin
 import httpx
 
 from kb_core.models import SourceDocument
+from kb_core.sources.cursor import SyncCursor, parse_time
 from kb_core.sources.http import ApiHttp, RetryPolicy, SourceHTTPError
 
 log = logging.getLogger(__name__)
@@ -56,15 +57,6 @@ class ConfluencePage:
                 "labels": list(self.labels),
             },
         )
-
-
-def parse_time(value: str | None) -> datetime | None:
-    if not value:
-        return None
-    try:
-        return datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        return None
 
 
 class ConfluenceClient:
@@ -193,40 +185,19 @@ class ConfluenceClient:
 
 
 @dataclass
-class ConfluenceCursor:
-    """What the last sync saw: the newest modification time, and when ids were listed."""
-
-    last_modified: datetime | None = None
-    last_full_listing: datetime | None = None
-
-    def as_json(self) -> dict[str, Any]:
-        return {
-            "last_modified": self.last_modified.isoformat() if self.last_modified else None,
-            "last_full_listing": self.last_full_listing.isoformat()
-            if self.last_full_listing
-            else None,
-        }
-
-    @classmethod
-    def from_json(cls, data: dict[str, Any] | None) -> ConfluenceCursor:
-        data = data or {}
-        return cls(parse_time(data.get("last_modified")), parse_time(data.get("last_full_listing")))
-
-
-@dataclass
 class ConfluenceFetch:
     """One sync's input for the documents table."""
 
     mode: str  # "full" or "incremental"
     pages: list[ConfluencePage] = field(default_factory=list)
     live_ids: set[str] | None = None  # set when deletions were checked
-    cursor: ConfluenceCursor = field(default_factory=ConfluenceCursor)
+    cursor: SyncCursor = field(default_factory=SyncCursor)
 
 
 def fetch_changes(
     client: ConfluenceClient,
     spaces: list[str],
-    cursor: ConfluenceCursor,
+    cursor: SyncCursor,
     *,
     now: datetime,
     overlap: timedelta = timedelta(hours=1),
@@ -246,13 +217,11 @@ def fetch_changes(
             mode="full",
             pages=pages,
             live_ids={p.id for p in pages},
-            cursor=ConfluenceCursor(last_modified=newest, last_full_listing=now),
+            cursor=SyncCursor(last_modified=newest, last_full_listing=now),
         )
     pages = list(client.iter_modified_since(spaces, cursor.last_modified - overlap))
     newest = max([p.last_modified for p in pages if p.last_modified] + [cursor.last_modified])
-    listing_due = (
-        cursor.last_full_listing is None or now - cursor.last_full_listing >= listing_interval
-    )
+    listing_due = cursor.listing_due(now, listing_interval)
     live_ids: set[str] | None = None
     if listing_due:
         live_ids = {page_id for space in spaces for page_id in client.iter_space_page_ids(space)}
@@ -260,7 +229,7 @@ def fetch_changes(
         mode="incremental",
         pages=pages,
         live_ids=live_ids,
-        cursor=ConfluenceCursor(
+        cursor=SyncCursor(
             last_modified=newest,
             last_full_listing=now if listing_due else cursor.last_full_listing,
         ),

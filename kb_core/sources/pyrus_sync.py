@@ -14,7 +14,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from kb_core.models import SourceDocument
-from kb_core.sources.confluence import parse_time
+from kb_core.sources.cursor import SyncCursor, parse_time
 from kb_core.sources.pyrus import PyrusClient
 from kb_core.sources.pyrus_tasks import CorrectionDocumentBuilder, TicketDocumentBuilder
 
@@ -22,30 +22,11 @@ REGISTER_TIME_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
 
 
 @dataclass
-class PyrusCursor:
-    last_modified: datetime | None = None
-    last_full_listing: datetime | None = None
-
-    def as_json(self) -> dict[str, Any]:
-        return {
-            "last_modified": self.last_modified.isoformat() if self.last_modified else None,
-            "last_full_listing": self.last_full_listing.isoformat()
-            if self.last_full_listing
-            else None,
-        }
-
-    @classmethod
-    def from_json(cls, data: dict[str, Any] | None) -> PyrusCursor:
-        data = data or {}
-        return cls(parse_time(data.get("last_modified")), parse_time(data.get("last_full_listing")))
-
-
-@dataclass
 class TicketFetch:
     mode: str
     documents: list[SourceDocument] = field(default_factory=list)
     live_ids: set[str] | None = None
-    cursor: PyrusCursor = field(default_factory=PyrusCursor)
+    cursor: SyncCursor = field(default_factory=SyncCursor)
     tasks_seen: int = 0
     skipped_open: int = 0
 
@@ -61,7 +42,7 @@ def fetch_tickets(
     client: PyrusClient,
     form_ids: list[int],
     builder: TicketDocumentBuilder,
-    cursor: PyrusCursor,
+    cursor: SyncCursor,
     *,
     now: datetime,
     overlap: timedelta = timedelta(hours=1),
@@ -80,9 +61,7 @@ def fetch_tickets(
         document = builder.document(client.get_task(int(summary["id"])))
         if document is not None:
             result.documents.append(document)
-    listing_due = full or (
-        cursor.last_full_listing is None or now - cursor.last_full_listing >= listing_interval
-    )
+    listing_due = full or cursor.listing_due(now, listing_interval)
     if full:
         result.live_ids = {d.external_id for d in result.documents}
     elif listing_due:
@@ -92,7 +71,7 @@ def fetch_tickets(
             for t in client.iter_register(form)
             if t.get("is_closed")
         }
-    result.cursor = PyrusCursor(
+    result.cursor = SyncCursor(
         last_modified=_newest(listed, cursor.last_modified),
         last_full_listing=now if listing_due else cursor.last_full_listing,
     )

@@ -14,7 +14,7 @@ from datetime import datetime
 from typing import Any
 
 from kb_core.models import SourceDocument
-from kb_core.sources.confluence import parse_time
+from kb_core.sources.cursor import parse_time
 from kb_core.text.markdown import html_to_markdown
 
 TICKETS_SOURCE = "pyrus"
