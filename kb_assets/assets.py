@@ -82,7 +82,12 @@ def raw_files(
         context.log.info("files source not configured (KB_FILES_DIR): nothing to sync")
         return dg.MaterializeResult(metadata={"enabled": False})
     with database.connection() as conn:
-        counts = sync_source(conn, FILES_SOURCE, files_source.documents())
+        counts = sync_source(
+            conn,
+            FILES_SOURCE,
+            files_source.documents(),
+            max_delete_fraction=get_settings().sync_max_delete_fraction,
+        )
     context.log.info(f"files source synced: {counts}")
     return dg.MaterializeResult(
         metadata=_counts_metadata(
@@ -131,6 +136,7 @@ def raw_confluence_pages(
             full_listing=False,
             live_ids=fetch.live_ids,
             cursor=fetch.cursor.as_json(),
+            max_delete_fraction=settings.sync_max_delete_fraction,
         )
     context.log.info(f"Confluence {fetch.mode} sync: {counts}")
     return dg.MaterializeResult(
@@ -179,6 +185,7 @@ def raw_pyrus_tickets(
             full_listing=False,
             live_ids=fetch.live_ids,
             cursor=fetch.cursor.as_json(),
+            max_delete_fraction=settings.sync_max_delete_fraction,
         )
     context.log.info(f"Pyrus tickets {fetch.mode} sync: {counts}")
     return dg.MaterializeResult(
@@ -213,7 +220,12 @@ def kb_corrections(
         )
         retries, logins = client.retries, client.logins
     with database.connection() as conn:
-        counts = sync_source(conn, CORRECTIONS_SOURCE, documents, full_listing=True)
+        counts = sync_source(
+            conn,
+            CORRECTIONS_SOURCE,
+            documents,
+            max_delete_fraction=pyrus.settings.sync_max_delete_fraction,
+        )
     context.log.info(f"corrections synced: {counts}")
     return dg.MaterializeResult(
         metadata=_counts_metadata(

@@ -22,6 +22,10 @@ from kb_core.settings import Settings
 log = logging.getLogger(__name__)
 
 
+class IngestFailed(RuntimeError):
+    """The run failed; the message names each failed step and why (no traceback)."""
+
+
 def dagster_env(settings: Settings, db: Database) -> dict[str, str]:
     """Environment that points Dagster's instance at our storage (existing values win)."""
     env: dict[str, str] = {"DAGSTER_STORAGE_DIR": str(settings.data_dir / "dagster")}
@@ -57,9 +61,18 @@ def materialize_ingest(
             instance=instance,
             run_config={"loggers": {"console": {"config": {"log_level": "INFO"}}}},
             tags={"kb/trigger": "cli"},
+            raise_on_error=False,
         )
     if not result.success:
-        raise RuntimeError("the ingest run failed; see the log above")
+        reasons = []
+        for event in result.get_step_failure_events():
+            error = event.step_failure_data.error
+            message = error.message.strip() if error else "unknown error"
+            reasons.append(f"{event.step_key}: {message.splitlines()[-1]}")
+        for evaluation in result.get_asset_check_evaluations():
+            if not evaluation.passed:
+                reasons.append(f"check {evaluation.check_name} failed")
+        raise IngestFailed("the ingest run failed: " + "; ".join(reasons or ["see the log above"]))
     summary: dict[str, dict[str, Any]] = {}
     for asset in INGEST_ASSETS:
         for materialization in result.asset_materializations_for_node(asset.op.name):

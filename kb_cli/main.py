@@ -19,6 +19,7 @@ from rich.console import Console
 from rich.table import Table
 
 from kb_cli import runtime
+from kb_cli.dagster_runs import IngestFailed
 from kb_core.db import DatabaseError, MigrationError, open_database
 from kb_core.db import embedded as embedded_pg
 from kb_core.db.connection import describe
@@ -333,7 +334,7 @@ def pii_eval(
 def main() -> None:
     try:
         app()
-    except (DatabaseError, MigrationError, SourceError, SourceHTTPError) as exc:
+    except (DatabaseError, MigrationError, SourceError, SourceHTTPError, IngestFailed) as exc:
         err_console.print(f"[bold red]error:[/bold red] {exc}")
         raise SystemExit(2) from None
 

@@ -126,6 +126,14 @@ class Settings(BaseSettings):
         description="Minimum hours between id listings that detect deletions (0: every sync).",
     )
 
+    sync_max_delete_fraction: float = Field(
+        default=0.5,
+        gt=0,
+        le=1,
+        description="A sync that would delete more than this share of a source's documents "
+        "is refused (a lost permission lists a space as empty).",
+    )
+
     # -- Confluence ------------------------------------------------------------------------
     confluence_url: str | None = Field(
         default=None,

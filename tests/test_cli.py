@@ -54,3 +54,24 @@ def test_unreachable_database_is_one_clear_line(tmp_path: Path):
     assert "cannot connect to PostgreSQL" in result.stderr
     assert "Traceback" not in result.stderr
     assert "topsecret" not in result.stderr
+
+
+def test_failing_source_is_reported_in_one_line(kb_env: Settings, tmp_path: Path):
+    env = dict(os.environ)
+    assert kb_env.database_url is not None
+    env.update(
+        DATABASE_URL=kb_env.database_url.get_secret_value(),
+        KB_DATA_DIR=str(kb_env.data_dir),
+        KB_CONFLUENCE_URL="http://127.0.0.1:1",  # nothing listens there
+        KB_CONFLUENCE_SPACES="SUP",
+        KB_CONFLUENCE_TOKEN="x",
+        KB_HTTP_RETRIES="2",
+        KB_HTTP_BACKOFF_MAX_S="0.1",
+    )
+    env.pop("DAGSTER_PG_URL", None)
+    result = run_kb("ingest", "sources", env=env)
+    assert result.returncode == 2
+    assert (
+        "raw_confluence_pages" in result.stderr and "unreachable after 2 attempts" in result.stderr
+    )
+    assert "Traceback" not in result.stderr

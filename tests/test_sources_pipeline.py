@@ -171,3 +171,13 @@ def test_no_planted_personal_data_reaches_the_index(fakes, database, synced):
     people = {item["value"] for item in planted if item["type"] == "PERSON"}
     leaked = {name for name in people if re.search(rf"\b{re.escape(name)}\b", served)}
     assert len(leaked) / len(people) < 0.05, sorted(leaked)[:10]
+
+
+def test_a_space_listed_empty_does_not_empty_the_knowledge_base(fakes, database, synced):
+    store = fakes.confluence_store
+    before = _live(database, "confluence")
+    for page_id in sorted(store.pages)[:30]:  # most of the space vanishes at once
+        store.delete(page_id)
+    with pytest.raises(Exception, match="refusing"):
+        run_ingest(database, None)
+    assert _live(database, "confluence") == before  # nothing written, cursor kept

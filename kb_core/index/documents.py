@@ -19,6 +19,7 @@ def sync_source(
     full_listing: bool = True,
     live_ids: Collection[str] | None = None,
     cursor: dict[str, Any] | None = None,
+    max_delete_fraction: float = 1.0,
 ) -> SyncCounts:
     """Write a source's documents and soft-delete the ones that are gone.
 
@@ -28,6 +29,11 @@ def sync_source(
     A document that comes back after deletion is revived as changed. The whole sync,
     including the new ``cursor``, is one transaction: readers never see half of it, and
     a failed sync leaves the old cursor so the next run fetches the same changes again.
+
+    A listing that would delete more than ``max_delete_fraction`` of the source's live
+    documents (at least ten) is refused with :class:`MassDeletionError` and nothing is
+    written: a token that lost access to a space lists it empty, which must not empty
+    the knowledge base.
     """
     new = changed = unchanged = 0
     seen: list[str] = []
@@ -71,13 +77,36 @@ def sync_source(
             else:
                 changed += 1
         deleted = 0
-        if live_ids is not None:
-            deleted = mark_deleted_except(conn, source, list(live_ids))
-        elif full_listing:
-            deleted = mark_deleted_except(conn, source, seen)
+        keep = list(live_ids) if live_ids is not None else seen if full_listing else None
+        if keep is not None:
+            _guard_mass_deletion(conn, source, keep, max_delete_fraction)
+            deleted = mark_deleted_except(conn, source, keep)
         if cursor is not None:
             save_cursor(conn, source, cursor)
     return SyncCounts(new=new, changed=changed, unchanged=unchanged, deleted=deleted)
+
+
+class MassDeletionError(RuntimeError):
+    """A sync would delete an implausible share of a source; nothing was written."""
+
+
+def _guard_mass_deletion(
+    conn: psycopg.Connection[Any], source: str, keep: list[str], max_fraction: float
+) -> None:
+    row = conn.execute(
+        """
+        SELECT count(*) FILTER (WHERE NOT (external_id = ANY(%s))), count(*)
+        FROM documents WHERE source = %s AND deleted_at IS NULL
+        """,
+        (keep, source),
+    ).fetchone()
+    going, live = (int(row[0]), int(row[1])) if row else (0, 0)
+    if going >= 10 and going > max_fraction * live:
+        raise MassDeletionError(
+            f"{source}: the listing would delete {going} of {live} live documents "
+            f"(more than {max_fraction:.0%}); refusing. If this is intended, raise "
+            "KB_SYNC_MAX_DELETE_FRACTION for one run."
+        )
 
 
 def mark_deleted_except(conn: psycopg.Connection[Any], source: str, keep: list[str]) -> int:
