@@ -19,7 +19,9 @@ from pydantic import BaseModel
 from bot_api import log_privacy
 from kb_core.db import Database, open_database
 from kb_core.embeddings import Embedder, query_embedder
-from kb_core.search import vector_search
+from kb_core.search import options_from_settings
+from kb_core.search import search as search_kb
+from kb_core.search.hybrid import Mode
 from kb_core.settings import Settings, get_settings
 
 
@@ -41,6 +43,7 @@ class SearchHitOut(BaseModel):
     url: str | None
     source: str
     external_id: str
+    explain: dict[str, float | None]
 
 
 def get_state(request: Request) -> AppState:
@@ -92,19 +95,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         kb: StateDep,
         q: Annotated[str, Query(min_length=1, max_length=2000, description="Question")],
         k: Annotated[int, Query(ge=1, le=50)] = 5,
+        mode: Annotated[Mode | None, Query(description="hybrid, vector or lexical")] = None,
     ) -> list[dict[str, Any]]:
-        """Vector search over the knowledge base."""
+        """Search the knowledge base; each hit explains its vector, lexical and final score."""
+        options = options_from_settings(kb.settings, mode=mode, k=k)
 
         def run() -> list[dict[str, Any]]:
             with kb.pool.connection() as conn:
-                hits = vector_search(
-                    conn,
-                    kb.embedder,
-                    q,
-                    k=k,
-                    ef_search=kb.settings.hnsw_ef_search,
-                    snippet_chars=kb.settings.search_snippet_chars,
-                )
+                hits = search_kb(conn, kb.embedder, q, options)
             return [hit.as_json() for hit in hits]
 
         return await run_in_threadpool(run)

@@ -23,6 +23,7 @@ from kb_cli.dagster_runs import IngestFailed
 from kb_core.db import DatabaseError, MigrationError, open_database
 from kb_core.db import embedded as embedded_pg
 from kb_core.db.connection import describe
+from kb_core.models import SearchHit
 from kb_core.settings import PROJECT_ROOT, get_settings
 from kb_core.sources.files import SourceError
 from kb_core.sources.http import SourceHTTPError
@@ -36,6 +37,8 @@ app.add_typer(ingest_app, name="ingest")
 convert_app = typer.Typer(help="Format conversions, for checking content.", no_args_is_help=True)
 app.add_typer(dagster_app, name="dagster")
 app.add_typer(convert_app, name="convert")
+eval_app = typer.Typer(help="Measure retrieval quality.", no_args_is_help=True)
+app.add_typer(eval_app, name="eval")
 pii_app = typer.Typer(
     help="Personal data: scrub or scan text, measure the scrubber.", no_args_is_help=True
 )
@@ -134,34 +137,30 @@ def _print_ingest_summary(summary: dict[str, dict[str, object]], seconds: float)
 
 
 @app.command("search")
-def search(
+def search_command(
     query: Annotated[str, typer.Argument(help="The question, in any words.")],
     k: Annotated[int, typer.Option("--k", min=1, max=100, help="Number of hits.")] = 5,
+    mode: Annotated[str | None, typer.Option(help="hybrid, vector or lexical.")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print hits as a JSON list.")] = False,
 ) -> None:
-    """Search the knowledge base (vector search over the embedded chunks)."""
+    """Search the knowledge base (hybrid by default; every hit explains its score)."""
     from kb_core.embeddings import query_embedder
-    from kb_core.search import vector_search
+    from kb_core.search import MODES, options_from_settings, search
 
+    if mode is not None and mode not in MODES:
+        raise typer.BadParameter(f"mode must be one of {', '.join(MODES)}")
     settings = get_settings()
     db = open_database(settings)
-    embedder = query_embedder(settings)
+    options = options_from_settings(settings, mode=mode, k=k)
     with db.connection() as conn:
-        hits = vector_search(
-            conn,
-            embedder,
-            query,
-            k=k,
-            ef_search=settings.hnsw_ef_search,
-            snippet_chars=settings.search_snippet_chars,
-        )
+        hits = search(conn, query_embedder(settings), query, options)
     if as_json:
         sys.stdout.write(json.dumps([h.as_json() for h in hits], ensure_ascii=False) + "\n")
         return
     _print_hits(query, hits)
 
 
-def _print_hits(query: str, hits: list) -> None:  # type: ignore[type-arg]
+def _print_hits(query: str, hits: list[SearchHit]) -> None:
     table = Table(title=f"«{query}»", show_lines=True)
     table.add_column("#", justify="right")
     table.add_column("score", justify="right")
@@ -171,7 +170,12 @@ def _print_hits(query: str, hits: list) -> None:  # type: ignore[type-arg]
         document = hit.title
         if hit.heading_path and hit.heading_path != (hit.title,):
             document += "\n[dim]" + " › ".join(hit.heading_path) + "[/dim]"
-        table.add_row(str(rank), f"{hit.score:.3f}", document, hit.snippet)
+        parts = [f"{hit.score:.3f}"]
+        if hit.vector_score is not None:
+            parts.append(f"[dim]vec {hit.vector_score:.2f}[/dim]")
+        if hit.lexical_score is not None:
+            parts.append(f"[dim]bm25 {hit.lexical_score:.1f}[/dim]")
+        table.add_row(str(rank), "\n".join(parts), document, hit.snippet)
     if not hits:
         console.print(f"«{query}»: nothing found — is the knowledge base ingested?")
     else:
@@ -184,7 +188,7 @@ def demo() -> None:
     from kb_cli.dagster_runs import materialize_ingest
     from kb_cli.demo import DEMO_QUESTIONS
     from kb_core.embeddings import query_embedder
-    from kb_core.search import vector_search
+    from kb_core.search import options_from_settings, search
     from kb_fakes.services import start_fakes
 
     console.rule("Pyrus knowledge-base assistant: demo")
@@ -211,9 +215,7 @@ def demo() -> None:
         embedder = query_embedder(settings)
         with db.connection() as conn:
             for question in DEMO_QUESTIONS:
-                hits = vector_search(
-                    conn, embedder, question, k=3, ef_search=settings.hnsw_ef_search
-                )
+                hits = search(conn, embedder, question, options_from_settings(settings, k=3))
                 _print_hits(question, hits)
     finally:
         fakes.stop()
@@ -272,6 +274,48 @@ def dagster_dev(
     command += ["-h", host, "-p", str(port)]
     console.print(f"Dagster UI: http://{host}:{port} (Ctrl-C stops it and the database)")
     raise typer.Exit(run_supervised(command, env=env, cwd=PROJECT_ROOT))
+
+
+@eval_app.command("squad")
+def eval_squad(
+    path: Annotated[Path, typer.Argument(help="A SQuAD-format JSON file (e.g. XQuAD-ru).")],
+    mode: Annotated[str, typer.Option(help="hybrid, vector, lexical, or all")] = "hybrid",
+    k: Annotated[int, typer.Option("--k", min=1, max=100, help="Depth of the ranking.")] = 10,
+    index_name: Annotated[
+        str, typer.Option(help="Namespace to index the paragraphs in.")
+    ] = "squad",
+    as_json: Annotated[bool, typer.Option("--json", help="Print the metrics as JSON.")] = False,
+) -> None:
+    """Index a SQuAD file in its own namespace and measure retrieval on its questions."""
+    from evals.squad import index_squad, load_squad, run_squad
+    from kb_core.embeddings import pipeline_embedder, query_embedder
+    from kb_core.search import MODES
+
+    if index_name == "kb":
+        raise typer.BadParameter("the knowledge base's namespace is reserved")
+    modes = list(MODES) if mode == "all" else [mode]
+    if any(m not in MODES for m in modes):
+        raise typer.BadParameter(f"mode must be one of {', '.join(MODES)} or all")
+    settings = get_settings()
+    squad = load_squad(path)
+    db = open_database(settings)
+    with db.connection() as conn:
+        indexed = index_squad(conn, squad, pipeline_embedder(settings), index_name)
+        results = {
+            m: run_squad(conn, squad, query_embedder(settings), mode=m, k=k, namespace=index_name)
+            for m in modes
+        }
+    report: dict[str, object] = results[modes[0]] if len(modes) == 1 else dict(results)
+    if as_json:
+        sys.stdout.write(json.dumps(report) + "\n")
+        return
+    console.print(f"indexed {indexed}")
+    table = Table(title=f"{path.name}: {len(squad.cases)} questions")
+    for column in ("mode", "hit@1", "hit@5", "mrr@10", "ndcg@10"):
+        table.add_column(column, justify="right")
+    for m, row in results.items():
+        table.add_row(m, *(str(row[key]) for key in ("hit@1", "hit@5", "mrr@10", "ndcg@10")))
+    console.print(table)
 
 
 @pii_app.command("scrub")

@@ -71,6 +71,8 @@ class SearchHit:
     url: str | None
     source: str
     external_id: str
+    vector_score: float | None = None
+    lexical_score: float | None = None
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -83,4 +85,13 @@ class SearchHit:
             "url": self.url,
             "source": self.source,
             "external_id": self.external_id,
+            "explain": {
+                "vector_score": _rounded(self.vector_score),
+                "lexical_score": _rounded(self.lexical_score),
+                "final_score": round(self.score, 6),
+            },
         }
+
+
+def _rounded(value: float | None) -> float | None:
+    return round(value, 6) if value is not None else None

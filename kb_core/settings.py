@@ -79,6 +79,28 @@ class Settings(BaseSettings):
     hnsw_ef_search: int = Field(
         default=100, ge=1, description="pgvector hnsw.ef_search for vector queries."
     )
+    search_mode: Literal["hybrid", "vector", "lexical"] = Field(
+        default="hybrid", description="Default search mode."
+    )
+    search_fusion: Literal["weighted", "rrf"] = Field(
+        default="weighted",
+        description="How hybrid search fuses the halves: weighted min-max or RRF.",
+    )
+    search_alpha: float = Field(
+        default=0.4, ge=0, le=1, description="Weight of the vector half in weighted fusion."
+    )
+    search_short_query_lexical_weight: float = Field(
+        default=0.7,
+        ge=0,
+        le=1,
+        description="Lexical weight for queries of at most three words (exact terms matter).",
+    )
+    search_candidates: int = Field(
+        default=50, ge=1, description="Candidates taken from each half before fusion."
+    )
+    search_min_score: float = Field(
+        default=0.0, ge=0, description="Relevance threshold on the final score (0: none)."
+    )
     search_snippet_chars: int = Field(
         default=300, ge=50, description="Length of the text snippet in search hits."
     )

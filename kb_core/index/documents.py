@@ -20,6 +20,7 @@ def sync_source(
     live_ids: Collection[str] | None = None,
     cursor: dict[str, Any] | None = None,
     max_delete_fraction: float = 1.0,
+    namespace: str = "kb",
 ) -> SyncCounts:
     """Write a source's documents and soft-delete the ones that are gone.
 
@@ -45,9 +46,9 @@ def sync_source(
             row = conn.execute(
                 """
                 INSERT INTO documents (source, external_id, title, url, raw_format, raw_body,
-                                       content_hash, metadata, source_updated_at)
+                                       content_hash, metadata, source_updated_at, namespace)
                 VALUES (%(source)s, %(external_id)s, %(title)s, %(url)s, %(raw_format)s,
-                        %(raw_body)s, %(hash)s, %(metadata)s, %(updated_at)s)
+                        %(raw_body)s, %(hash)s, %(metadata)s, %(updated_at)s, %(namespace)s)
                 ON CONFLICT (source, external_id) DO UPDATE SET
                     title = EXCLUDED.title, url = EXCLUDED.url,
                     raw_format = EXCLUDED.raw_format, raw_body = EXCLUDED.raw_body,
@@ -68,6 +69,7 @@ def sync_source(
                     "hash": doc.content_hash,
                     "metadata": json.dumps(doc.metadata, ensure_ascii=False, default=str),
                     "updated_at": doc.updated_at,
+                    "namespace": namespace,
                 },
             ).fetchone()
             if row is None:

@@ -2,7 +2,8 @@
 
 Each stage finds its own work in the database (rows whose recorded input hash differs
 from the current one), so a refresh in which nothing changed does nothing, and a crashed
-run resumes where it stopped. Stages expect an autocommit connection (see
+run resumes where it stopped. Stages work on one namespace (the knowledge base is
+"kb"; benchmarks index under their own). Stages expect an autocommit connection (see
 kb_core.db.connect) and wrap every write in an explicit transaction. Stages know nothing
 of Dagster: the assets call them and turn the returned results into metadata.
 """
@@ -22,12 +23,15 @@ from kb_core.index.vector_index import ensure_vector_index
 from kb_core.models import sha256_text
 from kb_core.pii.scrubber import count_placeholders
 from kb_core.text.chunking import ChunkerConfig, chunk_markdown
+from kb_core.text.lemmas import term_counts
 from kb_core.text.markdown import to_markdown
 
 log = logging.getLogger(__name__)
 
 # PostgreSQL text-search configuration of the full-text column.
 TS_CONFIG = "russian"
+# Version of the lemma counts written for BM25 (kb_core.text.lemmas); a change re-chunks.
+LEXICAL_VERSION = "1"
 
 Progress = Callable[[int, int], None]
 Scrub = Callable[[Sequence[str]], list[str]]
@@ -79,7 +83,7 @@ class EmbedResult:
 
 
 def convert_pending(
-    conn: psycopg.Connection[Any], progress: Progress = _no_progress
+    conn: psycopg.Connection[Any], progress: Progress = _no_progress, *, namespace: str = "kb"
 ) -> ConvertResult:
     """Convert every live document whose Markdown is stale.
 
@@ -90,8 +94,10 @@ def convert_pending(
         """
         SELECT id, external_id, raw_format, raw_body, content_hash FROM documents
         WHERE deleted_at IS NULL AND markdown_hash IS DISTINCT FROM content_hash
+          AND namespace = %s
         ORDER BY id
-        """
+        """,
+        (namespace,),
     ).fetchall()
     result = ConvertResult()
     for done, (doc_id, external_id, raw_format, raw_body, content_hash) in enumerate(rows, 1):
@@ -121,6 +127,7 @@ def chunk_pending(
     scrub: Scrub | None = None,
     scrub_signature: str = "off",
     batch_size: int = 100,
+    namespace: str = "kb",
 ) -> ChunkResult:
     """Scrub and re-chunk every live document whose chunks are stale.
 
@@ -131,17 +138,19 @@ def chunk_pending(
     document's chunks are replaced in one transaction, and embeddings of chunks whose
     text did not change are carried over, so editing one paragraph re-embeds one chunk.
     """
-    stamp_suffix = f":{config.signature}:pii-{scrub_signature if scrub else 'off'}"
+    stamp_suffix = (
+        f":{config.signature}:lex-{LEXICAL_VERSION}:pii-{scrub_signature if scrub else 'off'}"
+    )
     pending = [
         (row[0], row[1])
         for row in conn.execute(
             """
             SELECT id, content_hash FROM documents
             WHERE deleted_at IS NULL AND markdown_hash = content_hash
-              AND chunked_hash IS DISTINCT FROM content_hash || %s
+              AND chunked_hash IS DISTINCT FROM content_hash || %s AND namespace = %s
             ORDER BY id
             """,
-            (stamp_suffix,),
+            (stamp_suffix, namespace),
         )
     ]
     result = ChunkResult(scrubbed=scrub is not None)
@@ -206,18 +215,25 @@ def _write_chunks(
                     "head": " ".join([title, *chunk.heading_path]),
                 }
             )
-        with conn.cursor() as cur:
-            cur.executemany(
+        for row in params:
+            counts = term_counts(f"{row['head']}\n{row['text']}")
+            inserted = conn.execute(
                 f"""
                 INSERT INTO chunks (document_id, ordinal, heading_path, text, content_hash,
-                                    embedding, embedding_model, tsv)
+                                    embedding, embedding_model, tsv, lexical_length)
                 VALUES (%(doc)s, %(ordinal)s, %(path)s, %(text)s, %(hash)s,
                         %(embedding)s, %(model)s,
                         setweight(to_tsvector('{TS_CONFIG}', %(head)s), 'A')
-                        || setweight(to_tsvector('{TS_CONFIG}', %(text)s), 'B'))
+                        || setweight(to_tsvector('{TS_CONFIG}', %(text)s), 'B'),
+                        %(length)s)
+                RETURNING id
                 """,
-                params,
-            )
+                {**row, "length": sum(counts.values())},
+            ).fetchone()
+            assert inserted is not None
+            with conn.cursor().copy("COPY chunk_terms (term, chunk_id, tf) FROM STDIN") as copy:
+                for term, tf in counts.items():
+                    copy.write_row((term, inserted[0], tf))
         conn.execute(
             "UPDATE documents SET chunked_hash = %s, safe_title = %s WHERE id = %s",
             (stamp, title, doc_id),

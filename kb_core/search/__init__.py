@@ -1,5 +1,19 @@
-"""Retrieval over the knowledge base."""
+"""Retrieval over the knowledge base: vector, lexical (BM25) and hybrid."""
 
-from kb_core.search.vector import vector_search
+from kb_core.search.hybrid import (
+    MODES,
+    SearchOptions,
+    make_snippet,
+    options_from_settings,
+    search,
+    vector_search,
+)
 
-__all__ = ["vector_search"]
+__all__ = [
+    "MODES",
+    "SearchOptions",
+    "make_snippet",
+    "options_from_settings",
+    "search",
+    "vector_search",
+]

@@ -1,73 +1,56 @@
-"""Vector search: nearest chunks by cosine similarity, served by the model's HNSW index."""
+"""Vector candidates: nearest chunks by cosine similarity, served by the model's HNSW index."""
 
 from __future__ import annotations
 
-import re
+import contextlib
 from typing import Any
 
+import numpy as np
+import numpy.typing as npt
 import psycopg
 from psycopg import sql
 
-from kb_core.embeddings.base import Embedder
 from kb_core.index.vector_index import model_predicate, vector_expression
-from kb_core.models import SearchHit
-
-_SPACE = re.compile(r"\s+")
-_HEADING_MARK = re.compile(r"(?m)^#{1,6}\s+")
+from kb_core.search.candidates import Candidate
 
 
-def make_snippet(text: str, limit: int) -> str:
-    """The start of a chunk on one line (heading marks dropped), cut at a word boundary."""
-    flat = _SPACE.sub(" ", _HEADING_MARK.sub("", text)).strip()
-    if len(flat) <= limit:
-        return flat
-    cut = flat.rfind(" ", 0, limit)
-    return flat[: cut if cut > limit // 2 else limit].rstrip() + "…"
-
-
-def vector_search(
+def vector_candidates(
     conn: psycopg.Connection[Any],
-    embedder: Embedder,
-    query: str,
+    query_vector: npt.NDArray[np.float32],
     *,
-    k: int = 10,
+    model_id: str,
+    dimension: int,
+    k: int,
     ef_search: int = 100,
-    snippet_chars: int = 300,
-) -> list[SearchHit]:
-    """Top ``k`` live chunks for ``query``; score = cosine similarity in [-1, 1]."""
-    if k <= 0:
-        raise ValueError("k must be positive")
-    query_vector = embedder.embed_query(query)
+    namespace: str = "kb",
+) -> list[Candidate]:
+    """Chunks by cosine similarity, best first."""
     distance = sql.SQL("{expr} <=> {param}::vector({dim})").format(
-        expr=vector_expression(embedder.dimension),
+        expr=vector_expression(dimension),
         param=sql.Placeholder("q"),
-        dim=sql.Literal(embedder.dimension),
+        dim=sql.Literal(dimension),
     )
     statement = sql.SQL(
         """
-        SELECT c.id, c.document_id, d.safe_title, c.text, c.heading_path, d.url, d.source,
-               d.external_id, 1 - ({distance}) AS score
+        SELECT c.id, c.document_id, 1 - ({distance}) AS score
         FROM chunks c JOIN documents d ON d.id = c.document_id
-        WHERE {model} AND d.deleted_at IS NULL
+        WHERE {model} AND d.deleted_at IS NULL AND d.namespace = {namespace}
         ORDER BY {distance}
         LIMIT {limit}
         """
-    ).format(distance=distance, model=model_predicate(embedder.model_id), limit=sql.Literal(k))
+    ).format(
+        distance=distance,
+        model=model_predicate(model_id),
+        namespace=sql.Literal(namespace),
+        limit=sql.Literal(k),
+    )
     with conn.transaction():
         # SET LOCAL keeps the setting from leaking to other users of a pooled connection.
         conn.execute(sql.SQL("SET LOCAL hnsw.ef_search = {}").format(sql.Literal(ef_search)))
+        # Filters (namespace, deleted documents) apply after the index scan; iterative
+        # scans keep reading the index until enough rows pass them. pgvector < 0.8 has
+        # no such setting: the savepoint lets the query run without it.
+        with contextlib.suppress(psycopg.errors.UndefinedObject), conn.transaction():
+            conn.execute("SET LOCAL hnsw.iterative_scan = relaxed_order")
         rows = conn.execute(statement, {"q": query_vector}).fetchall()
-    return [
-        SearchHit(
-            document_id=doc_id,
-            chunk_id=chunk_id,
-            title=title,
-            score=float(score),
-            snippet=make_snippet(text, snippet_chars),
-            heading_path=tuple(path or ()),
-            url=url,
-            source=source,
-            external_id=external_id,
-        )
-        for chunk_id, doc_id, title, text, path, url, source, external_id, score in rows
-    ]
+    return [Candidate(int(chunk), int(doc), float(score)) for chunk, doc, score in rows]
