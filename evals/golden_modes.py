@@ -20,27 +20,17 @@ def main() -> None:
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
 
-    from evals.retrieval import evaluate, load_golden
+    from evals.retrieval import evaluate_modes, load_golden
     from evals.sample_kb import sample_index
-    from kb_core.search import MODES, options_from_settings, search
-    from kb_core.settings import get_settings
 
     cases = load_golden()
-    report: dict[str, object] = {"golden_cases": len(cases)}
     with sample_index() as (conn, embedder):
-        for mode in MODES:
-            options = options_from_settings(get_settings(), mode=mode, k=10)
-
-            def ranked(question: str) -> list[str]:
-                hits = search(conn, embedder, question, options)  # noqa: B023
-                return [f"{h.source}:{h.external_id}" for h in hits]
-
-            report[mode] = evaluate(cases, ranked)
+        results = evaluate_modes(conn, embedder, cases)
     if args.json:
-        print(json.dumps(report))
+        print(json.dumps({"golden_cases": len(cases), **results}))
         return
-    for mode in MODES:
-        print(mode, report[mode])
+    for mode, metrics in results.items():
+        print(mode, metrics)
 
 
 if __name__ == "__main__":

@@ -74,3 +74,20 @@ def evaluate(cases: Sequence[GoldenCase], search: Callable[[str], Sequence[str]]
         "queries": len(rows),
         **{k: round(sum(r[k] for r in rows) / len(rows), 4) for k in keys},
     }
+
+
+def evaluate_modes(conn: Any, embedder: Any, cases: Sequence[GoldenCase]) -> dict[str, Any]:
+    """Document-level metrics of every search mode, as configured, on ``cases``."""
+    from kb_core.search import MODES, options_from_settings, search
+    from kb_core.settings import get_settings
+
+    results: dict[str, Any] = {}
+    for mode in MODES:
+        options = options_from_settings(get_settings(), mode=mode, k=10)
+
+        def ranked(question: str, options: Any = options) -> list[str]:
+            hits = search(conn, embedder, question, options)
+            return [f"{h.source}:{h.external_id}" for h in hits]
+
+        results[mode] = evaluate(cases, ranked)
+    return results

@@ -19,7 +19,7 @@ from kb_assets.resources import (
 )
 from kb_core.index.documents import load_cursor, sync_source
 from kb_core.index.stages import chunk_pending, convert_pending, embed_pending
-from kb_core.models import SyncCounts
+from kb_core.models import SourceDocument, SyncCounts
 from kb_core.pii.check import check_unchecked_chunks
 from kb_core.pii.configured import ParallelScrubber, config_from_settings, config_signature
 from kb_core.pii.scrubber import Scrubber
@@ -102,6 +102,31 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
+def _cursor(database: DatabaseResource, source: str) -> SyncCursor:
+    with database.connection() as conn:
+        return SyncCursor.from_json(load_cursor(conn, source))
+
+
+def _write_incremental(
+    database: DatabaseResource,
+    source: str,
+    documents: list[SourceDocument],
+    live_ids: set[str] | None,
+    cursor: SyncCursor,
+) -> SyncCounts:
+    """Write what an incremental fetch returned, deletions and the new cursor, at once."""
+    with database.connection() as conn:
+        return sync_source(
+            conn,
+            source,
+            documents,
+            full_listing=False,
+            live_ids=live_ids,
+            cursor=cursor.as_json(),
+            max_delete_fraction=get_settings().sync_max_delete_fraction,
+        )
+
+
 @dg.asset(
     group_name="sources",
     description="Pages of the configured Confluence spaces, synced incrementally (CQL "
@@ -116,8 +141,7 @@ def raw_confluence_pages(
         context.log.info("Confluence not configured (KB_CONFLUENCE_URL / _SPACES): skipped")
         return dg.MaterializeResult(metadata={"enabled": False})
     settings = confluence.settings
-    with database.connection() as conn:
-        cursor = SyncCursor.from_json(load_cursor(conn, CONFLUENCE_SOURCE))
+    cursor = _cursor(database, CONFLUENCE_SOURCE)
     with confluence.client() as client:
         fetch = fetch_changes(
             client,
@@ -128,16 +152,13 @@ def raw_confluence_pages(
             listing_interval=configured.listing_interval(settings),
         )
         retries = client.http.retries
-    with database.connection() as conn:
-        counts = sync_source(
-            conn,
-            CONFLUENCE_SOURCE,
-            (page.as_document() for page in fetch.pages),
-            full_listing=False,
-            live_ids=fetch.live_ids,
-            cursor=fetch.cursor.as_json(),
-            max_delete_fraction=settings.sync_max_delete_fraction,
-        )
+    counts = _write_incremental(
+        database,
+        CONFLUENCE_SOURCE,
+        [page.as_document() for page in fetch.pages],
+        fetch.live_ids,
+        fetch.cursor,
+    )
     context.log.info(f"Confluence {fetch.mode} sync: {counts}")
     return dg.MaterializeResult(
         metadata=_counts_metadata(
@@ -164,8 +185,7 @@ def raw_pyrus_tickets(
         context.log.info("Pyrus tickets not configured (KB_PYRUS_LOGIN / _FORM_IDS): skipped")
         return dg.MaterializeResult(metadata={"enabled": False})
     settings = pyrus.settings
-    with database.connection() as conn:
-        cursor = SyncCursor.from_json(load_cursor(conn, TICKETS_SOURCE))
+    cursor = _cursor(database, TICKETS_SOURCE)
     with pyrus.client() as client:
         fetch = fetch_tickets(
             client,
@@ -177,16 +197,9 @@ def raw_pyrus_tickets(
             listing_interval=configured.listing_interval(settings),
         )
         retries, logins = client.retries, client.logins
-    with database.connection() as conn:
-        counts = sync_source(
-            conn,
-            TICKETS_SOURCE,
-            fetch.documents,
-            full_listing=False,
-            live_ids=fetch.live_ids,
-            cursor=fetch.cursor.as_json(),
-            max_delete_fraction=settings.sync_max_delete_fraction,
-        )
+    counts = _write_incremental(
+        database, TICKETS_SOURCE, fetch.documents, fetch.live_ids, fetch.cursor
+    )
     context.log.info(f"Pyrus tickets {fetch.mode} sync: {counts}")
     return dg.MaterializeResult(
         metadata=_counts_metadata(
