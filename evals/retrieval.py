@@ -76,18 +76,29 @@ def evaluate(cases: Sequence[GoldenCase], search: Callable[[str], Sequence[str]]
     }
 
 
-def evaluate_modes(conn: Any, embedder: Any, cases: Sequence[GoldenCase]) -> dict[str, Any]:
-    """Document-level metrics of every search mode, as configured, on ``cases``."""
+def evaluate_modes(
+    conn: Any,
+    embedder: Any,
+    cases: Sequence[GoldenCase],
+    *,
+    modes: Sequence[str] | None = None,
+    k: int = 10,
+    namespace: str = "kb",
+    doc_key: Callable[[Any], str] = lambda hit: f"{hit.source}:{hit.external_id}",
+) -> dict[str, Any]:
+    """Document-level metrics of each search mode (as configured) on ``cases``.
+
+    ``doc_key`` turns a hit into the id the cases name as relevant.
+    """
     from kb_core.search import MODES, options_from_settings, search
     from kb_core.settings import get_settings
 
     results: dict[str, Any] = {}
-    for mode in MODES:
-        options = options_from_settings(get_settings(), mode=mode, k=10)
+    for mode in modes or MODES:
+        options = options_from_settings(get_settings(), mode=mode, k=k, namespace=namespace)
 
         def ranked(question: str, options: Any = options) -> list[str]:
-            hits = search(conn, embedder, question, options)
-            return [f"{h.source}:{h.external_id}" for h in hits]
+            return [doc_key(hit) for hit in search(conn, embedder, question, options)]
 
         results[mode] = evaluate(cases, ranked)
     return results

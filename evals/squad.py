@@ -9,18 +9,18 @@ Indexing is incremental like the pipeline's: a second run re-embeds nothing.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 import psycopg
 
-from evals.retrieval import GoldenCase, evaluate
+from evals.retrieval import GoldenCase, evaluate_modes
 from kb_core.embeddings.base import Embedder
 from kb_core.index.documents import sync_source
 from kb_core.index.stages import chunk_pending, convert_pending, embed_pending
 from kb_core.models import SourceDocument
-from kb_core.search import SearchOptions, search
 from kb_core.text.chunking import ChunkerConfig
 
 SOURCE = "squad"
@@ -68,9 +68,11 @@ def index_squad(
 ) -> dict[str, int]:
     """Index the paragraphs under ``namespace`` (no PII scrubbing: public benchmark text,
     and scrubbing the names it asks about would measure the scrubber, not retrieval)."""
-    counts = sync_source(
-        conn, f"{SOURCE}:{namespace}", _with_source(squad, namespace), namespace=namespace
-    )
+    # The source name carries the namespace: (source, external id) is unique, and two
+    # indexes of one benchmark must not overwrite each other.
+    source = f"{SOURCE}:{namespace}"
+    documents = [replace(doc, source=source) for doc in squad.documents]
+    counts = sync_source(conn, source, documents, namespace=namespace)
     convert_pending(conn, namespace=namespace)
     chunked = chunk_pending(conn, ChunkerConfig(), namespace=namespace)
     embedded = embed_pending(conn, embedder)
@@ -81,33 +83,22 @@ def index_squad(
     }
 
 
-def _with_source(squad: SquadSet, namespace: str) -> list[SourceDocument]:
-    return [
-        SourceDocument(
-            source=f"{SOURCE}:{namespace}",
-            external_id=d.external_id,
-            title=d.title,
-            raw_format=d.raw_format,
-            raw_body=d.raw_body,
-        )
-        for d in squad.documents
-    ]
-
-
-def run_squad(
+def evaluate_squad(
     conn: psycopg.Connection[Any],
     squad: SquadSet,
     embedder: Embedder,
     *,
-    mode: str,
+    modes: Sequence[str],
     k: int,
     namespace: str,
-    options: SearchOptions | None = None,
 ) -> dict[str, Any]:
-    base = options or SearchOptions()
-    opts = SearchOptions(**{**base.__dict__, "mode": mode, "k": k, "namespace": namespace})
-
-    def ranked(question: str) -> list[str]:
-        return [f"{SOURCE}:{h.external_id}" for h in search(conn, embedder, question, opts)]
-
-    return evaluate(squad.cases, ranked)
+    """Metrics per mode; a hit counts by its paragraph id, whatever the namespace."""
+    return evaluate_modes(
+        conn,
+        embedder,
+        squad.cases,
+        modes=modes,
+        k=k,
+        namespace=namespace,
+        doc_key=lambda hit: f"{SOURCE}:{hit.external_id}",
+    )

@@ -287,7 +287,7 @@ def eval_squad(
     as_json: Annotated[bool, typer.Option("--json", help="Print the metrics as JSON.")] = False,
 ) -> None:
     """Index a SQuAD file in its own namespace and measure retrieval on its questions."""
-    from evals.squad import index_squad, load_squad, run_squad
+    from evals.squad import evaluate_squad, index_squad, load_squad
     from kb_core.embeddings import pipeline_embedder, query_embedder
     from kb_core.search import MODES
 
@@ -301,10 +301,9 @@ def eval_squad(
     db = open_database(settings)
     with db.connection() as conn:
         indexed = index_squad(conn, squad, pipeline_embedder(settings), index_name)
-        results = {
-            m: run_squad(conn, squad, query_embedder(settings), mode=m, k=k, namespace=index_name)
-            for m in modes
-        }
+        results = evaluate_squad(
+            conn, squad, query_embedder(settings), modes=modes, k=k, namespace=index_name
+        )
     report: dict[str, object] = results[modes[0]] if len(modes) == 1 else dict(results)
     if as_json:
         sys.stdout.write(json.dumps(report) + "\n")

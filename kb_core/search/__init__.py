@@ -6,7 +6,6 @@ from kb_core.search.hybrid import (
     make_snippet,
     options_from_settings,
     search,
-    vector_search,
 )
 
 __all__ = [
@@ -15,5 +14,4 @@ __all__ = [
     "make_snippet",
     "options_from_settings",
     "search",
-    "vector_search",
 ]

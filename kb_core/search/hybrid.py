@@ -205,24 +205,6 @@ def _load_hits(
     return hits
 
 
-def vector_search(
-    conn: psycopg.Connection[Any],
-    embedder: Embedder,
-    query: str,
-    *,
-    k: int = 10,
-    ef_search: int = 100,
-    snippet_chars: int = 300,
-) -> list[SearchHit]:
-    """Vector-only search (score = cosine similarity)."""
-    return search(
-        conn,
-        embedder,
-        query,
-        SearchOptions(mode="vector", k=k, ef_search=ef_search, snippet_chars=snippet_chars),
-    )
-
-
 def options_from_settings(settings: Settings, **overrides: Any) -> SearchOptions:
     """Search options as configured (KB_SEARCH_*), with per-call overrides."""
     base = SearchOptions(
