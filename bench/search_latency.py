@@ -1,12 +1,14 @@
 """Benchmark: search latency at scale (synthetic chunks), database part and query embedding.
 
-Fills a fresh embedded database with N synthetic chunks: text drawn from the sample
-knowledge base's vocabulary with a Zipf-like word distribution (so common words are
-common), and unit vectors clustered around random centres. Builds the HNSW index, then
-times the database part of each search mode over Q queries (vector candidates, BM25
-candidates and the hit rows; the query vector is precomputed), and separately the
-embedding of a query with the packaged model. Also reports HNSW recall@10 against exact
-search at the configured ef_search. Prints one JSON object.
+Fills a fresh embedded database with N synthetic chunks of one active index version:
+text drawn from the sample knowledge base's vocabulary with a Zipf-like word
+distribution (so common words are common), and unit vectors clustered around random
+centres. Builds the indexes and the version's BM25 statistics, then times the database
+part of `search()` in each mode over Q queries (the query vector is precomputed, so
+candidates, fusion, boosts and the hit rows are timed, the embedding is not), and
+separately the embedding of a query with the packaged model. Also reports HNSW
+recall@10 against exact search, and how much of BM25's top 10 early termination keeps
+compared with reading every posting. Prints one JSON object.
 
     .venv/bin/python -m bench.search_latency --chunks 100000 --queries 200
 """
@@ -22,6 +24,7 @@ import statistics
 import sys
 import tempfile
 import time
+from collections import Counter
 from pathlib import Path
 
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
@@ -30,6 +33,22 @@ import numpy as np
 
 DIM = 512
 MODEL = "usem3-multilingual-v3"
+
+
+class Precomputed:
+    """An embedder that returns a precomputed query vector: times the database part."""
+
+    model_id = MODEL
+    dimension = DIM
+
+    def __init__(self, vector: np.ndarray) -> None:
+        self.vector = vector
+
+    def embed_query(self, text: str) -> np.ndarray:
+        return self.vector
+
+    def embed_documents(self, texts: list[str]) -> np.ndarray:
+        raise NotImplementedError
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -64,9 +83,10 @@ def main() -> None:
     from kb_core.db import apply_migrations, connect, embedded
     from kb_core.db.connection import ensure_database
     from kb_core.embeddings import make_embedder
+    from kb_core.index.postings import impact
     from kb_core.index.vector_index import ensure_vector_index
-    from kb_core.search import SearchOptions
-    from kb_core.search.hybrid import best_per_document, fuse
+    from kb_core.index.versions import get_version, write_term_stats
+    from kb_core.search import SearchOptions, search
     from kb_core.search.lexical import bm25_candidates
     from kb_core.search.vector import vector_candidates
     from kb_core.settings import PROJECT_ROOT
@@ -92,6 +112,11 @@ def main() -> None:
             register_vector(conn)
             started = time.perf_counter()
             with conn.transaction():
+                version = conn.execute(
+                    "INSERT INTO index_versions (namespace, status, embedding_model, dimension) "
+                    "VALUES ('kb', 'active', %s, %s) RETURNING id",
+                    (MODEL, DIM),
+                ).fetchone()[0]
                 docs = conn.execute(
                     """
                     INSERT INTO documents (source, external_id, title, raw_format, raw_body,
@@ -108,10 +133,14 @@ def main() -> None:
                 conn.execute("ALTER TABLE chunks ALTER COLUMN tsv SET DEFAULT ''::tsvector")
                 with conn.cursor().copy(
                     "COPY chunks (id, document_id, ordinal, text, content_hash, embedding, "
-                    "embedding_model, lexical_length) FROM STDIN WITH (FORMAT BINARY)"
+                    "embedding_model, lexical_length, namespace, title, valid_from) "
+                    "FROM STDIN WITH (FORMAT BINARY)"
                 ) as copy:
                     copy.set_types(
-                        ["int8", "int8", "int4", "text", "text", "vector", "text", "int4"]
+                        [
+                            *("int8", "int8", "int4", "text", "text", "vector", "text"),
+                            *("int4", "text", "text", "int8"),
+                        ]
                     )
                     for i in range(args.chunks):
                         words = rng.choices(vocab, weights=weights, k=args.words)
@@ -121,21 +150,45 @@ def main() -> None:
                         vector = centre + 0.8 * nprng.standard_normal(DIM).astype(np.float32)
                         vector /= np.linalg.norm(vector)
                         copy.write_row(
-                            [i + 1, doc_ids[i // 2], i % 2, text, str(i), vector, MODEL, len(words)]
+                            [
+                                *(i + 1, doc_ids[i // 2], i % 2, text, str(i), vector, MODEL),
+                                *(len(words), "kb", f"Документ {i // 2 + 1}", version),
+                            ]
                         )
-                with conn.cursor().copy("COPY chunk_terms (term, chunk_id, tf) FROM STDIN") as copy:
+                with conn.cursor().copy(
+                    "COPY chunk_terms (chunk_id, term, namespace, document_id, tf, length, "
+                    "impact, valid_from) FROM STDIN"
+                ) as copy:
                     for i, text in enumerate(texts):
-                        counts: dict[str, int] = {}
-                        for word in text.split():
-                            counts[word] = counts.get(word, 0) + 1
+                        counts = Counter(text.split())
+                        length = sum(counts.values())
                         for term, tf in counts.items():
-                            copy.write_row((term, i + 1, tf))
+                            copy.write_row(
+                                (
+                                    *(i + 1, term, "kb", doc_ids[i // 2], tf, length),
+                                    *(impact(tf, length), version),
+                                )
+                            )
             report["load_s"] = round(time.perf_counter() - started, 1)
             started = time.perf_counter()
             conn.execute("SET maintenance_work_mem = '1GB'")
             ensure_vector_index(conn, MODEL, DIM)
-            conn.execute("ANALYZE")
-            report["hnsw_build_s"] = round(time.perf_counter() - started, 1)
+            conn.execute("VACUUM ANALYZE")
+            report["index_build_s"] = round(time.perf_counter() - started, 1)
+            # What promotion computes for a version: document frequencies, size, length.
+            started = time.perf_counter()
+            with conn.transaction():
+                conn.execute(
+                    "UPDATE index_versions SET status = 'candidate' WHERE id = %s", (version,)
+                )
+                write_term_stats(conn, get_version(conn, version))
+                conn.execute(
+                    "UPDATE index_versions SET status = 'active', chunks = %s, documents = %s, "
+                    "avg_length = %s WHERE id = %s",
+                    (args.chunks, len(doc_ids), float(args.words), version),
+                )
+            report["version_stats_s"] = round(time.perf_counter() - started, 1)
+            active = get_version(conn, version)
 
             queries = []
             for _ in range(args.queries):
@@ -146,37 +199,29 @@ def main() -> None:
                 qv = centre + 0.8 * nprng.standard_normal(DIM).astype(np.float32)
                 queries.append((query_text, (qv / np.linalg.norm(qv)).astype(np.float32)))
 
-            options = SearchOptions()
             timings: dict[str, list[float]] = {"vector": [], "lexical": [], "hybrid": []}
             recall_hits = 0
+            exact_overlap = 0
             for query_text, qv in queries:
-                t0 = time.perf_counter()
-                vec = vector_candidates(conn, qv, model_id=MODEL, dimension=DIM, k=50)
-                t1 = time.perf_counter()
-                lex = bm25_candidates(conn, query_text, k=50)
-                t2 = time.perf_counter()
-                fused = fuse(
-                    {d: c.score for d, c in best_per_document(vec).items()},
-                    {d: c.score for d, c in best_per_document(lex).items()},
-                    query_text,
-                    options,
+                embedder = Precomputed(qv)
+                for mode in ("vector", "lexical", "hybrid"):
+                    options = SearchOptions(mode=mode, k=10)
+                    t0 = time.perf_counter()
+                    search(conn, embedder, query_text, options)
+                    timings[mode].append((time.perf_counter() - t0) * 1000)
+                vec = vector_candidates(
+                    conn, qv, model_id=MODEL, dimension=DIM, k=10, version=active
                 )
-                top = sorted(fused, key=lambda d: -fused[d])[:10]
-                conn.execute(
-                    "SELECT c.id, d.safe_title, c.text FROM chunks c JOIN documents d "
-                    "ON d.id = c.document_id WHERE c.document_id = ANY(%s)",
-                    (top,),
-                ).fetchall()
-                t3 = time.perf_counter()
-                timings["vector"].append((t1 - t0) * 1000)
-                timings["lexical"].append((t2 - t1) * 1000)
-                timings["hybrid"].append((t3 - t0) * 1000)
                 exact = conn.execute(
                     "SELECT id FROM chunks ORDER BY (embedding::vector(512)) <=> %s::vector(512) "
                     "LIMIT 10",
                     (qv,),
                 ).fetchall()
-                recall_hits += len({r[0] for r in exact} & {c.chunk_id for c in vec[:10]})
+                recall_hits += len({r[0] for r in exact} & {c.chunk_id for c in vec})
+                # Early termination against reading every posting: top-10 overlap.
+                cut = bm25_candidates(conn, query_text, active, k=10)
+                full = bm25_candidates(conn, query_text, active, k=10, postings_per_term=10**9)
+                exact_overlap += len({c.chunk_id for c in cut} & {c.chunk_id for c in full})
             for mode, values in timings.items():
                 report[f"{mode}_ms"] = {
                     "p50": round(percentile(values, 50), 2),
@@ -184,6 +229,9 @@ def main() -> None:
                     "p99": round(percentile(values, 99), 2),
                 }
             report["hnsw_recall@10_ef_search_100"] = round(recall_hits / (10 * len(queries)), 4)
+            report["bm25_top10_overlap_with_exhaustive"] = round(
+                exact_overlap / (10 * len(queries)), 4
+            )
         embedded.stop(Path(tmp))
 
     embedder = make_embedder("usem3", threads=1)

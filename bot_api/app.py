@@ -19,9 +19,10 @@ from pydantic import BaseModel
 from bot_api import log_privacy
 from kb_core.db import Database, open_database
 from kb_core.embeddings import Embedder, query_embedder
+from kb_core.index.versions import NoActiveVersion, active_version
 from kb_core.search import options_from_settings
 from kb_core.search import search as search_kb
-from kb_core.search.hybrid import Mode
+from kb_core.search.hybrid import Mode, ModelMismatch
 from kb_core.settings import Settings, get_settings
 
 
@@ -31,6 +32,17 @@ class AppState:
     database: Database
     pool: ConnectionPool[Any]
     embedder: Embedder
+
+
+class Explanation(BaseModel):
+    """Why a hit ranks where it does."""
+
+    vector_score: float | None
+    lexical_score: float | None
+    boosts: dict[str, float]
+    query_expansion: list[str]
+    final_score: float
+    index_version: int | None
 
 
 class SearchHitOut(BaseModel):
@@ -43,7 +55,7 @@ class SearchHitOut(BaseModel):
     url: str | None
     source: str
     external_id: str
-    explain: dict[str, float | None]
+    explain: Explanation
 
 
 def get_state(request: Request) -> AppState:
@@ -79,16 +91,21 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @app.get("/readyz", tags=["ops"])
     def readyz(kb: StateDep) -> dict[str, Any]:
-        """Readiness: the database answers and holds indexed chunks."""
+        """Readiness: the database answers and an index version has been promoted."""
         try:
             with kb.pool.connection(timeout=2) as conn:
-                row = conn.execute(
-                    "SELECT count(*) FROM chunks WHERE embedding_model = %s",
-                    (kb.embedder.model_id,),
-                ).fetchone()
+                version = active_version(conn)
+        except NoActiveVersion as exc:
+            raise HTTPException(503, detail=str(exc)) from exc
         except Exception as exc:
             raise HTTPException(503, detail=f"database unavailable: {type(exc).__name__}") from exc
-        return {"status": "ready", "indexed_chunks": int(row[0]) if row else 0}
+        return {
+            "status": "ready",
+            "index_version": version.id,
+            "indexed_chunks": version.chunks or 0,
+            "embedding_model": version.embedding_model,
+            "query_model_matches": version.embedding_model == kb.embedder.model_id,
+        }
 
     @app.get("/api/search", tags=["search"], response_model=list[SearchHitOut])
     async def search(
@@ -102,7 +119,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
         def run() -> list[dict[str, Any]]:
             with kb.pool.connection() as conn:
-                hits = search_kb(conn, kb.embedder, q, options)
+                try:
+                    hits = search_kb(conn, kb.embedder, q, options)
+                except (NoActiveVersion, ModelMismatch) as exc:
+                    raise HTTPException(503, detail=str(exc)) from exc
             return [hit.as_json() for hit in hits]
 
         return await run_in_threadpool(run)

@@ -24,6 +24,7 @@ from kb_core.embeddings import make_embedder
 from kb_core.embeddings.base import Embedder
 from kb_core.index.documents import sync_source
 from kb_core.index.stages import chunk_pending, convert_pending, embed_pending
+from kb_core.index.versions import promote
 from kb_core.models import SourceDocument
 from kb_core.pii.configured import ParallelScrubber, config_from_settings, config_signature
 from kb_core.settings import PROJECT_ROOT, get_settings
@@ -88,5 +89,7 @@ def sample_index(
                 scrub_signature=config_signature(pii),
             )
             embed_pending(conn, embedder)
+            # An evaluation copy: the PII re-scan gate belongs to the production pipeline.
+            promote(conn, require_pii_check=False)
             yield conn, embedder
         embedded.stop(Path(tmp))

@@ -20,6 +20,7 @@ from evals.retrieval import GoldenCase, evaluate_modes
 from kb_core.embeddings.base import Embedder
 from kb_core.index.documents import sync_source
 from kb_core.index.stages import chunk_pending, convert_pending, embed_pending
+from kb_core.index.versions import promote
 from kb_core.models import SourceDocument
 from kb_core.text.chunking import ChunkerConfig
 
@@ -75,7 +76,8 @@ def index_squad(
     counts = sync_source(conn, source, documents, namespace=namespace)
     convert_pending(conn, namespace=namespace)
     chunked = chunk_pending(conn, ChunkerConfig(), namespace=namespace)
-    embedded = embed_pending(conn, embedder)
+    embedded = embed_pending(conn, embedder, namespace=namespace)
+    promote(conn, namespace, require_pii_check=False)
     return {
         "documents": counts.total_live,
         "chunks": chunked.chunks_written,

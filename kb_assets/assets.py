@@ -6,7 +6,7 @@ own pending work in the database and is a no-op when nothing changed.
 """
 
 import time
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import dagster as dg
 
@@ -18,7 +18,14 @@ from kb_assets.resources import (
     PyrusResource,
 )
 from kb_core.index.documents import load_cursor, sync_source
+from kb_core.index.maintenance import run_maintenance
 from kb_core.index.stages import chunk_pending, convert_pending, embed_pending
+from kb_core.index.versions import (
+    PromotionRefused,
+    active_version,
+    candidate_version,
+    promote,
+)
 from kb_core.models import SourceDocument, SyncCounts
 from kb_core.pii.check import check_unchecked_chunks
 from kb_core.pii.configured import ParallelScrubber, config_from_settings, config_signature
@@ -349,6 +356,13 @@ def no_personal_data_in_chunks(
     description="Embeddings of every chunk in pgvector, computed only for new text.",
     kinds={"postgres"},
     automation_condition=DOWNSTREAM,
+    check_specs=[
+        dg.AssetCheckSpec(
+            "valid_vectors",
+            asset="chunk_embeddings",
+            description="The provider returned no zero or non-finite vectors in this run.",
+        )
+    ],
 )
 def chunk_embeddings(
     context: dg.AssetExecutionContext, database: DatabaseResource, embedder: EmbedderResource
@@ -361,21 +375,107 @@ def chunk_embeddings(
             batch_size=embedder.batch_size,
             progress=_ProgressLog(context, "embedded chunks"),
         )
-        row = conn.execute(
-            "SELECT count(*) FROM chunks WHERE embedding_model = %s", (model.model_id,)
-        ).fetchone()
+        candidate = candidate_version(conn)
+    if result.invalid:
+        context.log.error(
+            f"{result.invalid} zero or non-finite vectors from {model.model_id}: "
+            "those chunks stay unembedded and the candidate cannot be promoted"
+        )
+    share = result.invalid / max(result.embedded + result.invalid, 1)
     return dg.MaterializeResult(
+        check_results=[
+            dg.AssetCheckResult(
+                check_name="valid_vectors",
+                passed=result.invalid == 0,
+                severity=dg.AssetCheckSeverity.ERROR,
+                metadata={"invalid_vectors": result.invalid, "invalid_share": round(share, 4)},
+            )
+        ],
         metadata={
             "model": model.model_id,
             "dimension": model.dimension,
+            "candidate_version": candidate.id if candidate else None,
             "embedded": result.embedded,
             "reused_by_content_hash": result.reused,
+            "copied_for_new_model": result.forked,
+            "invalid_vectors": result.invalid,
+            "invalid_vector_share": round(share, 4),
             "chunks_per_second": round(result.chunks_per_second, 1),
-            "indexed_chunks": int(row[0]) if row else 0,
+        },
+    )
+
+
+@dg.asset(
+    group_name="knowledge_base",
+    deps=[chunk_embeddings],
+    description="The index version the bot reads: the candidate, promoted atomically once "
+    "its gates pass (every chunk embedded and re-scanned for personal data).",
+    kinds={"postgres"},
+    automation_condition=DOWNSTREAM,
+    freshness_policy=dg.FreshnessPolicy.time_window(
+        fail_window=timedelta(hours=26), warn_window=timedelta(hours=24)
+    ),
+)
+def promoted_index(
+    context: dg.AssetExecutionContext, database: DatabaseResource
+) -> dg.MaterializeResult:
+    with database.connection() as conn:
+        try:
+            result = promote(conn)
+        except PromotionRefused as refused:
+            context.log.error(str(refused))
+            raise dg.Failure(
+                description=str(refused),
+                metadata={"candidate_version": refused.version_id, **refused.failed},
+            ) from refused
+        active = active_version(conn)
+    if result is None:
+        context.log.info(f"nothing changed: version {active.id} stays active")
+    return dg.MaterializeResult(
+        metadata={
+            "active_version": active.id,
+            "promoted": result is not None,
+            "previous_version": result.previous if result else None,
+            "chunks": active.chunks or 0,
+            "documents": active.documents or 0,
+            "embedding_model": active.embedding_model or "",
+            "dimension": active.dimension or 0,
+        }
+    )
+
+
+@dg.asset(
+    group_name="maintenance",
+    description="Weekly: purge rows no kept index version can see, then VACUUM ANALYZE "
+    "and REINDEX CONCURRENTLY the search indexes.",
+    kinds={"postgres"},
+    automation_condition=dg.AutomationCondition.on_cron("0 5 * * 0", cron_timezone="Europe/Moscow"),
+)
+def index_maintenance(
+    context: dg.AssetExecutionContext, database: DatabaseResource
+) -> dg.MaterializeResult:
+    settings = get_settings()
+    with database.connection() as conn:
+        report = run_maintenance(
+            conn, keep_versions=settings.index_keep_versions, log=context.log.info
+        )
+    return dg.MaterializeResult(
+        metadata={
+            "versions_purged": report.versions_purged,
+            "chunks_purged": report.chunks_purged,
+            "reindexed": dg.MetadataValue.json(report.reindexed),
+            "seconds": round(report.seconds, 1),
         }
     )
 
 
 SOURCE_ASSETS = [raw_files, raw_confluence_pages, raw_pyrus_tickets, kb_corrections]
-INGEST_ASSETS = [*SOURCE_ASSETS, cleaned_markdown, pii_free_chunks, chunk_embeddings]
+INGEST_ASSETS = [
+    *SOURCE_ASSETS,
+    cleaned_markdown,
+    pii_free_chunks,
+    chunk_embeddings,
+    promoted_index,
+]
+MAINTENANCE_ASSETS = [index_maintenance]
 INGEST_CHECKS = [no_personal_data_in_chunks]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dagster as dg
 
-from kb_assets.assets import INGEST_ASSETS, INGEST_CHECKS
+from kb_assets.assets import INGEST_ASSETS, INGEST_CHECKS, MAINTENANCE_ASSETS
 from kb_assets.resources import (
     ConfluenceResource,
     DatabaseResource,
@@ -47,7 +47,7 @@ automation_sensor = dg.AutomationConditionSensorDefinition(
 )
 
 defs = dg.Definitions(
-    assets=INGEST_ASSETS,
+    assets=[*INGEST_ASSETS, *MAINTENANCE_ASSETS],
     asset_checks=INGEST_CHECKS,
     sensors=[automation_sensor],
     resources=build_resources(get_settings()),

@@ -38,6 +38,8 @@ convert_app = typer.Typer(help="Format conversions, for checking content.", no_a
 app.add_typer(dagster_app, name="dagster")
 app.add_typer(convert_app, name="convert")
 eval_app = typer.Typer(help="Measure retrieval quality.", no_args_is_help=True)
+index_app = typer.Typer(help="Index versions: list, promote, maintain.", no_args_is_help=True)
+app.add_typer(index_app, name="index")
 app.add_typer(eval_app, name="eval")
 pii_app = typer.Typer(
     help="Personal data: scrub or scan text, measure the scrubber.", no_args_is_help=True
@@ -145,7 +147,9 @@ def search_command(
 ) -> None:
     """Search the knowledge base (hybrid by default; every hit explains its score)."""
     from kb_core.embeddings import query_embedder
+    from kb_core.index.versions import NoActiveVersion
     from kb_core.search import MODES, options_from_settings, search
+    from kb_core.search.hybrid import ModelMismatch
 
     if mode is not None and mode not in MODES:
         raise typer.BadParameter(f"mode must be one of {', '.join(MODES)}")
@@ -153,7 +157,11 @@ def search_command(
     db = open_database(settings)
     options = options_from_settings(settings, mode=mode, k=k)
     with db.connection() as conn:
-        hits = search(conn, query_embedder(settings), query, options)
+        try:
+            hits = search(conn, query_embedder(settings), query, options)
+        except (NoActiveVersion, ModelMismatch) as exc:
+            console.print(f"[red]{exc}[/red] (run `kb ingest files DIR` or `kb demo` first)")
+            raise typer.Exit(1) from exc
     if as_json:
         sys.stdout.write(json.dumps([h.as_json() for h in hits], ensure_ascii=False) + "\n")
         return
@@ -180,6 +188,89 @@ def _print_hits(query: str, hits: list[SearchHit]) -> None:
         console.print(f"«{query}»: nothing found — is the knowledge base ingested?")
     else:
         console.print(table)
+
+
+@index_app.command("list")
+def index_list(
+    namespace: Annotated[str, typer.Option(help="Index namespace.")] = "kb",
+    as_json: Annotated[bool, typer.Option("--json", help="Print as JSON.")] = False,
+) -> None:
+    """Index versions, newest first: which one the bot reads, which one is being built."""
+    from kb_core.index.versions import list_versions
+
+    db = open_database(get_settings())
+    with db.connection() as conn:
+        versions = list_versions(conn, namespace)
+    if as_json:
+        rows = [
+            {
+                "id": v.id,
+                "status": v.status,
+                "model": v.embedding_model,
+                "dimension": v.dimension,
+                "chunks": v.chunks,
+                "documents": v.documents,
+                "created_at": v.created_at.isoformat(),
+                "promoted_at": v.promoted_at.isoformat() if v.promoted_at else None,
+            }
+            for v in versions
+        ]
+        sys.stdout.write(json.dumps(rows) + "\n")
+        return
+    table = Table(title=f"index versions of {namespace!r}")
+    for column in ("id", "status", "model", "chunks", "documents", "created", "promoted"):
+        table.add_column(column)
+    for v in versions:
+        table.add_row(
+            str(v.id),
+            v.status,
+            f"{v.embedding_model or '-'} ({v.dimension or '-'})",
+            str(v.chunks if v.chunks is not None else "-"),
+            str(v.documents if v.documents is not None else "-"),
+            f"{v.created_at:%Y-%m-%d %H:%M}",
+            f"{v.promoted_at:%Y-%m-%d %H:%M}" if v.promoted_at else "-",
+        )
+    console.print(table)
+
+
+@index_app.command("promote")
+def index_promote(namespace: Annotated[str, typer.Option(help="Index namespace.")] = "kb") -> None:
+    """Promote the candidate version now, if its gates pass (the pipeline does this too)."""
+    from kb_core.index.versions import PromotionRefused, promote
+
+    db = open_database(get_settings())
+    with db.connection() as conn:
+        try:
+            result = promote(conn, namespace)
+        except PromotionRefused as exc:
+            console.print(f"[red]{exc}[/red]")
+            raise typer.Exit(1) from exc
+    if result is None:
+        console.print("no candidate version: nothing changed since the last promotion")
+    else:
+        console.print(
+            f"version {result.version.id} is active ({result.version.chunks} chunks); "
+            f"previous: {result.previous}"
+        )
+
+
+@index_app.command("maintain")
+def index_maintain(
+    reindex: Annotated[bool, typer.Option(help="Also REINDEX CONCURRENTLY.")] = True,
+) -> None:
+    """Purge retired rows, VACUUM ANALYZE and rebuild the search indexes (weekly asset)."""
+    from kb_core.index.maintenance import run_maintenance
+
+    settings = get_settings()
+    db = open_database(settings)
+    with db.connection() as conn:
+        report = run_maintenance(
+            conn, keep_versions=settings.index_keep_versions, reindex=reindex, log=console.print
+        )
+    console.print(
+        f"purged {report.chunks_purged} chunks of {report.versions_purged} versions, "
+        f"rebuilt {len(report.reindexed)} indexes in {report.seconds:.1f} s"
+    )
 
 
 @app.command("demo")
@@ -227,22 +318,33 @@ def fakes_command(
     host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
     confluence_port: Annotated[int, typer.Option(help="Port of the fake Confluence.")] = 8081,
     pyrus_port: Annotated[int, typer.Option(help="Port of the fake Pyrus.")] = 8082,
+    embeddings_port: Annotated[
+        int, typer.Option(help="Port of the fake OpenAI-compatible embedding server.")
+    ] = 8083,
 ) -> None:
-    """Run the fake Confluence and Pyrus (sample data) until Ctrl-C."""
+    """Run the fake Confluence, Pyrus (sample data) and embedding server until Ctrl-C."""
     import threading
 
+    from kb_fakes.embeddings import FAKE_EMBEDDING_KEY, create_embeddings_app
+    from kb_fakes.server import ServerThread
     from kb_fakes.services import start_fakes
 
     fakes = start_fakes(host, confluence_port, pyrus_port)
+    embeddings = ServerThread(create_embeddings_app(), host, embeddings_port).start()
     console.print(f"fake Confluence: {fakes.confluence.url}   fake Pyrus: {fakes.pyrus.url}")
     console.print("Point the product at them with:")
     for key, value in fakes.env().items():
         console.print(f"  export {key}={value}")
+    console.print(f"fake embedding server (hashed bag of words): {embeddings.url}/v1")
+    console.print("To try the HTTP embedding provider against it:")
+    console.print(f"  export KB_EMBEDDER=openai KB_EMBEDDING_URL={embeddings.url}/v1")
+    console.print(f"  export KB_EMBEDDING_API_KEY={FAKE_EMBEDDING_KEY}")
     try:
         threading.Event().wait()
     except KeyboardInterrupt:
         pass
     finally:
+        embeddings.stop()
         fakes.stop()
 
 

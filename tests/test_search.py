@@ -52,7 +52,15 @@ def test_hybrid_explains_each_hit(ingested):
     assert top.vector_score is not None and top.lexical_score is not None
     assert 0 < top.score <= 1.0
     explained = top.as_json()["explain"]
-    assert set(explained) == {"vector_score", "lexical_score", "final_score"}
+    assert set(explained) == {
+        "vector_score",
+        "lexical_score",
+        "boosts",
+        "query_expansion",
+        "final_score",
+        "index_version",
+    }
+    assert top.version_id is not None and explained["index_version"] == top.version_id
     assert [h.score for h in hits] == sorted((h.score for h in hits), reverse=True)
     assert len({h.document_id for h in hits}) == len(hits)  # one hit per document
 

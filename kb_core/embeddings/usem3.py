@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from kb_core.embeddings.base import Vectors, normalize_rows
+from kb_core.embeddings.base import Vectors, normalize_rows, single_query_vector
 
 
 class UsemEmbedder:
@@ -48,5 +48,4 @@ class UsemEmbedder:
         return normalize_rows(np.vstack(parts))
 
     def embed_query(self, text: str) -> Vectors:
-        vector: Vectors = self.embed_documents([text])[0]
-        return vector
+        return single_query_vector(self.model_id, self.embed_documents([text]))

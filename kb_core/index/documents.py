@@ -8,6 +8,7 @@ from typing import Any
 
 import psycopg
 
+from kb_core.index.versions import retire_documents
 from kb_core.models import SourceDocument, SyncCounts
 
 
@@ -82,7 +83,7 @@ def sync_source(
         keep = list(live_ids) if live_ids is not None else seen if full_listing else None
         if keep is not None:
             _guard_mass_deletion(conn, source, keep, max_delete_fraction)
-            deleted = mark_deleted_except(conn, source, keep)
+            deleted = mark_deleted_except(conn, source, keep, namespace=namespace)
         if cursor is not None:
             save_cursor(conn, source, cursor)
     return SyncCounts(new=new, changed=changed, unchanged=unchanged, deleted=deleted)
@@ -111,23 +112,27 @@ def _guard_mass_deletion(
         )
 
 
-def mark_deleted_except(conn: psycopg.Connection[Any], source: str, keep: list[str]) -> int:
-    """Soft-delete live documents of ``source`` not in ``keep``; their chunks go at once.
+def mark_deleted_except(
+    conn: psycopg.Connection[Any], source: str, keep: list[str], *, namespace: str = "kb"
+) -> int:
+    """Soft-delete live documents of ``source`` not in ``keep``.
 
-    Chunks are removed so that a deleted page can never be retrieved; the document row
-    stays (deleted_at set) for history and for revival.
+    Their chunks are retired in the candidate index version: the bot stops finding them
+    when the candidate is promoted, not halfway through a refresh. The document row stays
+    (deleted_at set) for history and for revival.
     """
     cur = conn.execute(
         """
         UPDATE documents SET deleted_at = now(), updated_at = now(), chunked_hash = NULL
-        WHERE source = %s AND deleted_at IS NULL AND NOT (external_id = ANY(%s))
+        WHERE source = %s AND namespace = %s AND deleted_at IS NULL
+          AND NOT (external_id = ANY(%s))
         RETURNING id
         """,
-        (source, keep),
+        (source, namespace, keep),
     )
     ids = [r[0] for r in cur.fetchall()]
     if ids:
-        conn.execute("DELETE FROM chunks WHERE document_id = ANY(%s)", (ids,))
+        retire_documents(conn, ids, namespace)
     return len(ids)
 
 

@@ -18,8 +18,17 @@ from typing import Any
 
 import psycopg
 
-from kb_core.embeddings.base import Embedder
+from kb_core.embeddings.base import Embedder, invalid_rows
+from kb_core.embeddings.metrics import record_vectors
+from kb_core.index.postings import impact
 from kb_core.index.vector_index import ensure_vector_index
+from kb_core.index.versions import (
+    NoActiveVersion,
+    active_version,
+    candidate_version,
+    open_candidate,
+    retire_chunks,
+)
 from kb_core.models import sha256_text
 from kb_core.pii.scrubber import count_placeholders
 from kb_core.text.chunking import ChunkerConfig, chunk_markdown
@@ -74,6 +83,8 @@ class EmbedResult:
     model_id: str
     embedded: int = 0
     reused: int = 0
+    invalid: int = 0  # zero or non-finite vectors, not stored
+    forked: int = 0  # shared rows copied into the candidate for a new model
     seconds: float = 0.0
     index_created: bool = False
 
@@ -170,7 +181,14 @@ def chunk_pending(
         for index, (doc_id, _, _) in enumerate(rows):
             title, markdown = safe[2 * index], safe[2 * index + 1]
             result.chunks_written += _write_chunks(
-                conn, doc_id, title, markdown, config, batch[doc_id] + stamp_suffix, result
+                conn,
+                doc_id,
+                title,
+                markdown,
+                config,
+                batch[doc_id] + stamp_suffix,
+                result,
+                namespace,
             )
             result.documents += 1
             done += 1
@@ -186,33 +204,50 @@ def _write_chunks(
     config: ChunkerConfig,
     stamp: str,
     result: ChunkResult,
+    namespace: str,
 ) -> int:
+    """Replace the document's chunks in the candidate version.
+
+    A chunk whose text (in its title and heading context) is unchanged keeps its row, so
+    the row stays shared with the active version and keeps its vector; only new texts
+    become new rows and only vanished ones are retired.
+    """
     chunks = chunk_markdown(markdown, config)
     with conn.transaction():
-        previous = {
-            h: (emb, model)
-            for h, emb, model in conn.execute(
-                "SELECT content_hash, embedding, embedding_model FROM chunks "
-                "WHERE document_id = %s AND embedding IS NOT NULL",
+        candidate = open_candidate(conn, namespace)
+        live = {
+            h: chunk_id
+            for chunk_id, h in conn.execute(
+                "SELECT id, content_hash FROM chunks WHERE document_id = %s AND valid_to IS NULL",
                 (doc_id,),
             )
         }
-        conn.execute("DELETE FROM chunks WHERE document_id = %s", (doc_id,))
+        kept: set[int] = set()
+        fresh = []
         for chunk in chunks:
             chunk_hash = sha256_text(embedding_input(title, chunk.heading_path, chunk.text))
-            embedding, model = previous.get(chunk_hash, (None, None))
-            result.embeddings_carried += embedding is not None
+            existing = live.get(chunk_hash)
+            if existing is not None and existing not in kept:
+                kept.add(existing)
+                conn.execute(
+                    "UPDATE chunks SET ordinal = %s WHERE id = %s", (chunk.ordinal, existing)
+                )
+                result.embeddings_carried += 1
+            else:
+                fresh.append((chunk, chunk_hash))
+        retire_chunks(conn, [i for i in live.values() if i not in kept], candidate)
+        for chunk, chunk_hash in fresh:
             head = " ".join([title, *chunk.heading_path])
             counts = term_counts(f"{head}\n{chunk.text}")
+            length = sum(counts.values())
             inserted = conn.execute(
                 f"""
                 INSERT INTO chunks (document_id, ordinal, heading_path, text, content_hash,
-                                    embedding, embedding_model, tsv, lexical_length)
+                                    tsv, lexical_length, namespace, title, valid_from)
                 VALUES (%(doc)s, %(ordinal)s, %(path)s, %(text)s, %(hash)s,
-                        %(embedding)s, %(model)s,
                         setweight(to_tsvector('{TS_CONFIG}', %(head)s), 'A')
                         || setweight(to_tsvector('{TS_CONFIG}', %(text)s), 'B'),
-                        %(length)s)
+                        %(length)s, %(ns)s, %(title)s, %(version)s)
                 RETURNING id
                 """,
                 {
@@ -221,16 +256,31 @@ def _write_chunks(
                     "path": list(chunk.heading_path),
                     "text": chunk.text,
                     "hash": chunk_hash,
-                    "embedding": embedding,
-                    "model": model,
                     "head": head,
-                    "length": sum(counts.values()),
+                    "length": length,
+                    "ns": namespace,
+                    "title": title,
+                    "version": candidate,
                 },
             ).fetchone()
             assert inserted is not None
-            with conn.cursor().copy("COPY chunk_terms (term, chunk_id, tf) FROM STDIN") as copy:
+            with conn.cursor().copy(
+                "COPY chunk_terms (chunk_id, term, namespace, document_id, tf, length, impact, "
+                "valid_from) FROM STDIN"
+            ) as copy:
                 for term, tf in counts.items():
-                    copy.write_row((term, inserted[0], tf))
+                    copy.write_row(
+                        (
+                            inserted[0],
+                            term,
+                            namespace,
+                            doc_id,
+                            tf,
+                            length,
+                            impact(tf, length),
+                            candidate,
+                        )
+                    )
         conn.execute(
             "UPDATE documents SET chunked_hash = %s, safe_title = %s WHERE id = %s",
             (stamp, title, doc_id),
@@ -244,57 +294,134 @@ def embed_pending(
     *,
     batch_size: int = 64,
     progress: Progress = _no_progress,
+    namespace: str = "kb",
 ) -> EmbedResult:
-    """Embed every chunk that has no vector from the current model.
+    """Give every chunk of the candidate version a vector from ``embedder``.
 
-    Identical texts already embedded by the same model anywhere in the base are copied
-    instead of recomputed. Batches commit one by one, so an interrupted run keeps its work.
+    Only rows the candidate wrote are changed. When the model differs from the active
+    version's, the candidate becomes a full new version: every shared row is copied into
+    it (with its postings) and embedded anew, while the active version keeps its rows
+    and vectors. A text already embedded with the same model anywhere in the database is
+    copied instead of recomputed. Batches commit one by one, so an interrupted run keeps
+    its work. Vectors a provider returns zero or non-finite are not stored: the chunk
+    stays unembedded (the promotion gate refuses the version) and is counted.
     """
     model_id = embedder.model_id
     result = EmbedResult(model_id=model_id)
+    candidate = candidate_version(conn, namespace)
+    if candidate is None:
+        try:
+            if active_version(conn, namespace).embedding_model == model_id:
+                return result  # nothing changed since the last promotion
+        except NoActiveVersion:
+            pass
     with conn.transaction():
+        version = open_candidate(conn, namespace)
+        conn.execute(
+            "UPDATE index_versions SET embedding_model = %s, dimension = %s WHERE id = %s",
+            (model_id, embedder.dimension, version),
+        )
         result.index_created = ensure_vector_index(conn, model_id, embedder.dimension)
+        result.forked = _fork_for_model(conn, version, model_id, namespace)
         result.reused = conn.execute(
             """
             UPDATE chunks c SET embedding = s.embedding, embedding_model = s.embedding_model
             FROM (SELECT DISTINCT ON (content_hash) content_hash, embedding, embedding_model
                   FROM chunks WHERE embedding_model = %(model)s AND embedding IS NOT NULL
                   ORDER BY content_hash, id) s
-            WHERE c.content_hash = s.content_hash
+            WHERE c.content_hash = s.content_hash AND c.valid_from = %(version)s
               AND (c.embedding IS NULL OR c.embedding_model IS DISTINCT FROM %(model)s)
             """,
-            {"model": model_id},
+            {"model": model_id, "version": version},
         ).rowcount
     pending_sql = """
-        SELECT c.id, d.safe_title, c.heading_path, c.text FROM chunks c
-        JOIN documents d ON d.id = c.document_id
-        WHERE (c.embedding IS NULL OR c.embedding_model IS DISTINCT FROM %(model)s)
+        SELECT c.id, c.title, c.heading_path, c.text FROM chunks c
+        WHERE c.valid_from = %(version)s
+          AND (c.embedding IS NULL OR c.embedding_model IS DISTINCT FROM %(model)s)
           AND c.id > %(after)s
         ORDER BY c.id LIMIT %(limit)s
     """
     total_row = conn.execute(
-        "SELECT count(*) FROM chunks WHERE embedding IS NULL "
-        "OR embedding_model IS DISTINCT FROM %s",
-        (model_id,),
+        "SELECT count(*) FROM chunks WHERE valid_from = %s "
+        "AND (embedding IS NULL OR embedding_model IS DISTINCT FROM %s)",
+        (version, model_id),
     ).fetchone()
     total = int(total_row[0]) if total_row else 0
     after = 0
     started = time.perf_counter()
     while True:
         batch = conn.execute(
-            pending_sql, {"model": model_id, "after": after, "limit": batch_size}
+            pending_sql,
+            {"model": model_id, "after": after, "limit": batch_size, "version": version},
         ).fetchall()
         if not batch:
             break
         texts = [embedding_input(title, path, text) for _, title, path, text in batch]
         vectors = embedder.embed_documents(texts)
+        invalid = invalid_rows(vectors)
+        record_vectors(model_id, len(batch), int(invalid.sum()))
         with conn.transaction(), conn.cursor() as cur:
             cur.executemany(
                 "UPDATE chunks SET embedding = %s, embedding_model = %s WHERE id = %s",
-                [(vec, model_id, row[0]) for vec, row in zip(vectors, batch, strict=True)],
+                [
+                    (vec, model_id, row[0])
+                    for vec, row, bad in zip(vectors, batch, invalid, strict=True)
+                    if not bad
+                ],
             )
+        for row, bad in zip(batch, invalid, strict=True):
+            if bad:
+                log.error("embedding of chunk %s is zero or not finite; left unembedded", row[0])
         after = batch[-1][0]
-        result.embedded += len(batch)
-        progress(result.embedded, total)
+        result.embedded += len(batch) - int(invalid.sum())
+        result.invalid += int(invalid.sum())
+        progress(result.embedded + result.invalid, total)
     result.seconds = time.perf_counter() - started
     return result
+
+
+def _fork_for_model(
+    conn: psycopg.Connection[Any], version: int, model_id: str, namespace: str
+) -> int:
+    """Copy the candidate's shared rows that lack a vector of ``model_id`` into it."""
+    conn.execute(
+        """
+        CREATE TEMP TABLE fork ON COMMIT DROP AS
+        SELECT c.id AS old_id, nextval(pg_get_serial_sequence('chunks', 'id')) AS new_id
+        FROM chunks c
+        WHERE c.namespace = %(ns)s AND c.valid_from < %(v)s AND c.valid_to IS NULL
+          AND c.embedding_model IS DISTINCT FROM %(model)s
+        """,
+        {"ns": namespace, "v": version, "model": model_id},
+    )
+    forked = conn.execute(
+        """
+        INSERT INTO chunks (id, document_id, ordinal, heading_path, text, content_hash, tsv,
+                            lexical_length, namespace, title, valid_from, pii_checked_at)
+        OVERRIDING SYSTEM VALUE
+        SELECT f.new_id, c.document_id, c.ordinal, c.heading_path, c.text, c.content_hash,
+               c.tsv, c.lexical_length, c.namespace, c.title, %(v)s, c.pii_checked_at
+        FROM fork f JOIN chunks c ON c.id = f.old_id
+        """,
+        {"v": version},
+    ).rowcount
+    if forked:
+        conn.execute(
+            """
+            INSERT INTO chunk_terms (chunk_id, term, namespace, document_id, tf, length, impact,
+                                     valid_from)
+            SELECT f.new_id, t.term, t.namespace, t.document_id, t.tf, t.length, t.impact, %(v)s
+            FROM fork f JOIN chunk_terms t ON t.chunk_id = f.old_id
+            """,
+            {"v": version},
+        )
+        conn.execute(
+            "UPDATE chunks SET valid_to = %(v)s WHERE id IN (SELECT old_id FROM fork)",
+            {"v": version},
+        )
+        conn.execute(
+            "UPDATE chunk_terms SET valid_to = %(v)s WHERE chunk_id IN (SELECT old_id FROM fork)",
+            {"v": version},
+        )
+        log.info("model %s differs from the active version's: %s rows copied", model_id, forked)
+    return forked

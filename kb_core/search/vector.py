@@ -11,6 +11,7 @@ import psycopg
 from psycopg import sql
 
 from kb_core.index.vector_index import model_predicate, vector_expression
+from kb_core.index.versions import VersionInfo, visible
 from kb_core.search.candidates import Candidate
 
 
@@ -21,10 +22,14 @@ def vector_candidates(
     model_id: str,
     dimension: int,
     k: int,
+    version: VersionInfo,
     ef_search: int = 100,
-    namespace: str = "kb",
 ) -> list[Candidate]:
-    """Chunks by cosine similarity, best first."""
+    """Chunks of ``version`` by cosine similarity, best first.
+
+    Rows of other versions and namespaces are filtered after the index scan; iterative
+    scans keep reading the index until enough rows pass.
+    """
     distance = sql.SQL("{expr} <=> {param}::vector({dim})").format(
         expr=vector_expression(dimension),
         param=sql.Placeholder("q"),
@@ -33,23 +38,22 @@ def vector_candidates(
     statement = sql.SQL(
         """
         SELECT c.id, c.document_id, 1 - ({distance}) AS score
-        FROM chunks c JOIN documents d ON d.id = c.document_id
-        WHERE {model} AND d.deleted_at IS NULL AND d.namespace = {namespace}
+        FROM chunks c
+        WHERE {model} AND c.namespace = {namespace} AND {visible}
         ORDER BY {distance}
         LIMIT {limit}
         """
     ).format(
         distance=distance,
         model=model_predicate(model_id),
-        namespace=sql.Literal(namespace),
+        namespace=sql.Literal(version.namespace),
+        visible=visible("c", version.id),
         limit=sql.Literal(k),
     )
     with conn.transaction():
         # SET LOCAL keeps the setting from leaking to other users of a pooled connection.
         conn.execute(sql.SQL("SET LOCAL hnsw.ef_search = {}").format(sql.Literal(ef_search)))
-        # Filters (namespace, deleted documents) apply after the index scan; iterative
-        # scans keep reading the index until enough rows pass them. pgvector < 0.8 has
-        # no such setting: the savepoint lets the query run without it.
+        # pgvector < 0.8 has no iterative scans: the savepoint lets the query run without.
         with contextlib.suppress(psycopg.errors.UndefinedObject), conn.transaction():
             conn.execute("SET LOCAL hnsw.iterative_scan = relaxed_order")
         rows = conn.execute(statement, {"q": query_vector}).fetchall()

@@ -30,8 +30,19 @@ def lemma(word: str) -> str:
     return str(_morph().parse(word)[0].normal_form).replace("ё", "е")
 
 
+@lru_cache(maxsize=100_000)
+def is_known(word: str) -> bool:
+    """Whether pymorphy3's dictionary holds this lower-case Cyrillic word (not a guess)."""
+    return bool(_CYRILLIC.search(word)) and bool(_morph().word_is_known(word))
+
+
+def words(text: str) -> list[str]:
+    """The words ``lemmas`` lemmatises, as written."""
+    return list(_WORD.findall(text))
+
+
 def lemmas(text: str) -> list[str]:
-    return [lemma(w.lower().replace("ё", "е")) for w in _WORD.findall(text)]
+    return [lemma(w.lower().replace("ё", "е")) for w in words(text)]
 
 
 def term_counts(text: str) -> Counter[str]:

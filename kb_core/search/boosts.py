@@ -1,0 +1,85 @@
+"""Document boosts applied to the fused score: what a support engineer trusts more.
+
+A curated correction outranks everything it competes with; a ticket whose solution the
+requester confirmed beats an unconfirmed one; a fresh page beats a stale one; a query
+that names a document's title points at it. Factors multiply the final score, are
+configurable (KB_BOOST_*; 1.0 disables one) and are reported with every hit.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import psycopg
+
+from kb_core.sources.pyrus_tasks import CORRECTIONS_SOURCE, TICKETS_SOURCE
+from kb_core.text.lemmas import lemmas
+
+MIN_TERM_LETTERS = 3
+
+
+@dataclass(frozen=True)
+class Boosts:
+    title: float = 1.2
+    title_min_share: float = 0.5  # of the query's words found in the title
+    recent: float = 1.1
+    recent_days: int = 30
+    confirmed_solution: float = 1.05
+    correction: float = 2.0
+
+    @property
+    def enabled(self) -> bool:
+        return any(
+            f != 1.0 for f in (self.title, self.recent, self.confirmed_solution, self.correction)
+        )
+
+
+NO_BOOSTS = Boosts(title=1.0, recent=1.0, confirmed_solution=1.0, correction=1.0)
+
+
+def _content_terms(text: str) -> set[str]:
+    return {t for t in lemmas(text) if len(t) >= MIN_TERM_LETTERS}
+
+
+def document_boosts(
+    conn: psycopg.Connection[Any],
+    document_ids: Iterable[int],
+    query: str,
+    boosts: Boosts,
+    *,
+    now: datetime | None = None,
+) -> dict[int, dict[str, float]]:
+    """The boosts that apply to each document, by name (absent: none applies)."""
+    ids = list(document_ids)
+    if not ids or not boosts.enabled:
+        return {}
+    now = now or datetime.now(UTC)
+    recent_after = now - timedelta(days=boosts.recent_days)
+    query_terms = _content_terms(query)
+    result: dict[int, dict[str, float]] = {}
+    rows = conn.execute(
+        """
+        SELECT id, source, coalesce(safe_title, title), source_updated_at,
+               coalesce((metadata ->> 'solution_confirmed')::boolean, false)
+        FROM documents WHERE id = ANY(%s)
+        """,
+        (ids,),
+    ).fetchall()
+    for doc_id, source, title, updated_at, confirmed in rows:
+        applied: dict[str, float] = {}
+        if boosts.title != 1.0 and query_terms:
+            share = len(query_terms & _content_terms(title)) / len(query_terms)
+            if share >= boosts.title_min_share:
+                applied["title"] = boosts.title
+        if boosts.recent != 1.0 and updated_at is not None and updated_at >= recent_after:
+            applied["recent"] = boosts.recent
+        if source == TICKETS_SOURCE and confirmed and boosts.confirmed_solution != 1.0:
+            applied["confirmed_solution"] = boosts.confirmed_solution
+        if source == CORRECTIONS_SOURCE and boosts.correction != 1.0:
+            applied["correction"] = boosts.correction
+        if applied:
+            result[int(doc_id)] = applied
+    return result
