@@ -312,7 +312,7 @@ def pii_free_chunks(
             "documents_rechunked": result.documents,
             "chunks_written": result.chunks_written,
             "pii_placeholders_inserted": result.placeholders,
-            "embeddings_carried_over": result.embeddings_carried,
+            "unchanged_chunks_kept": result.chunks_kept,
             "chunker": config.signature,
         }
     )

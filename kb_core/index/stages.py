@@ -39,7 +39,8 @@ log = logging.getLogger(__name__)
 
 # PostgreSQL text-search configuration of the full-text column.
 TS_CONFIG = "russian"
-# Version of the lemma counts written for BM25 (kb_core.text.lemmas); a change re-chunks.
+# Version of the postings written for BM25 (kb_core.text.lemmas, kb_core.index.postings);
+# a change re-chunks.
 LEXICAL_VERSION = "1"
 
 Progress = Callable[[int, int], None]
@@ -74,7 +75,7 @@ class ChunkResult:
     scrubbed: bool = False
     documents: int = 0
     chunks_written: int = 0
-    embeddings_carried: int = 0
+    chunks_kept: int = 0  # unchanged chunks: their rows (and vectors) stay shared
     placeholders: int = 0  # personal data replaced, counted by placeholder
 
 
@@ -146,8 +147,9 @@ def chunk_pending(
     ``scrub``, personal data in the title and the Markdown is replaced by placeholders
     BEFORE chunking, so chunks, embeddings and the full-text column never see it.
     Documents are scrubbed a batch at a time (``scrub`` may fan out to processes); each
-    document's chunks are replaced in one transaction, and embeddings of chunks whose
-    text did not change are carried over, so editing one paragraph re-embeds one chunk.
+    document's chunks are replaced in the candidate version in one transaction; chunks
+    whose text did not change keep their rows and vectors, so editing one paragraph
+    re-embeds one chunk.
     """
     stamp_suffix = (
         f":{config.signature}:lex-{LEXICAL_VERSION}:pii-{scrub_signature if scrub else 'off'}"
@@ -215,27 +217,25 @@ def _write_chunks(
     chunks = chunk_markdown(markdown, config)
     with conn.transaction():
         candidate = open_candidate(conn, namespace)
-        live = {
-            h: chunk_id
-            for chunk_id, h in conn.execute(
-                "SELECT id, content_hash FROM chunks WHERE document_id = %s AND valid_to IS NULL",
-                (doc_id,),
-            )
-        }
-        kept: set[int] = set()
+        live: dict[str, list[int]] = {}
+        for chunk_id, content_hash in conn.execute(
+            "SELECT id, content_hash FROM chunks WHERE document_id = %s AND valid_to IS NULL "
+            "ORDER BY ordinal, id",
+            (doc_id,),
+        ):
+            live.setdefault(content_hash, []).append(chunk_id)
         fresh = []
         for chunk in chunks:
             chunk_hash = sha256_text(embedding_input(title, chunk.heading_path, chunk.text))
-            existing = live.get(chunk_hash)
-            if existing is not None and existing not in kept:
-                kept.add(existing)
+            same = live.get(chunk_hash)
+            if same:
                 conn.execute(
-                    "UPDATE chunks SET ordinal = %s WHERE id = %s", (chunk.ordinal, existing)
+                    "UPDATE chunks SET ordinal = %s WHERE id = %s", (chunk.ordinal, same.pop(0))
                 )
-                result.embeddings_carried += 1
+                result.chunks_kept += 1
             else:
                 fresh.append((chunk, chunk_hash))
-        retire_chunks(conn, [i for i in live.values() if i not in kept], candidate)
+        retire_chunks(conn, [i for ids in live.values() for i in ids], candidate)
         for chunk, chunk_hash in fresh:
             head = " ".join([title, *chunk.heading_path])
             counts = term_counts(f"{head}\n{chunk.text}")

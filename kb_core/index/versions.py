@@ -114,8 +114,14 @@ def open_candidate(conn: psycopg.Connection[Any], namespace: str = "kb") -> int:
     """The namespace's candidate version, created (on top of the active one) when missing.
 
     Concurrent writers get the same candidate: the unique index on open candidates makes
-    the loser of a race re-read the winner's row.
+    the loser of a race re-read the winner's row. Called inside the writer's transaction,
+    it holds a shared lock on the namespace's versions until that transaction ends, so a
+    promotion (which takes the lock exclusively) waits for it, and a write that began
+    before a promotion can never land in the version just made active.
     """
+    conn.execute(
+        "SELECT pg_advisory_xact_lock_shared(hashtext('kb-index-versions:' || %s))", (namespace,)
+    )
     existing = candidate_version(conn, namespace)
     if existing is not None:
         return existing.id
@@ -241,13 +247,14 @@ def promote(
     resolves either the old version with its statistics or the new one with its own.
     """
     with conn.transaction():
+        # Waits for writers in flight (see open_candidate) and other promotions; readers
+        # are never blocked.
+        conn.execute(
+            "SELECT pg_advisory_xact_lock(hashtext('kb-index-versions:' || %s))", (namespace,)
+        )
         candidate = candidate_version(conn, namespace)
         if candidate is None:
             return None
-        # Serialise promotions of one namespace; readers are never blocked.
-        conn.execute(
-            "SELECT id FROM index_versions WHERE id = %s FOR UPDATE", (candidate.id,)
-        ).fetchone()
         facts, failed = _gates(conn, candidate, require_pii_check)
         if not failed:
             return _switch(conn, candidate, facts, extra_report)

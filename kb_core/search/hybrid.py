@@ -9,6 +9,7 @@ vector and lexical scores and the fused score.
 
 from __future__ import annotations
 
+import logging
 import math
 import re
 from collections.abc import Sequence
@@ -27,6 +28,8 @@ from kb_core.search.lexical import POSTINGS_PER_TERM, bm25_candidates
 from kb_core.search.query import SynonymDictionary
 from kb_core.search.vector import vector_candidates
 from kb_core.settings import Settings
+
+log = logging.getLogger(__name__)
 
 Mode = Literal["hybrid", "vector", "lexical"]
 Fusion = Literal["weighted", "rrf"]
@@ -150,13 +153,24 @@ def search(
     pool = max(options.k, options.candidates)
     vector: list[Candidate] = []
     lexical: list[Candidate] = []
-    if options.mode in ("hybrid", "vector"):
-        if version.embedding_model != embedder.model_id:
-            raise ModelMismatch(
-                f"index version {version.id} holds vectors of {version.embedding_model}, "
-                f"queries are embedded with {embedder.model_id}: promote a version built "
-                "with the configured model, or search in lexical mode"
-            )
+    model_matches = version.embedding_model == embedder.model_id
+    if options.mode == "vector" and not model_matches:
+        raise ModelMismatch(
+            f"index version {version.id} holds vectors of {version.embedding_model}, "
+            f"queries are embedded with {embedder.model_id}: promote a version built "
+            "with the configured model, or search in lexical mode"
+        )
+    if options.mode == "hybrid" and not model_matches:
+        # Between a model change's promotion and the reader's restart (or the reverse),
+        # hybrid degrades to its lexical half instead of failing or comparing vectors
+        # of two models; every hit shows the missing vector score.
+        log.warning(
+            "index version %s holds vectors of %s, queries use %s: lexical results only",
+            version.id,
+            version.embedding_model,
+            embedder.model_id,
+        )
+    if options.mode in ("hybrid", "vector") and model_matches:
         # The embedder gets the query as typed: normalising it was measured to cost
         # vector quality (XQuAD-ru MRR@10 0.883 → 0.877), and embedders handle synonyms.
         vector = vector_candidates(
