@@ -183,6 +183,8 @@ def _print_hits(query: str, hits: list[SearchHit]) -> None:
             parts.append(f"[dim]vec {hit.vector_score:.2f}[/dim]")
         if hit.lexical_score is not None:
             parts.append(f"[dim]bm25 {hit.lexical_score:.1f}[/dim]")
+        for name, factor in hit.boosts.items():
+            parts.append(f"[dim]×{factor:g} {name}[/dim]")
         table.add_row(str(rank), "\n".join(parts), document, hit.snippet)
     if not hits:
         console.print(f"«{query}»: nothing found — is the knowledge base ingested?")
