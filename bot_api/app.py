@@ -11,12 +11,14 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Annotated, Any
 
-from fastapi import Depends, FastAPI, HTTPException, Query, Request
+from fastapi import Depends, FastAPI, HTTPException, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from psycopg_pool import ConnectionPool
 from pydantic import BaseModel
 
 from bot_api import log_privacy
+from bot_api.webhook import router as webhook_router
 from kb_core.db import Database, open_database
 from kb_core.embeddings import Embedder, query_embedder
 from kb_core.index.versions import NoActiveVersion, active_version
@@ -83,6 +85,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     log_privacy.install()
     app = FastAPI(title="Pyrus KB assistant", version="0.1.0", lifespan=lifespan)
+    app.include_router(webhook_router)
+
+    @app.get("/metrics", tags=["ops"], include_in_schema=False)
+    def prometheus_metrics() -> Response:
+        """Prometheus exposition: webhooks, jobs, retrieval, LLM errors, embeddings."""
+        return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
     @app.get("/healthz", tags=["ops"])
     def healthz() -> dict[str, str]:

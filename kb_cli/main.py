@@ -10,9 +10,10 @@ from __future__ import annotations
 import json
 import os
 import sys
+import threading
 import time
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
@@ -20,11 +21,11 @@ from rich.table import Table
 
 from kb_cli import runtime
 from kb_cli.dagster_runs import IngestFailed
-from kb_core.db import DatabaseError, MigrationError, open_database
+from kb_core.db import Database, DatabaseError, MigrationError, open_database
 from kb_core.db import embedded as embedded_pg
 from kb_core.db.connection import describe
 from kb_core.models import SearchHit
-from kb_core.settings import PROJECT_ROOT, get_settings
+from kb_core.settings import PROJECT_ROOT, Settings, get_settings
 from kb_core.sources.files import SourceError
 from kb_core.sources.http import SourceHTTPError
 
@@ -136,6 +137,67 @@ def _print_ingest_summary(summary: dict[str, dict[str, object]], seconds: float)
         shown = {k: v for k, v in metadata.items() if not isinstance(v, dict | list)}
         table.add_row(asset, ", ".join(f"{k}={v}" for k, v in shown.items()))
     console.print(table)
+
+
+def _worker_thread(settings: Settings, db: Database, stop: threading.Event) -> threading.Thread:
+    from kb_core.bot.context import bot_context
+    from kb_core.bot.worker import WorkerConfig, run_worker
+
+    config = WorkerConfig(
+        lease_s=settings.bot_job_lease_s,
+        poll_s=settings.bot_poll_s,
+        max_attempts=settings.bot_max_attempts,
+        backoff_s=settings.bot_retry_backoff_s,
+    )
+    thread = threading.Thread(
+        target=run_worker,
+        args=(db.connection, lambda: bot_context(settings), stop, config),
+        name="kb-bot-worker",
+        daemon=True,
+    )
+    thread.start()
+    return thread
+
+
+@app.command("serve")
+def serve(
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
+    worker: Annotated[bool, typer.Option(help="Also run the job worker in-process.")] = True,
+) -> None:
+    """The bot: the HTTP API (webhook, search, health, metrics) and the job worker."""
+    import uvicorn
+
+    from bot_api.app import create_app
+
+    settings = get_settings()
+    db = open_database(settings)
+    stop = threading.Event()
+    thread = _worker_thread(settings, db, stop) if worker else None
+    try:
+        uvicorn.run(create_app(settings), host=host, port=port, log_level="info")
+    finally:
+        stop.set()
+        if thread is not None:
+            thread.join(timeout=30)
+
+
+@app.command("worker")
+def worker_command() -> None:
+    """Only the job worker (scale it out separately from the API)."""
+    import signal
+
+    settings = get_settings()
+    db = open_database(settings)
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    thread = _worker_thread(settings, db, stop)
+    try:
+        while thread.is_alive():
+            thread.join(timeout=0.5)
+    except KeyboardInterrupt:
+        stop.set()
+        thread.join(timeout=30)
 
 
 @app.command("search")
@@ -275,6 +337,45 @@ def index_maintain(
     )
 
 
+def _demo_bot(settings: Settings, db: Database, fakes: Any) -> None:
+    """A ticket filed on the fake Pyrus, its signed webhook, and the bot's comment."""
+    import httpx
+
+    from bot_api.app import create_app
+    from kb_cli.demo import DEMO_TICKET
+    from kb_core.text.markdown import html_to_markdown
+    from kb_fakes.server import ServerThread
+
+    console.rule("The bot answers a new ticket")
+    task = fakes.pyrus_store.create_task(dict(DEMO_TICKET))
+    console.print(f"ticket #{task['id']} on the fake Pyrus: «{task['subject']}»")
+    stop = threading.Event()
+    thread = _worker_thread(settings, db, stop)
+    try:
+        with ServerThread(create_app(settings), lifespan="on") as api:
+            started = time.perf_counter()
+            answer = httpx.post(
+                f"{fakes.pyrus.url}/_admin/webhook",
+                json={"task_id": task["id"], "url": f"{api.url}/pyrus/webhook"},
+                timeout=60,
+            ).json()
+            console.print(f"webhook answered HTTP {answer['status']} {answer['body']}")
+            deadline = time.monotonic() + 120
+            posted: list[dict[str, Any]] = []
+            while not posted and time.monotonic() < deadline:
+                posted = [p for p in fakes.pyrus_store.posted if p["task_id"] == task["id"]]
+                time.sleep(0.1)
+            if not posted:
+                console.print("[red]the bot did not answer in time[/red]")
+                raise typer.Exit(1)
+            seconds = time.perf_counter() - started
+            console.print(f"internal comment posted after {seconds:.2f} s:\n")
+            console.print(html_to_markdown(posted[0]["request"]["formatted_text"]))
+    finally:
+        stop.set()
+        thread.join(timeout=30)
+
+
 @app.command("demo")
 def demo() -> None:
     """Run the product end to end on its embedded defaults, against the local fakes."""
@@ -310,6 +411,7 @@ def demo() -> None:
             for question in DEMO_QUESTIONS:
                 hits = search(conn, embedder, question, options_from_settings(settings, k=3))
                 _print_hits(question, hits)
+        _demo_bot(settings, db, fakes)
     finally:
         fakes.stop()
     console.print('Try your own question: .venv/bin/kb search "…" --k 5')
@@ -323,16 +425,19 @@ def fakes_command(
     embeddings_port: Annotated[
         int, typer.Option(help="Port of the fake OpenAI-compatible embedding server.")
     ] = 8083,
+    llm_port: Annotated[int, typer.Option(help="Port of the fake OpenAI-compatible LLM.")] = 8084,
 ) -> None:
-    """Run the fake Confluence, Pyrus (sample data) and embedding server until Ctrl-C."""
+    """Run the fake Confluence, Pyrus (sample data), embedding server and LLM until Ctrl-C."""
     import threading
 
     from kb_fakes.embeddings import FAKE_EMBEDDING_KEY, create_embeddings_app
+    from kb_fakes.llm import FAKE_LLM_KEY, start_fake_llm
     from kb_fakes.server import ServerThread
     from kb_fakes.services import start_fakes
 
     fakes = start_fakes(host, confluence_port, pyrus_port)
     embeddings = ServerThread(create_embeddings_app(), host, embeddings_port).start()
+    llm = start_fake_llm(host, llm_port)
     console.print(f"fake Confluence: {fakes.confluence.url}   fake Pyrus: {fakes.pyrus.url}")
     console.print("Point the product at them with:")
     for key, value in fakes.env().items():
@@ -341,11 +446,14 @@ def fakes_command(
     console.print("To try the HTTP embedding provider against it:")
     console.print(f"  export KB_EMBEDDER=openai KB_EMBEDDING_URL={embeddings.url}/v1")
     console.print(f"  export KB_EMBEDDING_API_KEY={FAKE_EMBEDDING_KEY}")
+    console.print(f"fake LLM (deterministic, JSON mode): {llm.url}/v1")
+    console.print(f"  export KB_LLM_URL={llm.url}/v1 KB_LLM_API_KEY={FAKE_LLM_KEY}")
     try:
         threading.Event().wait()
     except KeyboardInterrupt:
         pass
     finally:
+        llm.stop()
         embeddings.stop()
         fakes.stop()
 

@@ -283,11 +283,78 @@ class Settings(BaseSettings):
         default="https://pyrus.com/t#id{id}", description="Link to a task ({id} is replaced)."
     )
 
+    # -- the bot ---------------------------------------------------------------------------
+    bot_webhook_max_bytes: int = Field(
+        default=5_000_000, ge=1024, description="Largest webhook body accepted (else 413)."
+    )
+    bot_job_lease_s: float = Field(
+        default=900.0,
+        gt=0,
+        description="How long a claimed job is a worker's; after that another worker may "
+        "take it (a worker killed mid-job).",
+    )
+    bot_poll_s: float = Field(default=1.0, gt=0, description="Worker poll interval when idle.")
+    bot_max_attempts: int = Field(
+        default=5, ge=1, description="Attempts of a job before it is dead-lettered."
+    )
+    bot_retry_backoff_s: float = Field(
+        default=30.0, ge=0, description="First retry delay of a failed job (doubles each time)."
+    )
+    bot_search_k: int = Field(default=5, ge=1, description="Sources retrieved per ticket.")
+    bot_category_field: str = Field(
+        default="u_category",
+        description="Code of the form field the bot writes its category into (catalog or "
+        "text field; empty: none).",
+    )
+
     dagster_home: Path = Field(
         default=PROJECT_ROOT,
         description="Folder holding dagster.yaml for runs started by the `kb` CLI.",
     )
     log_level: str = Field(default="INFO", description="Log level of the CLI and services.")
+
+    # -- generation ------------------------------------------------------------------------
+    llm_url: str | None = Field(
+        default=None,
+        description="Base URL of the OpenAI-compatible chat server (e.g. http://host:8000/v1; "
+        "/chat/completions is appended). Unset: no LLM, the bot answers in extractive mode.",
+    )
+    llm_api_key: SecretStr | None = Field(
+        default=None, description="API key of the chat server, sent as a Bearer token."
+    )
+    llm_model: str = Field(
+        default="corporate-llm", description="Model name sent with each chat request."
+    )
+    llm_timeout_s: float = Field(
+        default=300.0, gt=0, description="Read time-out of one chat request, seconds."
+    )
+    llm_max_retries: int = Field(
+        default=3, ge=0, description="Retries of a chat request on 429, 5xx, network errors."
+    )
+    llm_max_context_chars: int = Field(
+        default=12000,
+        ge=1000,
+        description="Most characters of ticket text and knowledge-base passages in a prompt.",
+    )
+    bot_categories: str = Field(
+        default=(
+            "Доступ и права; Уведомления; Интеграции и API; Боты и вебхуки; Формы и маршруты; "
+            "Справочники и импорт; Печатные формы и документы; Мобильное приложение; "
+            "Почта и заявки из писем; Вход, SSO и безопасность; Отчёты и реестры; "
+            "Тарифы и оплата"
+        ),
+        description="Semicolon-separated ticket categories the bot chooses from.",
+    )
+    bot_category_fallback: str = Field(
+        default="Другое", description="Category when none of KB_BOT_CATEGORIES fits."
+    )
+    bot_max_sources: int = Field(
+        default=5, ge=1, description="Most knowledge-base hits an answer is built from."
+    )
+    bot_texts_path: Path | None = Field(
+        default=None,
+        description="YAML overriding the bot's Russian texts (config/texts_ru.yaml holds all).",
+    )
 
     @field_validator(
         "data_dir", "migrations_dir", "dagster_home", "files_dir", "pii_config", "synonyms_path"
@@ -333,6 +400,7 @@ def env_name(field_name: str) -> str:
     return f"KB_{field_name.upper()}"
 
 
-def split_list(value: str) -> list[str]:
-    """Items of a comma-separated setting, stripped, empties dropped."""
-    return [item.strip() for item in value.split(",") if item.strip()]
+def split_list(value: str, separator: str = ",") -> list[str]:
+    """Items of a comma-separated (or ``separator``-separated) setting, stripped, empties
+    dropped."""
+    return [item.strip() for item in value.split(separator) if item.strip()]

@@ -12,6 +12,7 @@ tokens, inject faults, list the comments the bot posted, and send webhooks signe
 
 from __future__ import annotations
 
+import asyncio
 import copy
 import hashlib
 import hmac
@@ -215,7 +216,12 @@ def create_pyrus_app(
             "X-RateLimit-Remaining": str(max(0, rate_limit - int(window["count"]))),
             "X-RateLimit-Reset": str(reset),
         }
-        response: Response | None = faults.take(request)
+        fault = faults.pop(request)
+        response: Response | None = None
+        if fault is not None:
+            if fault.delay_s:
+                await asyncio.sleep(fault.delay_s)
+            response = faults.response(fault)
         if response is None and window["count"] > rate_limit:
             response = error(429, "too_many_requests", "Too many requests")
         if response is None and path != "/v4/auth":

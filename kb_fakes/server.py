@@ -12,8 +12,10 @@ import uvicorn
 class ServerThread:
     """A uvicorn server in a daemon thread; ``port=0`` picks a free port."""
 
-    def __init__(self, app: Any, host: str = "127.0.0.1", port: int = 0) -> None:
-        config = uvicorn.Config(app, host=host, port=port, log_level="warning", lifespan="off")
+    def __init__(
+        self, app: Any, host: str = "127.0.0.1", port: int = 0, *, lifespan: str = "off"
+    ) -> None:
+        config = uvicorn.Config(app, host=host, port=port, log_level="warning", lifespan=lifespan)
         self.server = uvicorn.Server(config)
         self.host = host
         self._thread = threading.Thread(target=self.server.run, daemon=True)

@@ -1,0 +1,76 @@
+"""``POST /pyrus/webhook``: verify, decide, enqueue, acknowledge at once.
+
+The work happens in the bot worker; the route only makes sure an accepted webhook is a
+committed job. Order matters: size first (413), then the signature on the raw bytes
+(401, nothing stored), then the JSON (400 with the reason). Nothing of the body is
+logged: it is a customer's ticket.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, HTTPException, Request
+from fastapi.concurrency import run_in_threadpool
+
+from kb_core.bot import jobs, metrics
+from kb_core.bot.webhook import WebhookError, decide, parse_event, valid_signature
+from kb_core.sources import configured
+
+log = logging.getLogger(__name__)
+router = APIRouter()
+
+
+def _state(request: Request) -> Any:
+    return request.app.state.kb
+
+
+State = Annotated[Any, Depends(_state)]
+
+
+async def _read_limited(request: Request, limit: int) -> bytes:
+    declared = request.headers.get("content-length")
+    if declared and declared.isdigit() and int(declared) > limit:
+        raise HTTPException(413, detail=f"body larger than {limit} bytes")
+    body = bytearray()
+    async for part in request.stream():
+        body += part
+        if len(body) > limit:
+            raise HTTPException(413, detail=f"body larger than {limit} bytes")
+    return bytes(body)
+
+
+@router.post("/pyrus/webhook", tags=["pyrus"])
+async def pyrus_webhook(request: Request, kb: State) -> dict[str, Any]:
+    """Pyrus bot webhook: 200 {} once the job is stored (or the webhook is ignored)."""
+    settings = kb.settings
+    try:
+        body = await _read_limited(request, settings.bot_webhook_max_bytes)
+    except HTTPException:
+        metrics.WEBHOOKS.labels("too_large").inc()
+        raise
+    key = settings.pyrus_security_key.get_secret_value() if settings.pyrus_security_key else ""
+    if not valid_signature(body, request.headers.get("X-Pyrus-Sig"), key):
+        metrics.WEBHOOKS.labels("bad_signature").inc()
+        raise HTTPException(401, detail="invalid or missing X-Pyrus-Sig signature")
+    try:
+        event = parse_event(body)
+    except WebhookError as exc:
+        metrics.WEBHOOKS.labels("bad_request").inc()
+        raise HTTPException(400, detail=str(exc)) from exc
+    decision = decide(event, configured.bot_ids(settings))
+    if decision.trigger is None:
+        metrics.WEBHOOKS.labels("ignored").inc()
+        log.info("webhook for task %s ignored: %s", event.task_id, decision.reason)
+        return {}
+
+    def store() -> int | None:
+        with kb.pool.connection() as conn:
+            return jobs.enqueue(conn, event.task_id, decision.comment_id, decision.trigger)
+
+    job_id = await run_in_threadpool(store)
+    outcome = "queued" if job_id is not None else "duplicate"
+    metrics.WEBHOOKS.labels(outcome).inc()
+    log.info("webhook for task %s: %s (%s)", event.task_id, outcome, decision.trigger)
+    return {}

@@ -1,0 +1,1 @@
+"""The Pyrus bot: webhooks, the durable job queue, and answering a ticket."""

@@ -1,0 +1,119 @@
+"""The bot's Russian texts, loaded from ``config/texts_ru.yaml`` (the one place they live).
+
+``load_texts(path)`` reads the shipped file and, when ``path`` (``KB_BOT_TEXTS_PATH``)
+names another YAML file, lays that file's keys over it, so a deployment overrides only
+what it wants to word differently. Every key must be a non-empty string; templates may
+use only their documented placeholders. Mistakes are a ``ValueError`` naming the file
+and the key, at load time rather than when the first ticket arrives.
+"""
+
+from __future__ import annotations
+
+import string
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+from kb_core.settings import PROJECT_ROOT
+
+DEFAULT_TEXTS_PATH = PROJECT_ROOT / "config" / "texts_ru.yaml"
+
+
+class Texts(BaseModel):
+    """Every user-facing string of the bot (values: ``config/texts_ru.yaml``)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    heading_recommendations: str
+    heading_draft: str
+    heading_sources: str
+    heading_sources_uncited: str
+    label_category: str
+    label_confidence: str
+    confidence_value: str
+    mode_llm: str
+    mode_extractive: str
+    reason_llm_error: str
+    reason_invalid_output: str
+    source_article: str
+    source_file: str
+    source_ticket: str
+    source_correction: str
+    no_answer_draft: str
+    no_answer_recommendation: str
+    draft_template: str
+    recommend_article: str
+    recommend_ticket: str
+    recommend_correction: str
+
+
+# The placeholders each template may use (a key not listed here takes none).
+PLACEHOLDERS: dict[str, frozenset[str]] = {
+    "confidence_value": frozenset({"percent"}),
+    "source_ticket": frozenset({"id"}),
+    "draft_template": frozenset({"answer", "title"}),
+    "recommend_article": frozenset({"title", "quote"}),
+    "recommend_ticket": frozenset({"id", "title", "quote"}),
+    "recommend_correction": frozenset({"title", "quote"}),
+}
+
+
+def _read(path: Path) -> dict[str, Any]:
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise ValueError(f"{path}: cannot read the bot texts ({exc.strerror})") from None
+    except yaml.YAMLError as exc:
+        raise ValueError(f"{path}: not valid YAML: {exc}") from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ValueError(f"{path}: the bot texts must be a mapping of key: text")
+    known = set(Texts.model_fields)
+    for key, value in data.items():
+        if key not in known:
+            raise ValueError(f"{path}: unknown key {key!r} (known: {', '.join(sorted(known))})")
+        if not isinstance(value, str) or not value.strip():
+            raise ValueError(f"{path}: {key!r} must be a non-empty string")
+        _check_placeholders(path, key, value)
+    return data
+
+
+def _check_placeholders(path: Path, key: str, value: str) -> None:
+    allowed = PLACEHOLDERS.get(key, frozenset())
+    try:
+        used = {name for _, name, _, _ in string.Formatter().parse(value) if name is not None}
+    except ValueError as exc:
+        raise ValueError(f"{path}: {key!r} is not a valid template ({exc})") from None
+    unknown = sorted(used - allowed)
+    if unknown:
+        hint = ", ".join("{" + name + "}" for name in sorted(allowed)) or "none"
+        raise ValueError(
+            f"{path}: {key!r} uses unknown placeholder(s) {', '.join(unknown)}; "
+            f"allowed: {hint} (write {{{{ and }}}} for literal braces)"
+        )
+
+
+@lru_cache(maxsize=8)
+def _load(path: Path | None, stamp: tuple[float, ...]) -> Texts:
+    data = _read(DEFAULT_TEXTS_PATH)
+    if path is not None and path != DEFAULT_TEXTS_PATH:
+        data.update(_read(path))
+    try:
+        return Texts(**data)
+    except ValidationError as exc:
+        missing = [".".join(str(p) for p in error["loc"]) for error in exc.errors()]
+        raise ValueError(
+            f"{DEFAULT_TEXTS_PATH}: bot texts missing or invalid: {', '.join(missing)}"
+        ) from None
+
+
+def load_texts(path: Path | None = None) -> Texts:
+    """The shipped texts, overridden by the keys of ``path`` (cached until a file changes)."""
+    resolved = path.expanduser().resolve() if path is not None else None
+    files = [DEFAULT_TEXTS_PATH] + ([resolved] if resolved is not None else [])
+    stamp = tuple(f.stat().st_mtime_ns if f.exists() else -1.0 for f in files)
+    return _load(resolved, stamp)
