@@ -40,6 +40,7 @@ from tenacity import (
 )
 
 from kb_core.embeddings.base import EmbeddingError, Vectors, normalize_rows, single_query_vector
+from kb_core.openai_compat import TransientError, endpoint, error_message
 from kb_core.sources.http import retry_delay
 
 log = logging.getLogger(__name__)
@@ -57,36 +58,9 @@ class _Oversized(Exception):
     """The server refused the request as too big: split it."""
 
 
-class _Transient(Exception):
-    """Worth another attempt after a pause (``delay``: what the server asked for)."""
-
-    def __init__(self, message: str, delay: float | None = None) -> None:
-        super().__init__(message)
-        self.delay = delay
-
-
-def _error_message(response: httpx.Response) -> str:
-    """The server's own words: OpenAI's {"error": {"message"}} or whatever it sent."""
-    try:
-        body = response.json()
-    except ValueError:
-        return response.text[:300].strip() or response.reason_phrase
-    if isinstance(body, dict):
-        error = body.get("error")
-        if isinstance(error, dict) and error.get("message"):
-            return str(error["message"])[:300]
-        if isinstance(error, str):
-            return error[:300]
-        for key in ("message", "detail"):
-            if body.get(key):
-                return str(body[key])[:300]
-    return str(body)[:300]
-
-
 def endpoint_url(base_url: str) -> str:
     """``…/v1`` → ``…/v1/embeddings``; a URL already ending in /embeddings is kept."""
-    url = base_url.strip().rstrip("/")
-    return url if url.endswith("/embeddings") else f"{url}/embeddings"
+    return endpoint(base_url, "/embeddings")
 
 
 class OpenAIEmbedder:
@@ -238,7 +212,7 @@ class OpenAIEmbedder:
         )(state)
         outcome = state.outcome
         error = outcome.exception() if outcome is not None else None
-        if isinstance(error, _Transient) and error.delay is not None:
+        if isinstance(error, TransientError) and error.delay is not None:
             return min(error.delay, max(self.backoff_max_s, 60.0))
         return float(exponential)
 
@@ -258,14 +232,14 @@ class OpenAIEmbedder:
         retrying = Retrying(
             stop=stop_after_attempt(self.max_retries + 1),
             wait=self._wait,
-            retry=retry_if_exception_type(_Transient),
+            retry=retry_if_exception_type(TransientError),
             before_sleep=self._before_sleep,
             sleep=self._sleep,
             reraise=True,
         )
         try:
             return retrying(self._request, inputs)
-        except _Transient as exc:
+        except TransientError as exc:
             raise EmbeddingError(
                 f"{self.model_id}: {self.url} still failing after {self.max_retries + 1} "
                 f"attempts: {exc}"
@@ -279,17 +253,17 @@ class OpenAIEmbedder:
         except (httpx.ReadTimeout, httpx.WriteTimeout) as exc:
             if len(inputs) > 1:
                 raise _Oversized(f"{type(exc).__name__}") from None
-            raise _Transient(f"{type(exc).__name__} on a single text") from None
+            raise TransientError(f"{type(exc).__name__} on a single text") from None
         except httpx.TransportError as exc:
-            raise _Transient(f"{type(exc).__name__}: {exc}") from None
+            raise TransientError(f"{type(exc).__name__}: {exc}") from None
         status = response.status_code
         if status == 200:
             return self._parse(response, len(inputs))
-        message = _error_message(response)
+        message = error_message(response)
         if status == 413 or (status == 400 and _OVERSIZE_400.search(message)):
             raise _Oversized(f"HTTP {status}: {message}")
         if status == 429 or status >= 500:
-            raise _Transient(f"HTTP {status}: {message}", retry_delay(response))
+            raise TransientError(f"HTTP {status}: {message}", retry_delay(response))
         if status in (401, 403):
             raise EmbeddingError(
                 f"{self.model_id}: {self.url} rejected the credentials (HTTP {status}: "

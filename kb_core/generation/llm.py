@@ -33,6 +33,7 @@ from tenacity import (
     wait_exponential_jitter,
 )
 
+from kb_core.openai_compat import TransientError, endpoint, error_message
 from kb_core.settings import Settings
 from kb_core.sources.http import retry_delay
 
@@ -60,37 +61,13 @@ class ChatReply:
     attempts: int
 
 
-class _Transient(Exception):
-    def __init__(self, message: str, delay: float | None = None) -> None:
-        super().__init__(message)
-        self.delay = delay
-
-
 class _NoJsonMode(Exception):
     """The server does not accept ``response_format``."""
 
 
-def _error_message(response: httpx.Response) -> str:
-    try:
-        body = response.json()
-    except ValueError:
-        return response.text[:300].strip() or response.reason_phrase
-    if isinstance(body, dict):
-        error = body.get("error")
-        if isinstance(error, dict) and error.get("message"):
-            return str(error["message"])[:300]
-        if isinstance(error, str):
-            return error[:300]
-        for key in ("message", "detail"):
-            if body.get(key):
-                return str(body[key])[:300]
-    return str(body)[:300]
-
-
 def chat_endpoint(base_url: str) -> str:
     """``…/v1`` → ``…/v1/chat/completions``; a URL already ending so is kept."""
-    url = base_url.strip().rstrip("/")
-    return url if url.endswith("/chat/completions") else f"{url}/chat/completions"
+    return endpoint(base_url, "/chat/completions")
 
 
 class ChatClient:
@@ -190,14 +167,14 @@ class ChatClient:
         retrying = Retrying(
             stop=stop_after_attempt(self.max_retries + 1),
             wait=self._wait,
-            retry=retry_if_exception_type(_Transient),
+            retry=retry_if_exception_type(TransientError),
             before_sleep=self._before_sleep,
             sleep=self._sleep,
             reraise=True,
         )
         try:
             return retrying(attempt)
-        except _Transient as exc:
+        except TransientError as exc:
             raise LLMError(
                 f"LLM {self.url} still failing after {self.max_retries + 1} attempts: {exc}"
             ) from None
@@ -210,7 +187,7 @@ class ChatClient:
         )(state)
         outcome = state.outcome
         error = outcome.exception() if outcome is not None else None
-        if isinstance(error, _Transient) and error.delay is not None:
+        if isinstance(error, TransientError) and error.delay is not None:
             return min(error.delay, max(self.backoff_max_s, 60.0))
         return float(exponential)
 
@@ -238,15 +215,15 @@ class ChatClient:
         try:
             response = self._client.post(self.url, json=payload)
         except httpx.TimeoutException as exc:
-            raise _Transient(f"{type(exc).__name__} (time-out)") from None
+            raise TransientError(f"{type(exc).__name__} (time-out)") from None
         except httpx.TransportError as exc:
-            raise _Transient(f"{type(exc).__name__}: {exc}") from None
+            raise TransientError(f"{type(exc).__name__}: {exc}") from None
         status = response.status_code
         if status == 200:
             return self._parse(response, attempt)
-        message = _error_message(response)
+        message = error_message(response)
         if status == 429 or status >= 500:
-            raise _Transient(f"HTTP {status}: {message}", retry_delay(response))
+            raise TransientError(f"HTTP {status}: {message}", retry_delay(response))
         if status in (401, 403):
             raise LLMError(
                 f"LLM {self.url} rejected the credentials (HTTP {status}: {message}); "
