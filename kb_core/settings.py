@@ -290,8 +290,8 @@ class Settings(BaseSettings):
     bot_job_lease_s: float = Field(
         default=900.0,
         gt=0,
-        description="How long a claimed job is a worker's; after that another worker may "
-        "take it (a worker killed mid-job).",
+        description="Lease of a claimed job, renewed every third of it while the worker "
+        "lives; a job whose lease ran out (its worker was killed) is taken by another.",
     )
     bot_poll_s: float = Field(default=1.0, gt=0, description="Worker poll interval when idle.")
     bot_max_attempts: int = Field(

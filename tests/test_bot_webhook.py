@@ -216,3 +216,19 @@ def test_query_of_a_mention_is_the_whole_conversation_without_bots():
     assert "Проверили DKIM" in mention
     assert "Ответ бота" not in mention and "Удалённое" not in mention
     assert "Пишу с ошибкой" not in mention
+
+
+def test_a_live_worker_keeps_its_lease(database):
+    import time
+
+    from kb_core.bot.worker import _lease_kept
+
+    with database.connection() as conn:
+        jobs.enqueue(conn, 7, 12, "new_ticket")
+        job = jobs.claim(conn, "w1", lease_s=0.6)
+        with _lease_kept(database.connection, job, "w1", 0.6):
+            time.sleep(1.5)  # longer than the lease: renewals keep it
+            assert jobs.claim(conn, "w2", lease_s=0.6) is None
+        time.sleep(1.0)  # the worker is gone: the lease runs out
+        taken = jobs.claim(conn, "w2", lease_s=60)
+        assert taken is not None and taken.id == job.id

@@ -67,6 +67,19 @@ def claim(conn: psycopg.Connection[Any], worker: str, lease_s: float) -> Job | N
     return Job(*row) if row else None
 
 
+def renew_lease(conn: psycopg.Connection[Any], job: Job, worker: str, lease_s: float) -> bool:
+    """Extend the lease of a job this worker still holds."""
+    row = conn.execute(
+        """
+        UPDATE bot_jobs SET lease_until = now() + make_interval(secs => %s), updated_at = now()
+        WHERE id = %s AND status = 'running' AND worker = %s
+        RETURNING id
+        """,
+        (lease_s, job.id, worker),
+    ).fetchone()
+    return row is not None
+
+
 def complete(conn: psycopg.Connection[Any], job: Job) -> None:
     conn.execute(
         """

@@ -13,7 +13,8 @@ import logging
 import socket
 import threading
 import time
-from collections.abc import Callable, Collection
+from collections.abc import Callable, Collection, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from typing import Any, Protocol
 
@@ -163,6 +164,31 @@ class WorkerConfig:
     backoff_s: float = 30.0
 
 
+@contextmanager
+def _lease_kept(
+    connect: Callable[[], Any], job: Job, worker: str, lease_s: float
+) -> Iterator[None]:
+    """Renew the job's lease while it is being answered (an LLM may take minutes), so
+    only a dead worker's job is ever taken over."""
+    done = threading.Event()
+
+    def renew() -> None:
+        while not done.wait(lease_s / 3):
+            try:
+                with connect() as conn:
+                    jobs.renew_lease(conn, job, worker, lease_s)
+            except psycopg.Error as exc:
+                log.warning("job %s: lease not renewed (%s)", job.id, exc)
+
+    thread = threading.Thread(target=renew, name=f"kb-lease-{job.id}", daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        done.set()
+        thread.join(timeout=5)
+
+
 def run_worker(
     connect: Callable[[], Any],
     context: Callable[[], BotContext],
@@ -185,7 +211,8 @@ def run_worker(
                     continue
                 try:
                     ctx = ctx or context()
-                    outcome = process_job(conn, job, ctx)
+                    with _lease_kept(connect, job, worker, config.lease_s):
+                        outcome = process_job(conn, job, ctx)
                 except Exception as exc:  # any failure: retry later, finally dead-letter
                     error = f"{type(exc).__name__}: {exc}"
                     status = jobs.fail(
