@@ -31,13 +31,20 @@ from kb_core.settings import PROJECT_ROOT, get_settings
 from kb_core.sources import configured
 from kb_core.sources.confluence import fetch_changes
 from kb_core.sources.cursor import SyncCursor
-from kb_core.sources.pyrus_sync import fetch_tickets
+from kb_core.sources.pyrus_sync import fetch_corrections, fetch_tickets
+from kb_core.sources.pyrus_tasks import CORRECTIONS_SOURCE
 from kb_core.text.chunking import ChunkerConfig
-from kb_fakes.services import SAMPLE_HELPDESK_FORM, SAMPLE_SPACES, start_fakes
+from kb_fakes.services import (
+    SAMPLE_CORRECTIONS_FORM,
+    SAMPLE_HELPDESK_FORM,
+    SAMPLE_SPACES,
+    start_fakes,
+)
 
 
 def sample_documents() -> dict[str, list[SourceDocument]]:
-    """The sample sources' documents, fetched through the real connectors."""
+    """The sample sources' documents (pages, tickets, corrections), fetched through the
+    real connectors."""
     fakes = start_fakes()
     saved = dict(os.environ)
     try:
@@ -56,12 +63,19 @@ def sample_documents() -> dict[str, list[SourceDocument]]:
                 SyncCursor(),
                 now=now,
             ).documents
+            corrections = fetch_corrections(
+                client, SAMPLE_CORRECTIONS_FORM, configured.correction_builder(settings)
+            )
     finally:
         os.environ.clear()
         os.environ.update(saved)
         get_settings.cache_clear()
         fakes.stop()
-    return {"confluence": [p.as_document() for p in pages], "pyrus": tickets}
+    return {
+        "confluence": [p.as_document() for p in pages],
+        "pyrus": tickets,
+        CORRECTIONS_SOURCE: corrections,
+    }
 
 
 @contextmanager

@@ -23,13 +23,13 @@ os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
 def variants(base: Any) -> dict[str, Any]:
     from kb_core.search.boosts import NO_BOOSTS
+    from kb_core.settings import get_settings
 
     boosts = base.boosts
     return {
         "configured": base,
-        "no boosts": replace(base, boosts=NO_BOOSTS),
-        "no query expansion": replace(base, synonyms_path=None),
-        "no boosts, no expansion": replace(base, boosts=NO_BOOSTS, synonyms_path=None),
+        "with query expansion": replace(base, synonyms_path=get_settings().synonyms_path),
+        "no boosts": replace(base, boosts=NO_BOOSTS, synonyms_path=None),
         "title boost only": replace(
             base,
             boosts=replace(NO_BOOSTS, title=boosts.title, title_min_share=boosts.title_min_share),
@@ -51,12 +51,13 @@ def variants(base: Any) -> dict[str, Any]:
 def grid(base: Any) -> dict[str, Any]:
     """One factor at a time, from a plain hybrid search (no boosts, no expansion)."""
     from kb_core.search.boosts import NO_BOOSTS
+    from kb_core.settings import get_settings
 
     plain = replace(base, boosts=NO_BOOSTS, synonyms_path=None)
     out: dict[str, Any] = {"plain": plain}
     for weight in (0.25, 0.5, 1.0):
         out[f"expansion weight {weight}"] = replace(
-            plain, synonyms_path=base.synonyms_path, expansion_weight=weight
+            plain, synonyms_path=get_settings().synonyms_path, expansion_weight=weight
         )
     for name, factors in {
         "title": (1.05, 1.1, 1.2),

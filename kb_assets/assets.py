@@ -10,6 +10,9 @@ from datetime import UTC, datetime, timedelta
 
 import dagster as dg
 
+from evals.harness import run_eval
+from evals.report import history, history_chart
+from kb_assets.evaluation import answer_scorer, eval_metadata, gate_config, golden_paths
 from kb_assets.resources import (
     ConfluenceResource,
     DatabaseResource,
@@ -21,6 +24,7 @@ from kb_core.index.documents import load_cursor, sync_source
 from kb_core.index.maintenance import run_maintenance
 from kb_core.index.stages import chunk_pending, convert_pending, embed_pending
 from kb_core.index.versions import (
+    NoActiveVersion,
     PromotionRefused,
     active_version,
     candidate_version,
@@ -408,8 +412,82 @@ def chunk_embeddings(
 @dg.asset(
     group_name="knowledge_base",
     deps=[chunk_embeddings],
+    description="The candidate index version evaluated on the golden sets (retrieval per "
+    "mode, answers in hybrid), compared with the active version; stored per version.",
+    kinds={"postgres"},
+    automation_condition=DOWNSTREAM,
+)
+def rag_eval(
+    context: dg.AssetExecutionContext, database: DatabaseResource, embedder: EmbedderResource
+) -> dg.MaterializeResult:
+    settings = get_settings()
+    with database.connection() as conn:
+        candidate = candidate_version(conn)
+        if candidate is None:
+            context.log.info("no candidate version: nothing to evaluate")
+            return dg.MaterializeResult(metadata={"evaluated": False})
+        try:
+            baseline: int | None = active_version(conn).id
+        except NoActiveVersion:
+            baseline = None
+        run = run_eval(
+            conn,
+            embedder.get(),
+            settings,
+            version=candidate.id,
+            baseline_version=baseline,
+            golden_paths=golden_paths(settings),
+            answer=answer_scorer(settings, embedder.get()),
+            config=gate_config(settings),
+            progress=_ProgressLog(context, "evaluated questions"),
+        )
+        chart = history_chart(history(conn))
+    for failure in run.gate["failures"]:
+        context.log.error(f"candidate {candidate.id}: {failure}")
+    return dg.MaterializeResult(metadata=eval_metadata(run, baseline, chart))
+
+
+@dg.asset_check(
+    asset=rag_eval,
+    blocking=True,
+    description="The candidate meets the quality thresholds and does not regress against "
+    "the active version; otherwise the run stops before promotion.",
+)
+def candidate_passes_eval(
+    context: dg.AssetCheckExecutionContext, database: DatabaseResource
+) -> dg.AssetCheckResult:
+    settings = get_settings()
+    with database.connection() as conn:
+        candidate = candidate_version(conn)
+        if candidate is None:
+            return dg.AssetCheckResult(passed=True, metadata={"candidate": "none"})
+        row = conn.execute(
+            "SELECT id, passed, gate FROM eval_runs WHERE index_version = %s "
+            "ORDER BY id DESC LIMIT 1",
+            (candidate.id,),
+        ).fetchone()
+    if row is None:
+        return dg.AssetCheckResult(
+            passed=not settings.eval_gate, metadata={"candidate": candidate.id, "run": "none"}
+        )
+    run_id, passed, gate = row
+    return dg.AssetCheckResult(
+        passed=bool(passed) or not settings.eval_gate,
+        severity=dg.AssetCheckSeverity.ERROR,
+        metadata={
+            "candidate": candidate.id,
+            "eval_run": run_id,
+            "failures": dg.MetadataValue.json(gate.get("failures", [])),
+            "gate_enforced": settings.eval_gate,
+        },
+    )
+
+
+@dg.asset(
+    group_name="knowledge_base",
+    deps=[chunk_embeddings, rag_eval],
     description="The index version the bot reads: the candidate, promoted atomically once "
-    "its gates pass (every chunk embedded and re-scanned for personal data).",
+    "its gates pass (evaluation, every chunk embedded and re-scanned for personal data).",
     kinds={"postgres"},
     automation_condition=DOWNSTREAM,
     freshness_policy=dg.FreshnessPolicy.time_window(
@@ -475,7 +553,8 @@ INGEST_ASSETS = [
     cleaned_markdown,
     pii_free_chunks,
     chunk_embeddings,
+    rag_eval,
     promoted_index,
 ]
 MAINTENANCE_ASSETS = [index_maintenance]
-INGEST_CHECKS = [no_personal_data_in_chunks]
+INGEST_CHECKS = [no_personal_data_in_chunks, candidate_passes_eval]

@@ -529,6 +529,79 @@ def eval_squad(
     console.print(table)
 
 
+@eval_app.command("golden")
+def eval_golden(
+    mode: Annotated[str, typer.Option(help="hybrid, vector, lexical, or all")] = "hybrid",
+    as_json: Annotated[bool, typer.Option("--json", help="Print the metrics as JSON.")] = False,
+) -> None:
+    """Evaluate the ACTIVE index version on the golden sets (KB_EVAL_GOLDEN_PATHS); the run
+    is stored with the others, so `kb eval report` shows it."""
+    from rich.progress import Progress
+
+    from evals.harness import run_eval
+    from kb_assets.evaluation import answer_scorer, gate_config, golden_paths
+    from kb_core.embeddings import query_embedder
+    from kb_core.index.versions import NoActiveVersion, active_version
+    from kb_core.search import MODES
+
+    modes = list(MODES) if mode == "all" else [mode]
+    if any(m not in MODES for m in modes):
+        raise typer.BadParameter(f"mode must be one of {', '.join(MODES)} or all")
+    settings = get_settings()
+    paths = golden_paths(settings)
+    if not paths:
+        raise typer.BadParameter(f"no golden set found in {settings.eval_golden_paths}")
+    db = open_database(settings)
+    embedder = query_embedder(settings)
+    with db.connection() as conn:
+        try:
+            version = active_version(conn).id
+        except NoActiveVersion as exc:
+            console.print(f"[red]{exc}[/red]")
+            raise typer.Exit(1) from exc
+        with Progress(console=Console(stderr=True), transient=True) as bar:
+            task = bar.add_task("evaluating", total=None)
+            run = run_eval(
+                conn,
+                embedder,
+                settings,
+                version=version,
+                baseline_version=None,
+                golden_paths=paths,
+                answer=answer_scorer(settings, embedder),
+                config=gate_config(settings),
+                progress=lambda done, total: bar.update(task, completed=done, total=total),
+            )
+    report: dict[str, object] = (
+        run.metrics[modes[0]] if len(modes) == 1 else {m: run.metrics[m] for m in modes}
+    )
+    if as_json:
+        sys.stdout.write(json.dumps(report) + "\n")
+        return
+    table = Table(title=f"index version {version}: golden set")
+    keys = ("hit@1", "hit@5", "precision@5", "mrr@10", "ndcg@10")
+    for column in ("mode", *keys):
+        table.add_column(column, justify="right")
+    for m in modes:
+        table.add_row(m, *(str(run.metrics[m].get(key, "")) for key in keys))
+    console.print(table)
+
+
+@eval_app.command("report")
+def eval_report(
+    out: Annotated[Path, typer.Option(help="Where to write the HTML report.")] = Path(
+        "eval-report.html"
+    ),
+) -> None:
+    """Write a static HTML report of the evaluation history: charts and tables."""
+    from evals.report import write_report
+
+    db = open_database(get_settings())
+    with db.connection() as conn:
+        path = write_report(conn, out.expanduser().resolve())
+    console.print(f"report written to {path}")
+
+
 @pii_app.command("scrub")
 def pii_scrub() -> None:
     """Read UTF-8 text on stdin, print it with personal data replaced (lines kept)."""

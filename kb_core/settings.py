@@ -169,7 +169,7 @@ class Settings(BaseSettings):
         default=1.05, gt=0, description="Score factor for tickets whose solution was confirmed."
     )
     boost_correction: float = Field(
-        default=2.0, gt=0, description="Score factor for curated corrections."
+        default=1.3, gt=0, description="Score factor for curated corrections."
     )
     search_snippet_chars: int = Field(
         default=300, ge=50, description="Length of the text snippet in search hits."
@@ -301,6 +301,27 @@ class Settings(BaseSettings):
         default=30.0, ge=0, description="First retry delay of a failed job (doubles each time)."
     )
     bot_search_k: int = Field(default=5, ge=1, description="Sources retrieved per ticket.")
+    # -- evaluation gate ------------------------------------------------------------------
+    eval_golden_paths: str = Field(
+        default="evals/golden/sample.jsonl,evals/golden/regressions.jsonl",
+        description="Golden sets the candidate is evaluated on (comma-separated, relative "
+        "to the repository; missing files are skipped).",
+    )
+    eval_gate: bool = Field(
+        default=True, description="Promote a candidate only when its evaluation passes."
+    )
+    eval_min_hit5: float = Field(
+        default=0.8, ge=0, le=1, description="Gate: minimum hybrid hit@5 on the golden set."
+    )
+    eval_min_mrr10: float = Field(
+        default=0.6, ge=0, le=1, description="Gate: minimum hybrid MRR@10 on the golden set."
+    )
+    eval_tolerance: float = Field(
+        default=0.02,
+        ge=0,
+        le=1,
+        description="Gate: largest drop of hybrid hit@5 / MRR@10 against the active version.",
+    )
     bot_category_field: str = Field(
         default="u_category",
         description="Code of the form field the bot writes its category into (catalog or "

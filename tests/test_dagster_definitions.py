@@ -78,6 +78,9 @@ def test_sources_refresh_daily_and_the_rest_follows():
 
 def test_pii_check_is_blocking():
     checks = {c.name: c for c in defs.resolve_asset_graph().asset_check_keys}
-    assert set(checks) == {"no_personal_data_in_chunks", "valid_vectors"}
-    spec = next(iter(defs.get_asset_checks_def(checks["no_personal_data_in_chunks"]).check_specs))
-    assert spec.blocking
+    assert set(checks) == {"no_personal_data_in_chunks", "valid_vectors", "candidate_passes_eval"}
+    for name in ("no_personal_data_in_chunks", "candidate_passes_eval"):
+        spec = next(iter(defs.get_asset_checks_def(checks[name]).check_specs))
+        assert spec.blocking, name
+    promoted = defs.resolve_asset_graph().get(dg.AssetKey("promoted_index"))
+    assert dg.AssetKey("rag_eval") in promoted.parent_keys

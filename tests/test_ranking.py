@@ -61,7 +61,9 @@ def _ranked(conn: Any, query: str, boosts: Boosts, **options: Any) -> list[Any]:
 
 def test_corrections_and_confirmed_solutions_outrank_equal_text(conn):
     hits = _ranked(
-        conn, "письма не приходят спам", Boosts(title=1.0, recent=1.0, confirmed_solution=1.5)
+        conn,
+        "письма не приходят спам",
+        Boosts(title=1.0, recent=1.0, confirmed_solution=1.5, correction=2.0),
     )
     assert [h.source for h in hits[:2]] == ["correction", "pyrus"]
     assert hits[0].boosts == {"correction": 2.0}

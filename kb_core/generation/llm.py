@@ -94,11 +94,16 @@ class ChatClient:
         if max_retries < 0 or timeout_s <= 0:
             raise ValueError("max_retries must be >= 0 and timeout_s positive")
         self.url = chat_endpoint(base_url)
+        # What an OpenAI SDK client needs to reach the same server (evaluation frameworks):
+        # the base URL (``…/v1``), the key (a SecretStr: masked in any repr) and the time-out.
+        self.base_url = self.url.removesuffix("/chat/completions")
+        self.timeout_s = timeout_s
         self.model = model
         self.max_retries = max_retries
         self.backoff_initial_s = backoff_initial_s
         self.backoff_max_s = backoff_max_s
         key = api_key.get_secret_value() if isinstance(api_key, SecretStr) else api_key
+        self.api_key: SecretStr | None = SecretStr(key) if key else None
         headers = {"Accept": "application/json", "User-Agent": "pyrus-kb"}
         if key:
             headers["Authorization"] = f"Bearer {key}"

@@ -28,7 +28,7 @@ class Boosts:
     recent: float = 1.1
     recent_days: int = 30
     confirmed_solution: float = 1.05
-    correction: float = 2.0
+    correction: float = 1.3
 
     @property
     def enabled(self) -> bool:

@@ -1,0 +1,283 @@
+"""Evaluate an index version on the golden set, store the result, decide the gate.
+
+Every mode is evaluated on the same version (retrieval metrics per case, with its
+duration); hybrid, what the bot uses, also gets an answer generated the way the bot
+does (LLM when configured, else extractive) and answer metrics. The run and its cases
+go to ``eval_runs`` / ``eval_cases``, so trends survive and the gate can compare a
+candidate with the active version's stored result. The gate passes when the hybrid
+figures meet the thresholds AND none fell more than the tolerance below the active
+version's.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from evals.retrieval import GoldenCase, case_metrics, dedupe, load_golden_sets
+
+GATED_METRICS = ("hit@5", "mrr@10")
+RETRIEVAL_KEYS = ("hit@1", "hit@5", "precision@5", "recall@5", "mrr@10", "ndcg@10")
+
+
+@dataclass(frozen=True)
+class GateConfig:
+    thresholds: dict[str, float] = field(default_factory=lambda: {"hit@5": 0.8, "mrr@10": 0.6})
+    tolerance: float = 0.02  # largest allowed drop against the active version
+
+
+@dataclass
+class EvalRun:
+    id: int
+    version: int
+    metrics: dict[str, dict[str, float]]
+    gate: dict[str, Any]
+    passed: bool
+    seconds: float
+    worst: list[dict[str, Any]]
+
+
+def golden_name(paths: Sequence[Path], cases: Sequence[GoldenCase]) -> str:
+    digest = hashlib.sha256(
+        json.dumps(sorted(c.id for c in cases), ensure_ascii=False).encode()
+    ).hexdigest()[:12]
+    return f"{'+'.join(p.name for p in paths)}#{digest}"
+
+
+def _means(rows: Sequence[dict[str, Any]]) -> dict[str, float]:
+    keys = {k for row in rows for k, v in row.items() if isinstance(v, int | float)}
+    out = {}
+    for key in sorted(keys):
+        values = [float(r[key]) for r in rows if isinstance(r.get(key), int | float)]
+        if values:
+            out[key] = round(sum(values) / len(values), 4)
+    return out
+
+
+def evaluate_version(
+    conn: Any,
+    version: int,
+    cases: Sequence[GoldenCase],
+    *,
+    search: Callable[[str, str, int], list[Any]],
+    answer: Callable[[GoldenCase, list[Any]], dict[str, Any]] | None = None,
+    modes: Sequence[str] = ("hybrid", "vector", "lexical"),
+    doc_key: Callable[[Any], str] = lambda hit: f"{hit.source}:{hit.external_id}",
+    progress: Callable[[int, int], None] = lambda done, total: None,
+) -> tuple[dict[str, dict[str, float]], list[dict[str, Any]], float]:
+    """Metrics per mode, and the per-case rows. ``search(question, mode, version)`` gives
+    hits; ``answer(case, hits)`` (hybrid only) gives answer metrics."""
+    started = time.perf_counter()
+    rows: list[dict[str, Any]] = []
+    total = len(cases) * len(modes)
+    done = 0
+    for mode in modes:
+        for case in cases:
+            t0 = time.perf_counter()
+            hits = search(case.question, mode, version)
+            ranking = dedupe([doc_key(h) for h in hits])
+            metrics: dict[str, Any] = dict(case_metrics(ranking, case.relevant))
+            if mode == "hybrid" and answer is not None:
+                metrics.update(answer(case, hits))
+            rows.append(
+                {
+                    "case_id": case.id,
+                    "mode": mode,
+                    "metrics": metrics,
+                    "retrieved": ranking[:10],
+                    "duration_s": round(time.perf_counter() - t0, 4),
+                }
+            )
+            done += 1
+            progress(done, total)
+    means = {
+        mode: {
+            "queries": float(len(cases)),
+            **_means([r["metrics"] for r in rows if r["mode"] == mode]),
+            "duration_s": round(
+                sum(r["duration_s"] for r in rows if r["mode"] == mode) / max(len(cases), 1), 4
+            ),
+        }
+        for mode in modes
+    }
+    return means, rows, time.perf_counter() - started
+
+
+def decide_gate(
+    metrics: dict[str, dict[str, float]],
+    baseline: dict[str, dict[str, float]] | None,
+    config: GateConfig,
+) -> dict[str, Any]:
+    """Thresholds on hybrid, and no regression beyond the tolerance against the baseline."""
+    hybrid = metrics.get("hybrid", {})
+    failures: list[str] = []
+    if not hybrid.get("queries"):
+        return {
+            "thresholds": config.thresholds,
+            "tolerance": config.tolerance,
+            "baseline": None,
+            "failures": failures,
+            "note": "no applicable golden cases",
+        }
+    for key, minimum in config.thresholds.items():
+        value = hybrid.get(key)
+        if value is None or value < minimum:
+            failures.append(f"{key} {value} below the threshold {minimum}")
+    if baseline:
+        for key in GATED_METRICS:
+            before, now = baseline.get("hybrid", {}).get(key), hybrid.get(key)
+            if before is not None and now is not None and now < before - config.tolerance:
+                failures.append(f"{key} fell from {before} to {now} (tolerance {config.tolerance})")
+    return {
+        "thresholds": config.thresholds,
+        "tolerance": config.tolerance,
+        "baseline": baseline.get("hybrid") if baseline else None,
+        "failures": failures,
+    }
+
+
+def store_run(
+    conn: Any,
+    version: int,
+    namespace: str,
+    golden: str,
+    metrics: dict[str, dict[str, float]],
+    rows: Sequence[dict[str, Any]],
+    gate: dict[str, Any],
+    seconds: float,
+) -> int:
+    with conn.transaction():
+        run_id = conn.execute(
+            """
+            INSERT INTO eval_runs (index_version, namespace, golden_set, seconds, metrics, gate,
+                                   passed)
+            VALUES (%s, %s, %s, %s, %s, %s, %s) RETURNING id
+            """,
+            (
+                version,
+                namespace,
+                golden,
+                seconds,
+                json.dumps(metrics),
+                json.dumps(gate, ensure_ascii=False),
+                not gate["failures"],
+            ),
+        ).fetchone()[0]
+        with conn.cursor() as cur:
+            cur.executemany(
+                """
+                INSERT INTO eval_cases (run_id, case_id, mode, metrics, retrieved, duration_s)
+                VALUES (%s, %s, %s, %s, %s, %s)
+                """,
+                [
+                    (
+                        run_id,
+                        r["case_id"],
+                        r["mode"],
+                        json.dumps(r["metrics"]),
+                        json.dumps(r["retrieved"], ensure_ascii=False),
+                        r["duration_s"],
+                    )
+                    for r in rows
+                ],
+            )
+    return int(run_id)
+
+
+def document_keys(conn: Any, versions: Sequence[int]) -> set[str]:
+    """``source:external_id`` of every document with chunks in any of ``versions``."""
+    from psycopg import sql
+
+    from kb_core.index.versions import visible
+
+    keys: set[str] = set()
+    for version in versions:
+        rows = conn.execute(
+            sql.SQL(
+                "SELECT DISTINCT d.source || ':' || d.external_id FROM chunks c "
+                "JOIN documents d ON d.id = c.document_id WHERE {visible} AND c.namespace = "
+                "(SELECT namespace FROM index_versions WHERE id = {version})"
+            ).format(visible=visible("c", version), version=sql.Literal(version))
+        ).fetchall()
+        keys.update(str(r[0]) for r in rows)
+    return keys
+
+
+def latest_metrics(conn: Any, version: int, golden: str) -> dict[str, dict[str, float]] | None:
+    row = conn.execute(
+        """
+        SELECT metrics FROM eval_runs WHERE index_version = %s AND golden_set = %s
+        ORDER BY id DESC LIMIT 1
+        """,
+        (version, golden),
+    ).fetchone()
+    return dict(row[0]) if row else None
+
+
+def worst_cases(rows: Sequence[dict[str, Any]], n: int = 10) -> list[dict[str, Any]]:
+    """Hybrid cases with the lowest MRR@10 (ties: slowest first)."""
+    hybrid = [r for r in rows if r["mode"] == "hybrid"]
+    hybrid.sort(key=lambda r: (r["metrics"].get("mrr@10", 0.0), -r["duration_s"]))
+    return hybrid[:n]
+
+
+def run_eval(
+    conn: Any,
+    embedder: Any,
+    settings: Any,
+    *,
+    version: int,
+    baseline_version: int | None,
+    golden_paths: Sequence[Path],
+    answer: Callable[[GoldenCase, list[Any]], dict[str, Any]] | None = None,
+    config: GateConfig | None = None,
+    progress: Callable[[int, int], None] = lambda done, total: None,
+) -> EvalRun:
+    """Evaluate ``version``, compare with ``baseline_version`` (evaluated now if it has
+    no stored run on this golden set), store and return the run."""
+    from kb_core.search import options_from_settings
+    from kb_core.search import search as search_kb
+
+    config = config or GateConfig()
+    all_cases = load_golden_sets(golden_paths)
+    golden = golden_name(golden_paths, all_cases)
+    # A case counts when its documents are in the candidate or the active version: a
+    # golden set written for another knowledge base measures nothing here, while a
+    # candidate that lost documents the active version has is measured (and fails).
+    present = document_keys(conn, [v for v in (version, baseline_version) if v is not None])
+    cases = [c for c in all_cases if c.relevant & present]
+    base_options = options_from_settings(settings, k=10)
+
+    def search(question: str, mode: str, v: int) -> list[Any]:
+        return search_kb(conn, embedder, question, replace(base_options, mode=mode, version=v))
+
+    metrics, rows, seconds = evaluate_version(
+        conn, version, cases, search=search, answer=answer, progress=progress
+    )
+    baseline = None
+    if baseline_version is not None:
+        baseline = latest_metrics(conn, baseline_version, golden)
+        if baseline is None:
+            baseline, base_rows, base_seconds = evaluate_version(
+                conn, baseline_version, cases, search=search, modes=("hybrid",)
+            )
+            store_run(
+                conn,
+                baseline_version,
+                "kb",
+                golden,
+                baseline,
+                base_rows,
+                decide_gate(baseline, None, config),
+                base_seconds,
+            )
+    gate = decide_gate(metrics, baseline, config)
+    gate["cases"] = len(cases)
+    gate["cases_not_applicable"] = len(all_cases) - len(cases)
+    run_id = store_run(conn, version, "kb", golden, metrics, rows, gate, seconds)
+    return EvalRun(run_id, version, metrics, gate, not gate["failures"], seconds, worst_cases(rows))
