@@ -134,7 +134,13 @@ def _print_ingest_summary(summary: dict[str, dict[str, object]], seconds: float)
     table.add_column("asset")
     table.add_column("result")
     for asset, metadata in summary.items():
-        shown = {k: v for k, v in metadata.items() if not isinstance(v, dict | list)}
+        shown = {
+            k: v
+            for k, v in metadata.items()
+            if not isinstance(v, dict | list)
+            # rag_eval reports every metric of every mode: the summary keeps the gated ones
+            and (" " not in k or k in ("hybrid hit@5", "hybrid mrr@10"))
+        }
         table.add_row(asset, ", ".join(f"{k}={v}" for k, v in shown.items()))
     console.print(table)
 
