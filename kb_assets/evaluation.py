@@ -34,7 +34,6 @@ def gate_config(settings: Settings) -> GateConfig:
 def answer_scorer(settings: Settings, embedder: Any) -> Any:
     """Answer the golden question the way the bot does, and score the answer."""
     from evals.answer_metrics import answer_metrics
-
     from kb_core.generation import GenerationOptions, categories_from_settings, generate
     from kb_core.generation.llm import ChatClient
 
