@@ -2,7 +2,19 @@
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Callable
+
 import httpx
+from tenacity import (
+    RetryCallState,
+    Retrying,
+    retry_if_exception_type,
+    stop_after_attempt,
+    wait_exponential_jitter,
+)
+
+log = logging.getLogger(__name__)
 
 
 class TransientError(Exception):
@@ -35,3 +47,48 @@ def endpoint(base_url: str, path: str) -> str:
     """``…/v1`` + ``/embeddings`` → ``…/v1/embeddings``; a URL already ending so is kept."""
     url = base_url.strip().rstrip("/")
     return url if url.endswith(path) else f"{url}{path}"
+
+
+def retrying(
+    *,
+    label: str,
+    max_retries: int,
+    backoff_initial_s: float,
+    backoff_max_s: float,
+    sleep: Callable[[float], None],
+    on_retry: Callable[[], None],
+) -> Retrying:
+    """Retries of :class:`TransientError`: exponential backoff with jitter, or the wait the
+    server asked for (Retry-After, capped at a minute or ``backoff_max_s``)."""
+
+    def wait(state: RetryCallState) -> float:
+        outcome = state.outcome
+        error = outcome.exception() if outcome is not None else None
+        if isinstance(error, TransientError) and error.delay is not None:
+            return min(error.delay, max(backoff_max_s, 60.0))
+        return float(
+            wait_exponential_jitter(
+                multiplier=backoff_initial_s, max=backoff_max_s, jitter=backoff_initial_s
+            )(state)
+        )
+
+    def before_sleep(state: RetryCallState) -> None:
+        on_retry()
+        outcome = state.outcome
+        error = outcome.exception() if outcome is not None else None
+        log.warning(
+            "%s: attempt %d of %d failed (%s); retrying",
+            label,
+            state.attempt_number,
+            max_retries + 1,
+            error,
+        )
+
+    return Retrying(
+        stop=stop_after_attempt(max_retries + 1),
+        wait=wait,
+        retry=retry_if_exception_type(TransientError),
+        before_sleep=before_sleep,
+        sleep=sleep,
+        reraise=True,
+    )

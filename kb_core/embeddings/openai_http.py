@@ -31,14 +31,8 @@ from typing import Any
 import httpx
 import numpy as np
 from pydantic import SecretStr
-from tenacity import (
-    RetryCallState,
-    Retrying,
-    retry_if_exception_type,
-    stop_after_attempt,
-    wait_exponential_jitter,
-)
 
+from kb_core import openai_compat
 from kb_core.embeddings.base import EmbeddingError, Vectors, normalize_rows, single_query_vector
 from kb_core.openai_compat import TransientError, endpoint, error_message
 from kb_core.sources.http import retry_delay
@@ -204,38 +198,15 @@ class OpenAIEmbedder:
                 self._successes = 0
 
     # -- one request, retried ---------------------------------------------------------------
-    def _wait(self, state: RetryCallState) -> float:
-        exponential = wait_exponential_jitter(
-            multiplier=self.backoff_initial_s,
-            max=self.backoff_max_s,
-            jitter=self.backoff_initial_s,
-        )(state)
-        outcome = state.outcome
-        error = outcome.exception() if outcome is not None else None
-        if isinstance(error, TransientError) and error.delay is not None:
-            return min(error.delay, max(self.backoff_max_s, 60.0))
-        return float(exponential)
-
-    def _before_sleep(self, state: RetryCallState) -> None:
-        self.retries += 1
-        outcome = state.outcome
-        error = outcome.exception() if outcome is not None else None
-        log.warning(
-            "%s: attempt %d of %d failed (%s); retrying",
-            self.model_id,
-            state.attempt_number,
-            self.max_retries + 1,
-            error,
-        )
 
     def _request_with_retries(self, inputs: list[str]) -> np.ndarray[Any, Any]:
-        retrying = Retrying(
-            stop=stop_after_attempt(self.max_retries + 1),
-            wait=self._wait,
-            retry=retry_if_exception_type(TransientError),
-            before_sleep=self._before_sleep,
+        retrying = openai_compat.retrying(
+            label=self.model_id,
+            max_retries=self.max_retries,
+            backoff_initial_s=self.backoff_initial_s,
+            backoff_max_s=self.backoff_max_s,
             sleep=self._sleep,
-            reraise=True,
+            on_retry=self._count_retry,
         )
         try:
             return retrying(self._request, inputs)
@@ -244,6 +215,9 @@ class OpenAIEmbedder:
                 f"{self.model_id}: {self.url} still failing after {self.max_retries + 1} "
                 f"attempts: {exc}"
             ) from None
+
+    def _count_retry(self) -> None:
+        self.retries += 1
 
     def _request(self, inputs: list[str]) -> np.ndarray[Any, Any]:
         self.requests += 1

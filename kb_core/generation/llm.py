@@ -25,14 +25,8 @@ from typing import Any, Literal, TypedDict
 
 import httpx
 from pydantic import SecretStr
-from tenacity import (
-    RetryCallState,
-    Retrying,
-    retry_if_exception_type,
-    stop_after_attempt,
-    wait_exponential_jitter,
-)
 
+from kb_core import openai_compat
 from kb_core.openai_compat import TransientError, endpoint, error_message
 from kb_core.settings import Settings
 from kb_core.sources.http import retry_delay
@@ -169,13 +163,13 @@ class ChatClient:
                 )
                 return self._request(messages, False, attempts[0])
 
-        retrying = Retrying(
-            stop=stop_after_attempt(self.max_retries + 1),
-            wait=self._wait,
-            retry=retry_if_exception_type(TransientError),
-            before_sleep=self._before_sleep,
+        retrying = openai_compat.retrying(
+            label=f"LLM {self.url}",
+            max_retries=self.max_retries,
+            backoff_initial_s=self.backoff_initial_s,
+            backoff_max_s=self.backoff_max_s,
             sleep=self._sleep,
-            reraise=True,
+            on_retry=self._count_retry,
         )
         try:
             return retrying(attempt)
@@ -184,29 +178,8 @@ class ChatClient:
                 f"LLM {self.url} still failing after {self.max_retries + 1} attempts: {exc}"
             ) from None
 
-    def _wait(self, state: RetryCallState) -> float:
-        exponential = wait_exponential_jitter(
-            multiplier=self.backoff_initial_s,
-            max=self.backoff_max_s,
-            jitter=self.backoff_initial_s,
-        )(state)
-        outcome = state.outcome
-        error = outcome.exception() if outcome is not None else None
-        if isinstance(error, TransientError) and error.delay is not None:
-            return min(error.delay, max(self.backoff_max_s, 60.0))
-        return float(exponential)
-
-    def _before_sleep(self, state: RetryCallState) -> None:
+    def _count_retry(self) -> None:
         self.retries += 1
-        outcome = state.outcome
-        error = outcome.exception() if outcome is not None else None
-        log.warning(
-            "LLM %s: attempt %d of %d failed (%s); retrying",
-            self.url,
-            state.attempt_number,
-            self.max_retries + 1,
-            error,
-        )
 
     def _request(self, messages: Sequence[ChatMessage], json_mode: bool, attempt: int) -> ChatReply:
         self.requests += 1
