@@ -357,17 +357,8 @@ class Settings(BaseSettings):
         ge=1000,
         description="Most characters of ticket text and knowledge-base passages in a prompt.",
     )
-    bot_categories: str = Field(
-        default=(
-            "Доступ и права; Уведомления; Интеграции и API; Боты и вебхуки; Формы и маршруты; "
-            "Справочники и импорт; Печатные формы и документы; Мобильное приложение; "
-            "Почта и заявки из писем; Вход, SSO и безопасность; Отчёты и реестры; "
-            "Тарифы и оплата"
-        ),
-        description="Semicolon-separated ticket categories the bot chooses from.",
-    )
     bot_category_fallback: str = Field(
-        default="Другое", description="Category when none of KB_BOT_CATEGORIES fits."
+        default="Другое", description="Category when none of the taxonomy's categories fits."
     )
     bot_max_sources: int = Field(
         default=5, ge=1, description="Most knowledge-base hits an answer is built from."
@@ -377,8 +368,96 @@ class Settings(BaseSettings):
         description="YAML overriding the bot's Russian texts (config/texts_ru.yaml holds all).",
     )
 
+    # -- categorisation and measured effect -------------------------------------------------
+    categories_path: Path = Field(
+        default=PROJECT_ROOT / "config" / "categories.yaml",
+        description="YAML taxonomy of ticket categories: names, descriptions, keywords.",
+    )
+    pyrus_category_catalog_id: int | None = Field(
+        default=None,
+        description="Pyrus catalog the category names and descriptions are synced from "
+        "(first column: name, second: description); keywords still come from the YAML.",
+    )
+    category_knn_k: int = Field(
+        default=7, ge=1, description="Labelled resolved tickets that vote on a category."
+    )
+    effect_accepted_similarity: float = Field(
+        default=0.6,
+        ge=0,
+        le=1,
+        description="chrF of the agent's reply against the bot's draft from which the draft "
+        "counts as accepted.",
+    )
+    effect_edited_similarity: float = Field(
+        default=0.3,
+        ge=0,
+        le=1,
+        description="chrF from which the draft counts as edited (below: rewritten).",
+    )
+    effect_minutes_accepted: float = Field(
+        default=10.0, ge=0, description="Agent minutes an accepted draft is estimated to save."
+    )
+    effect_minutes_edited: float = Field(
+        default=5.0, ge=0, description="Agent minutes an edited draft is estimated to save."
+    )
+    stats_start_date: str = Field(
+        default="2026-05-01", description="First day of the daily category-statistics partitions."
+    )
+    stats_timezone: str = Field(
+        default="Europe/Moscow", description="Time zone the statistics' days are counted in."
+    )
+    reports_dir: Path | None = Field(
+        default=None,
+        description="Where effect reports (HTML, PDF) are written. Unset: KB_DATA_DIR/reports.",
+    )
+
+    # -- notifications and printed reports --------------------------------------------------
+    notify_webhook_url: SecretStr | None = Field(
+        default=None,
+        description="Incoming-webhook URL of the corporate messenger. Unset: no notifications.",
+    )
+    notify_payload_template: str = Field(
+        default='{"text": {{ text | tojson }}}',
+        description="Jinja2 template of the webhook's JSON body; gets text, title, kind, url.",
+    )
+    notify_timeout_s: float = Field(
+        default=10.0, gt=0, description="Time-out of one messenger webhook call, seconds."
+    )
+    print_service_url: str | None = Field(
+        default=None,
+        description="Corporate print service endpoint that turns HTML into PDF (Gotenberg "
+        "API: multipart index.html). Unset: reports stay HTML.",
+    )
+    print_timeout_s: float = Field(
+        default=60.0, gt=0, description="Time-out of one print-service call, seconds."
+    )
+
+    # -- correction loop ---------------------------------------------------------------------
+    bot_correction_markers: str = Field(
+        default="исправление;поправка;correction",
+        description="Semicolon-separated words that, right after a mention of the bot, "
+        "make the comment a correction of its answer.",
+    )
+    pyrus_bot_wrong_field: str = Field(
+        default="u_bot_answer_wrong",
+        description="Code of the ticket checkmark an agent sets when the bot answered wrong "
+        "(empty: none).",
+    )
+    corrections_poll_s: int = Field(
+        default=180,
+        ge=30,
+        description="How often the corrections sensor polls the «Актуализация RAG» form.",
+    )
+
     @field_validator(
-        "data_dir", "migrations_dir", "dagster_home", "files_dir", "pii_config", "synonyms_path"
+        "data_dir",
+        "migrations_dir",
+        "dagster_home",
+        "files_dir",
+        "pii_config",
+        "synonyms_path",
+        "categories_path",
+        "reports_dir",
     )
     @classmethod
     def _expand(cls, value: Path | None) -> Path | None:

@@ -49,6 +49,15 @@ class Texts(BaseModel):
     recommend_ticket: str
     recommend_correction: str
 
+    # correction loop
+    correction_filed: str
+    correction_not_filed: str
+    correction_task_text: str
+
+    # notifications
+
+    # effect report
+
 
 # The placeholders each template may use (a key not listed here takes none).
 PLACEHOLDERS: dict[str, frozenset[str]] = {
@@ -58,6 +67,11 @@ PLACEHOLDERS: dict[str, frozenset[str]] = {
     "recommend_article": frozenset({"title", "quote"}),
     "recommend_ticket": frozenset({"id", "title", "quote"}),
     "recommend_correction": frozenset({"title", "quote"}),
+    "correction_filed": frozenset({"url"}),
+    "correction_task_text": frozenset({"url"}),
+    # notifications
+
+    # effect report
 }
 
 

@@ -1,0 +1,1 @@
+"""Ticket categories: the taxonomy, and a classifier that works without an LLM."""
