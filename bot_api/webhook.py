@@ -16,6 +16,7 @@ from fastapi.concurrency import run_in_threadpool
 
 from kb_core.bot import jobs, metrics
 from kb_core.bot.webhook import WebhookError, decide, parse_event, valid_signature
+from kb_core.settings import split_list
 from kb_core.sources import configured
 
 log = logging.getLogger(__name__)
@@ -59,7 +60,12 @@ async def pyrus_webhook(request: Request, kb: State) -> dict[str, Any]:
     except WebhookError as exc:
         metrics.WEBHOOKS.labels("bad_request").inc()
         raise HTTPException(400, detail=str(exc)) from exc
-    decision = decide(event, configured.bot_ids(settings))
+    decision = decide(
+        event,
+        configured.bot_ids(settings),
+        correction_markers=split_list(settings.bot_correction_markers, ";"),
+        wrong_answer_field=settings.pyrus_bot_wrong_field or None,
+    )
     if decision.trigger is None:
         metrics.WEBHOOKS.labels("ignored").inc()
         log.info("webhook for task %s ignored: %s", event.task_id, decision.reason)

@@ -55,8 +55,47 @@ class Texts(BaseModel):
     correction_task_text: str
 
     # notifications
+    notify_title_digest: str
+    notify_title_run_failure: str
+    notify_title_promotion_blocked: str
+    notify_title_weekly_report: str
+    notify_digest: str
+    notify_digest_categories: str
+    notify_digest_category: str
+    notify_run_failure: str
+    notify_run_failure_no_steps: str
+    notify_promotion_blocked: str
+    notify_weekly_report: str
 
     # effect report
+    effect_period: str
+    effect_heading_charts: str
+    effect_heading_categories: str
+    effect_heading_method: str
+    effect_method: str
+    effect_method_thresholds: str
+    effect_no_tickets: str
+    effect_total: str
+    effect_col_category: str
+    effect_col_tickets: str
+    effect_col_bot_answered: str
+    effect_col_coverage: str
+    effect_col_accepted: str
+    effect_col_edited: str
+    effect_col_rewritten: str
+    effect_col_not_used: str
+    effect_col_no_reply: str
+    effect_col_acceptance_rate: str
+    effect_col_first_response_median: str
+    effect_col_first_response_p90: str
+    effect_col_resolution_median: str
+    effect_col_minutes_saved: str
+    effect_col_category_agreement: str
+    effect_chart_coverage: str
+    effect_chart_trend: str
+    effect_series_tickets: str
+    effect_series_answered: str
+    effect_series_drafts_used: str
 
 
 # The placeholders each template may use (a key not listed here takes none).
@@ -70,8 +109,19 @@ PLACEHOLDERS: dict[str, frozenset[str]] = {
     "correction_filed": frozenset({"url"}),
     "correction_task_text": frozenset({"url"}),
     # notifications
-
+    "notify_digest": frozenset(
+        {"day", "tickets", "bot_answered", "answered_percent"}
+        | {"accepted", "edited", "minutes_saved"}
+    ),
+    "notify_digest_category": frozenset({"category", "tickets", "bot_answered"}),
+    "notify_run_failure": frozenset({"job", "run_id", "steps", "error"}),
+    "notify_promotion_blocked": frozenset({"version"}),
+    "notify_weekly_report": frozenset({"week", "location"}),
     # effect report
+    "effect_period": frozenset({"period"}),
+    "effect_method_thresholds": frozenset(
+        {"accepted", "edited", "minutes_accepted", "minutes_edited"}
+    ),
 }
 
 

@@ -1,7 +1,8 @@
 """A fake Pyrus API v4 over real HTTP, shaped like the samples in ../shared/samples/pyrus.
 
 Implements: ``POST /v4/auth`` (login + security key → token and ``api_url``), tasks
-(``GET /v4/tasks/{id}``, ``POST /v4/tasks/{id}/comments`` with the real validation rules),
+(``GET /v4/tasks/{id}``, ``POST /v4/tasks/{id}/comments`` with the real validation rules,
+``POST /v4/tasks`` for form tasks),
 form registers (``sort=id``, ``id=gt…``, ``modified_after``, ``item_count``), forms,
 catalogs, members and bots; ``X-RateLimit-*`` headers on every answer and 429
 ``too_many_requests`` past the limit; tokens that expire on demand (401
@@ -63,6 +64,7 @@ class PyrusStore:
         self.bot_id = bot_id
         self.posted: list[dict[str, Any]] = []  # comments posted through the API
         self.webhooks: list[dict[str, Any]] = []  # webhooks sent, with the answers
+        self.created: list[dict[str, Any]] = []  # tasks created through the API
         self.lock = threading.RLock()
         self._next_task = max(self.tasks, default=300000) + 1
 
@@ -130,6 +132,15 @@ class PyrusStore:
             task["last_modified_date"] = stamp
             return comment
 
+    def form_field(self, form_id: int, update: dict[str, Any]) -> dict[str, Any] | None:
+        """The form's definition of the field an update names (by id or code)."""
+        for definition in self.forms.get(form_id, {}).get("fields", []):
+            if definition.get("id") == update.get("id") or (
+                update.get("code") and definition.get("code") == update.get("code")
+            ):
+                return definition
+        return None
+
     def _apply_field_update(self, task: dict[str, Any], update: dict[str, Any]) -> None:
         for item in task.setdefault("fields", []):
             if item.get("id") == update.get("id") or (
@@ -137,7 +148,36 @@ class PyrusStore:
             ):
                 item["value"] = update.get("value")
                 return
-        task["fields"].append(dict(update))
+        definition = self.form_field(int(task.get("form_id") or 0), update) or {}
+        # Tasks list a field once it has a value, with the form's name, type and code.
+        item = {k: definition[k] for k in ("id", "type", "name", "code") if k in definition}
+        task["fields"].append({**item, **dict(update)})
+
+    def create_form_task(self, author: dict[str, Any], body: dict[str, Any]) -> dict[str, Any]:
+        """``POST /tasks`` with a ``form_id``: a task of that form, filled from ``fields``."""
+        with self.lock:
+            form_id = int(body["form_id"])
+            task_id = self._next_task
+            self._next_task += 1
+            stamp = now_iso()
+            task: dict[str, Any] = {
+                "id": task_id,
+                "form_id": form_id,
+                "create_date": stamp,
+                "last_modified_date": stamp,
+                "is_closed": False,
+                "current_step": 1,
+                "author": author,
+                "fields": [],
+                "comments": [],
+            }
+            self.tasks[task_id] = task
+            for update in body.get("fields") or []:
+                self._apply_field_update(task, update)
+            if body.get("text") or body.get("formatted_text"):
+                self.add_comment(task_id, author, body)["create_date"] = stamp
+            task["last_modified_date"] = stamp
+            return task
 
     def create_task(self, spec: dict[str, Any]) -> dict[str, Any]:
         """A new ticket, as if a customer submitted the form (first comment included)."""
@@ -279,6 +319,26 @@ def create_pyrus_app(
             store.posted.append({"task_id": task_id, "comment": comment, "request": body})
             return JSONResponse({"task": copy.deepcopy(store.tasks[task_id])})
 
+    @app.post("/v4/tasks")
+    async def create_task(request: Request) -> Response:
+        try:
+            body = await request.json()
+        except ValueError:
+            return error(400, "invalid_json", "Request body is not valid JSON")
+        if not isinstance(body, dict) or "form_id" not in body:
+            # Simple (non-form) tasks are not used by the bot.
+            return error(400, "form_id_required", "Only form tasks are supported by the fake")
+        form_id = int(body["form_id"])
+        if form_id not in store.forms:
+            return error(404, "form_not_found", "Form not found")
+        for update in body.get("fields") or []:
+            if store.form_field(form_id, update) is None:
+                return error(400, "field_not_found", f"Field {update.get('id')} not in the form")
+        task = store.create_form_task(store.person(store.bot_id) | {"type": "bot"}, body)
+        with store.lock:
+            store.created.append({"task_id": task["id"], "request": body})
+            return JSONResponse({"task": copy.deepcopy(task)})
+
     @app.api_route("/v4/forms/{form_id}/register", methods=["GET", "POST"])
     async def register(form_id: int, request: Request) -> dict[str, Any]:
         params: dict[str, Any] = dict(request.query_params)
@@ -352,6 +412,11 @@ def create_pyrus_app(
     def admin_comments(task_id: int | None = None) -> list[dict[str, Any]]:
         with store.lock:
             return [p for p in store.posted if task_id is None or p["task_id"] == task_id]
+
+    @app.get("/_admin/created")
+    def admin_created() -> list[dict[str, Any]]:
+        with store.lock:
+            return list(store.created)
 
     @app.post("/_admin/tasks")
     async def admin_create_task(request: Request) -> dict[str, Any]:

@@ -6,7 +6,8 @@ ALTER TABLE bot_jobs ADD CONSTRAINT bot_jobs_trigger_check
     CHECK (trigger IN ('new_ticket', 'mention', 'correction'));
 
 -- How the bot chose the category: llm | knn | keywords | fallback.
-ALTER TABLE bot_interactions ADD COLUMN category_method text;
+ALTER TABLE bot_interactions ADD COLUMN category_method text,
+                             ADD COLUMN category_confidence double precision;
 
 -- One row per «Актуализация RAG» task the bot filed from a ticket. The unique job keeps a
 -- retried job from filing the same correction twice.

@@ -526,7 +526,7 @@ def test_safe_url() -> None:
 
 # -- configuration ----------------------------------------------------------------------------
 def test_client_from_settings(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in ("KB_LLM_URL", "KB_LLM_API_KEY", "KB_BOT_CATEGORIES"):
+    for name in ("KB_LLM_URL", "KB_LLM_API_KEY"):
         monkeypatch.delenv(name, raising=False)
     assert ChatClient.from_settings(Settings(_env_file=None)) is None
     monkeypatch.setenv("KB_LLM_URL", "https://llm.corp.example/v1/")
@@ -544,14 +544,15 @@ def test_client_from_settings(monkeypatch: pytest.MonkeyPatch) -> None:
         ChatClient.from_settings(Settings(_env_file=None))
 
 
-def test_categories_setting_keeps_names_with_commas() -> None:
+def test_categories_come_from_the_taxonomy_file(tmp_path: Path) -> None:
     assert len(CATEGORIES) == 12
     assert "Вход, SSO и безопасность" in CATEGORIES
-    assert Settings(_env_file=None, bot_categories="А; Б, В ;").bot_categories
-    assert categories_from_settings(Settings(_env_file=None, bot_categories="А; Б, В ;")) == [
-        "А",
-        "Б, В",
-    ]
+    taxonomy = tmp_path / "categories.yaml"
+    taxonomy.write_text(
+        'categories:\n  - name: "А"\n  - name: " Б,  В "\n    keywords: [б]\n', encoding="utf-8"
+    )
+    settings = Settings(_env_file=None, categories_path=taxonomy)
+    assert categories_from_settings(settings) == ["А", "Б, В"]
 
 
 def test_texts_override_and_validation(tmp_path: Path) -> None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 from typing import Any, Protocol
 
+from kb_core.categorize.taxonomy import category_key
 from kb_core.sources.pyrus_tasks import field_by_code
 
 log = logging.getLogger(__name__)
@@ -20,10 +21,6 @@ class CatalogReader(Protocol):
     def get_form(self, form_id: int) -> dict[str, Any]: ...
 
     def get_catalog(self, catalog_id: int) -> dict[str, Any]: ...
-
-
-def _key(name: str) -> str:
-    return " ".join(name.split()).casefold().replace("ё", "е")
 
 
 class CategoryField:
@@ -52,11 +49,11 @@ class CategoryField:
         if catalog_id not in self._catalog_items:
             catalog = self.pyrus.get_catalog(catalog_id)
             self._catalog_items[catalog_id] = {
-                _key(str(item["values"][0])): int(item["item_id"])
+                category_key(str(item["values"][0])): int(item["item_id"])
                 for item in catalog.get("items", [])
                 if item.get("values") and not item.get("deleted")
             }
-        return self._catalog_items[catalog_id].get(_key(category))
+        return self._catalog_items[catalog_id].get(category_key(category))
 
     def updates(self, task: dict[str, Any], category: str | None) -> list[dict[str, Any]]:
         """``field_updates`` for the comment that carries the answer."""

@@ -26,3 +26,9 @@ LLM_ERRORS = Counter(
     "Answers that fell back to extractive mode because the LLM failed or answered invalidly.",
 )
 ANSWERS = Counter("kb_bot_answers_total", "Comments posted, by generation mode.", ["mode"])
+CORRECTIONS = Counter(
+    "kb_bot_corrections_total",
+    "Corrections of bot answers filed for approval, by how the agent asked "
+    "(mention | field), or not_filed when the corrections form is not configured.",
+    ["reason"],
+)

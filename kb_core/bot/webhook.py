@@ -3,7 +3,9 @@
 Pyrus signs the raw request body with the bot's security key (HMAC-SHA1, hex). The body
 carries the whole task as GET /tasks returns it; the bot answers a new ticket (the last
 comment was created with the task, or the task has a single comment) or a comment that
-mentions it, and never its own comments or another bot's.
+mentions it, and never its own comments or another bot's. A mention whose text opens
+with a correction marker, or a comment by a person that ticks the "bot answer wrong"
+field, is a correction: the bot files it for a knowledge owner instead of answering.
 """
 
 from __future__ import annotations
@@ -11,14 +13,20 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
-from collections.abc import Collection
+import re
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-Trigger = Literal["new_ticket", "mention"]
+Trigger = Literal["new_ticket", "mention", "correction"]
+
+# A correction marker counts when it opens the comment, after the mention of the bot
+# («@Бот исправление: …», «Бот, поправка — …»): a word this far in, or less.
+MARKER_WITHIN_CHARS = 60
+_TAG = re.compile(r"<[^>]+>")
 
 
 class WebhookError(ValueError):
@@ -92,8 +100,40 @@ def _mentions(comment: dict[str, Any]) -> set[int]:
     return found
 
 
-def decide(event: WebhookEvent, bot_ids: Collection[int]) -> Decision:
-    """New ticket, mention of the bot, or ignore (with the reason, for metrics and logs)."""
+def correction_text(text: str, markers: Sequence[str]) -> str | None:
+    """The corrected answer after a correction marker near the start of ``text``, "" when
+    the marker stands alone, None when there is no marker."""
+    for marker in markers:
+        pattern = re.compile(rf"(?<!\w){re.escape(marker)}(?!\w)", re.IGNORECASE)
+        found = pattern.search(text)
+        if found is not None and found.start() <= MARKER_WITHIN_CHARS:
+            return text[found.end() :].lstrip(" \t:-—–,.").strip()
+    return None
+
+
+def _ticks_field(
+    comment: dict[str, Any], fields: Sequence[dict[str, Any]], code: str | None
+) -> bool:
+    """Whether the comment sets the checkmark field ``code`` (updates name fields by id)."""
+    if not code:
+        return False
+    ids = {f.get("id") for f in fields if f.get("code") == code}
+    for update in comment.get("field_updates") or []:
+        named = update.get("code") == code or update.get("id") in ids
+        if named and update.get("value") in ("checked", True):
+            return True
+    return False
+
+
+def decide(
+    event: WebhookEvent,
+    bot_ids: Collection[int],
+    *,
+    correction_markers: Sequence[str] = (),
+    wrong_answer_field: str | None = None,
+) -> Decision:
+    """New ticket, mention of the bot, correction, or ignore (with the reason, for
+    metrics and logs)."""
     if event.event != "comment":
         return Decision(None, None, f"event {event.event!r}")
     own = set(bot_ids) | ({event.user_id} if event.user_id is not None else set())
@@ -105,7 +145,13 @@ def decide(event: WebhookEvent, bot_ids: Collection[int]) -> Decision:
     if author.get("type") == "bot" or author.get("id") in own:
         return Decision(None, None, "comment by a bot")
     comment_id = int(last.get("id", 0))
+    fields = getattr(event.task, "fields", None) or []
+    if _ticks_field(last, fields, wrong_answer_field):
+        return Decision("correction", comment_id, "the bot's answer is marked wrong")
     if own & _mentions(last):
+        text = str(last.get("text") or "") or _TAG.sub(" ", str(last.get("formatted_text") or ""))
+        if correction_text(text, correction_markers) is not None:
+            return Decision("correction", comment_id, "a correction of the bot's answer")
         return Decision("mention", comment_id, "the bot is mentioned")
     created = last.get("create_date")
     task_created = event.task.create_date

@@ -8,6 +8,7 @@ it done) first looks for its own comment on the task and, if found, only records
 
 from __future__ import annotations
 
+import html
 import json
 import logging
 import socket
@@ -22,10 +23,12 @@ import psycopg
 
 from kb_core.bot import jobs, metrics
 from kb_core.bot.category_field import CategoryField
+from kb_core.bot.corrections import CorrectionFiling, file_correction
 from kb_core.bot.jobs import Job
 from kb_core.bot.query import build_query
+from kb_core.categorize.classifier import Prediction, TicketClassifier
 from kb_core.embeddings.base import Embedder
-from kb_core.index.versions import active_version
+from kb_core.index.versions import VersionInfo, active_version
 from kb_core.models import SearchHit
 from kb_core.search import SearchOptions, search
 from kb_core.sources.pyrus_tasks import TicketFields, comment_history
@@ -43,10 +46,14 @@ class Reply:
     confidence: float | None
     answer: dict[str, Any]  # structured answer, recorded with the interaction
     note: str = ""  # why extractive mode was used, if it was
+    category_method: str | None = None  # llm | knn | knn+keywords | keywords | fallback
+    category_confidence: float | None = None
 
 
 class Answerer(Protocol):
-    def __call__(self, question: str, hits: list[SearchHit]) -> Reply: ...
+    def __call__(
+        self, question: str, hits: list[SearchHit], prediction: Prediction | None = None
+    ) -> Reply: ...
 
 
 class PyrusPort(Protocol):
@@ -54,6 +61,12 @@ class PyrusPort(Protocol):
 
     def post_comment(
         self, task_id: int, *, formatted_text: str | None = None, **extra: Any
+    ) -> dict[str, Any]: ...
+
+    def get_form(self, form_id: int) -> dict[str, Any]: ...
+
+    def create_task(
+        self, form_id: int, fields: list[dict[str, Any]], *, text: str | None = None
     ) -> dict[str, Any]: ...
 
 
@@ -67,6 +80,8 @@ class BotContext:
     fields: TicketFields
     bot_ids: Collection[int]
     category_field: CategoryField | None = None
+    classifier: TicketClassifier | None = None
+    corrections: CorrectionFiling | None = None
 
 
 def job_marker(job: Job) -> str:
@@ -97,6 +112,8 @@ def process_job(conn: psycopg.Connection[Any], job: Job, ctx: BotContext) -> Out
     if existing is not None:
         log.info("job %s: comment %s was already posted; not posting again", job.id, existing)
         return Outcome(existing, "already_posted", True, 0.0)
+    if job.trigger == "correction":
+        return _file_correction(conn, job, ctx, task, started)
     query = ctx.scrub(build_query(task, job.trigger, ctx.fields, ctx.bot_ids))
     version = active_version(conn, ctx.search_options.namespace)
     t0 = time.perf_counter()
@@ -104,7 +121,8 @@ def process_job(conn: psycopg.Connection[Any], job: Job, ctx: BotContext) -> Out
     retrieval_s = time.perf_counter() - t0
     metrics.RETRIEVAL_SECONDS.observe(retrieval_s)
     t1 = time.perf_counter()
-    reply = ctx.answer(query, hits)
+    prediction = _categorize(conn, ctx, query, version)
+    reply = ctx.answer(query, hits, prediction)
     generation_s = time.perf_counter() - t1
     if reply.note:
         log.warning("job %s: extractive answer (%s)", job.id, reply.note)
@@ -120,8 +138,9 @@ def process_job(conn: psycopg.Connection[Any], job: Job, ctx: BotContext) -> Out
         """
         INSERT INTO bot_interactions (job_id, task_id, trigger, index_version, query, retrieved,
                                       answer, mode, category, confidence, comment_id,
-                                      retrieval_ms, generation_ms, total_ms)
-        VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)
+                                      retrieval_ms, generation_ms, total_ms, category_method,
+                                      category_confidence)
+        VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)
         """,
         (
             job.id,
@@ -149,11 +168,60 @@ def process_job(conn: psycopg.Connection[Any], job: Job, ctx: BotContext) -> Out
             retrieval_s * 1000,
             generation_s * 1000,
             total_s * 1000,
+            reply.category_method,
+            reply.category_confidence,
         ),
     )
     metrics.ANSWERS.labels(reply.mode).inc()
     metrics.JOB_SECONDS.observe(total_s)
     return Outcome(comment_id, reply.mode, False, total_s * 1000)
+
+
+def _categorize(
+    conn: psycopg.Connection[Any], ctx: BotContext, query: str, version: VersionInfo
+) -> Prediction | None:
+    """The classifier's category (nearest labelled tickets of the active version)."""
+    if ctx.classifier is None:
+        return None
+    matches = version.embedding_model in (None, ctx.embedder.model_id)
+    return ctx.classifier.predict(
+        conn,
+        query,
+        ctx.embedder.embed_query(query) if matches else None,
+        model_id=ctx.embedder.model_id,
+        dimension=ctx.embedder.dimension,
+        version=version,
+    )
+
+
+def _file_correction(
+    conn: psycopg.Connection[Any], job: Job, ctx: BotContext, task: dict[str, Any], started: float
+) -> Outcome:
+    """A correction job: file the «Актуализация RAG» task, tell the agent where it is."""
+    if ctx.corrections is None:
+        raise RuntimeError("correction job, but the bot has no corrections configuration")
+    filing = ctx.corrections
+    filed = file_correction(
+        conn,
+        ctx.pyrus,
+        filing,
+        job_id=job.id,
+        task=task,
+        comment_id=job.comment_id,
+        ticket_fields=ctx.fields,
+    )
+    if filed.correction_task_id is None:
+        note = filing.texts.correction_not_filed
+    else:
+        url = filing.task_url.format(id=filed.correction_task_id)
+        note = filing.texts.correction_filed.format(url=url)
+    posted = ctx.pyrus.post_comment(
+        job.task_id,
+        formatted_text=f"<p>{html.escape(note)}</p><p><i>{job_marker(job)}</i></p>",
+    )
+    comment_id = _posted_comment_id(posted, job, ctx.bot_ids) if "comments" in posted else None
+    metrics.CORRECTIONS.labels(filed.reason if filed.correction_task_id else "not_filed").inc()
+    return Outcome(comment_id, "correction", False, (time.perf_counter() - started) * 1000)
 
 
 @dataclass(frozen=True)

@@ -20,12 +20,13 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from kb_core.categorize.taxonomy import category_key, load_taxonomy
 from kb_core.generation.extractive import extractive_answer, quote_sources
 from kb_core.generation.llm import ChatClient, LLMError
 from kb_core.generation.prompt import build_prompt, select_sources
 from kb_core.generation.schema import BotAnswer, FallbackReason, GeneratedAnswer, Source
 from kb_core.models import SearchHit
-from kb_core.settings import Settings, split_list
+from kb_core.settings import Settings
 from kb_core.texts import Texts, load_texts
 
 __all__ = [
@@ -41,7 +42,6 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 _FENCE = re.compile(r"^\s*```(?:json)?\s*\n?(.*?)\n?\s*```\s*$", re.DOTALL | re.IGNORECASE)
-_NAME_SPACE = re.compile(r"\s+")
 
 
 class InvalidAnswer(ValueError):
@@ -66,20 +66,17 @@ class GenerationOptions:
 
 
 def categories_from_settings(settings: Settings) -> list[str]:
-    """``KB_BOT_CATEGORIES``: names separated by semicolons (names may hold commas)."""
-    return split_list(settings.bot_categories, ";")
-
-
-def _category_key(name: str) -> str:
-    return _NAME_SPACE.sub(" ", name).strip().casefold().replace("ё", "е")
+    """The names of the YAML taxonomy (``KB_CATEGORIES_PATH``); a bot synced with a Pyrus
+    catalog passes the catalog's names instead."""
+    return load_taxonomy(settings.categories_path, settings.bot_category_fallback).names
 
 
 def _known_category(name: str, categories: Sequence[str], fallback: str) -> str:
     if name in categories:
         return name
-    key = _category_key(name)
+    key = category_key(name)
     for category in categories:
-        if _category_key(category) == key:
+        if category_key(category) == key:
             return category
     return fallback
 

@@ -182,6 +182,16 @@ class PyrusClient:
         task: dict[str, Any] = self.request("POST", f"tasks/{task_id}/comments", json=body)["task"]
         return task
 
+    def create_task(
+        self, form_id: int, fields: list[dict[str, Any]], *, text: str | None = None
+    ) -> dict[str, Any]:
+        """A new task of a form (``fields``: ``{"id", "value"}`` items), as the bot."""
+        body: dict[str, Any] = {"form_id": form_id, "fields": fields}
+        if text:
+            body["text"] = text
+        task: dict[str, Any] = self.request("POST", "tasks", json=body)["task"]
+        return task
+
     def iter_register(
         self,
         form_id: int,

@@ -1,0 +1,257 @@
+"""Charts, a Markdown table and a self-contained HTML page of the bot's measured effect.
+
+Inputs are the aggregates of ``kb_core.effect.stats`` only (category names and numbers),
+so nothing here can leak ticket text or personal data. The Russian wording lives in
+``config/texts_ru.yaml`` (keys ``effect_*``). Charts are PNG bytes (matplotlib, Agg: no
+display on a server) in the style of the evaluation report (``evals/report.py``); the
+page inlines them as ``data:`` URIs so it is one file that opens anywhere, with no
+scripts. ``png_data_uri`` repeats the few lines of ``evals/report.py``'s private
+``_img`` helper because ``kb_core`` must not depend on ``evals``.
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import date, timedelta
+from typing import Any
+
+import jinja2
+import matplotlib
+
+matplotlib.use("Agg")  # no display here, and none needed
+
+import matplotlib.pyplot as plt
+from matplotlib.dates import DateFormatter
+from matplotlib.ticker import MaxNLocator
+
+from kb_core.effect.stats import CategoryStats
+from kb_core.settings import Settings
+from kb_core.texts import Texts, load_texts
+
+MISSING = "—"
+
+
+@dataclass(frozen=True)
+class EffectThresholds:
+    """The settings behind the numbers, printed in the report's "how it is measured"."""
+
+    accepted: float
+    edited: float
+    minutes_accepted: float
+    minutes_edited: float
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> EffectThresholds:
+        return cls(
+            accepted=settings.effect_accepted_similarity,
+            edited=settings.effect_edited_similarity,
+            minutes_accepted=settings.effect_minutes_accepted,
+            minutes_edited=settings.effect_minutes_edited,
+        )
+
+
+def png_data_uri(png: bytes) -> str:
+    return "data:image/png;base64," + base64.b64encode(png).decode("ascii")
+
+
+def _png(figure: Any) -> bytes:
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png", dpi=110, bbox_inches="tight")
+    plt.close(figure)
+    return buffer.getvalue()
+
+
+def _number(value: float) -> str:
+    return f"{value:g}" if float(value).is_integer() else f"{value:.1f}"
+
+
+def _percent(value: float | None) -> str:
+    return MISSING if value is None else f"{value * 100:.0f} %"
+
+
+def _decimal(value: float | None) -> str:
+    return MISSING if value is None else f"{value:.1f}"
+
+
+def _columns(texts: Texts) -> list[tuple[str, Callable[[CategoryStats], str]]]:
+    """(header, cell) of every column after the category's name, in table order."""
+    return [
+        (texts.effect_col_tickets, lambda s: str(s.tickets)),
+        (texts.effect_col_bot_answered, lambda s: str(s.bot_answered)),
+        (texts.effect_col_coverage, lambda s: _percent(s.coverage)),
+        (texts.effect_col_accepted, lambda s: str(s.accepted)),
+        (texts.effect_col_edited, lambda s: str(s.edited)),
+        (texts.effect_col_rewritten, lambda s: str(s.rewritten)),
+        (texts.effect_col_not_used, lambda s: str(s.not_used)),
+        (texts.effect_col_no_reply, lambda s: str(s.no_reply)),
+        (texts.effect_col_acceptance_rate, lambda s: _percent(s.acceptance_rate)),
+        (
+            texts.effect_col_first_response_median,
+            lambda s: _decimal(s.first_response_median_min),
+        ),
+        (texts.effect_col_first_response_p90, lambda s: _decimal(s.first_response_p90_min)),
+        (texts.effect_col_resolution_median, lambda s: _decimal(s.resolution_median_h)),
+        (texts.effect_col_minutes_saved, lambda s: _number(s.minutes_saved)),
+        (texts.effect_col_category_agreement, lambda s: _percent(s.category_agreement)),
+    ]
+
+
+def _table(
+    stats: Sequence[CategoryStats], total: CategoryStats, texts: Texts
+) -> tuple[list[str], list[list[str]]]:
+    """Header and rows (one per category, then the total) as display strings."""
+    columns = _columns(texts)
+    header = [texts.effect_col_category, *(name for name, _ in columns)]
+    rows = [[s.category or MISSING, *(cell(s) for _, cell in columns)] for s in [*stats]]
+    rows.append([texts.effect_total, *(cell(total) for _, cell in columns)])
+    return header, rows
+
+
+def markdown_table(
+    stats: Sequence[CategoryStats], total: CategoryStats, texts: Texts | None = None
+) -> str:
+    """The statistics as a Markdown table (Dagster metadata renders it)."""
+    header, rows = _table(stats, total, texts or load_texts())
+
+    def line(cells: list[str]) -> str:
+        return "| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |"
+
+    return "\n".join(
+        [line(header), "| " + " | ".join(["---"] * len(header)) + " |", *map(line, rows)]
+    )
+
+
+def coverage_chart(stats: Sequence[CategoryStats], texts: Texts | None = None) -> bytes:
+    """Tickets per category beside those the bot answered, most tickets on top."""
+    texts = texts or load_texts()
+    names = [s.category or MISSING for s in stats]
+    figure, axis = plt.subplots(figsize=(8, max(2.4, 0.5 * len(stats) + 1.2)))
+    positions = list(range(len(stats)))
+    height = 0.38
+    for offset, label, values in (
+        (-height / 2, texts.effect_series_tickets, [s.tickets for s in stats]),
+        (height / 2, texts.effect_series_answered, [s.bot_answered for s in stats]),
+    ):
+        bars = axis.barh([p + offset for p in positions], values, height, label=label)
+        axis.bar_label(bars, fontsize=7, padding=2)
+    axis.set_yticks(positions)
+    axis.set_yticklabels(names, fontsize=8)
+    axis.invert_yaxis()
+    axis.xaxis.set_major_locator(MaxNLocator(integer=True))
+    axis.set_title(texts.effect_chart_coverage)
+    axis.grid(axis="x", alpha=0.3)
+    axis.legend(fontsize=8, loc="lower right")
+    return _png(figure)
+
+
+def trend_chart(trend: Sequence[Mapping[str, Any]], texts: Texts | None = None) -> bytes:
+    """Tickets, drafts posted and drafts used per day (all categories), days without
+    tickets drawn as zero rather than skipped."""
+    texts = texts or load_texts()
+    totals: dict[date, list[int]] = {}
+    for row in trend:
+        day = totals.setdefault(row["day"], [0, 0, 0])
+        day[0] += int(row["tickets"])
+        day[1] += int(row["answered"])
+        day[2] += int(row["drafts_used"])
+    days: list[date] = []
+    if totals:
+        current, last = min(totals), max(totals)
+        while current <= last:
+            days.append(current)
+            current += timedelta(days=1)
+    figure, axis = plt.subplots(figsize=(8, 3.6))
+    for index, label in enumerate(
+        (texts.effect_series_tickets, texts.effect_series_answered, texts.effect_series_drafts_used)
+    ):
+        values = [totals.get(day, [0, 0, 0])[index] for day in days]
+        axis.plot(days, values, marker="o", markersize=3, label=label)  # type: ignore[arg-type]
+    axis.set_ylim(bottom=0)
+    axis.yaxis.set_major_locator(MaxNLocator(integer=True))
+    axis.xaxis.set_major_formatter(DateFormatter("%d.%m"))  # type: ignore[no-untyped-call]
+    axis.set_title(texts.effect_chart_trend)
+    axis.grid(alpha=0.3)
+    axis.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.1), ncol=3)
+    return _png(figure)
+
+
+def build_charts(
+    stats: Sequence[CategoryStats],
+    trend: Sequence[Mapping[str, Any]],
+    texts: Texts | None = None,
+) -> dict[str, bytes]:
+    """The report's charts keyed by their caption, ready for ``render_html``."""
+    texts = texts or load_texts()
+    return {
+        texts.effect_chart_coverage: coverage_chart(stats, texts),
+        texts.effect_chart_trend: trend_chart(trend, texts),
+    }
+
+
+_PAGE = jinja2.Environment(autoescape=True, undefined=jinja2.StrictUndefined).from_string(
+    """<!doctype html>
+<html lang="ru"><head><meta charset="utf-8"><title>{{ title }}</title><style>
+body{font-family:system-ui,sans-serif;margin:2em;max-width:1200px;color:#222}
+table{border-collapse:collapse;margin:1em 0;font-size:13px}
+td,th{border:1px solid #ccc;padding:4px 8px;text-align:right}
+td:first-child,th:first-child{text-align:left}
+th{background:#f3f3f3} tr.total td{font-weight:bold;background:#fafafa}
+img{max-width:100%} figure{margin:1em 0} figcaption{color:#555;font-size:13px}
+</style></head><body>
+<h1>{{ title }}</h1>
+<p>{{ period }}</p>
+{% if empty %}<p>{{ texts.effect_no_tickets }}</p>
+{% else %}
+{% if charts %}<h2>{{ texts.effect_heading_charts }}</h2>
+{% for caption, uri in charts %}<figure><img alt="{{ caption }}" src="{{ uri }}">
+<figcaption>{{ caption }}</figcaption></figure>
+{% endfor %}{% endif %}
+<h2>{{ texts.effect_heading_categories }}</h2>
+<table><thead><tr>{% for cell in header %}<th>{{ cell }}</th>{% endfor %}</tr></thead><tbody>
+{% for row in rows %}<tr{% if loop.last %} class="total"{% endif %}>
+{%- for cell in row %}<td>{{ cell }}</td>{% endfor %}</tr>
+{% endfor %}</tbody></table>
+{% endif %}
+<h2>{{ texts.effect_heading_method }}</h2>
+<p>{{ texts.effect_method }}</p>
+{% if thresholds %}<p>{{ thresholds }}</p>{% endif %}
+</body></html>
+"""
+)
+
+
+def render_html(
+    title: str,
+    period_label: str,
+    stats: Sequence[CategoryStats],
+    total: CategoryStats,
+    charts: Mapping[str, bytes],
+    *,
+    thresholds: EffectThresholds | None = None,
+    texts: Texts | None = None,
+) -> str:
+    """One self-contained Russian page: charts (inline PNG), the table, the method."""
+    texts = texts or load_texts()
+    header, rows = _table(stats, total, texts)
+    return _PAGE.render(
+        title=title,
+        period=texts.effect_period.format(period=period_label),
+        empty=total.tickets == 0,
+        charts=[(caption, png_data_uri(png)) for caption, png in charts.items()],
+        header=header,
+        rows=rows,
+        texts=texts,
+        thresholds=(
+            texts.effect_method_thresholds.format(
+                accepted=_number(thresholds.accepted),
+                edited=_number(thresholds.edited),
+                minutes_accepted=_number(thresholds.minutes_accepted),
+                minutes_edited=_number(thresholds.minutes_edited),
+            )
+            if thresholds is not None
+            else None
+        ),
+    )

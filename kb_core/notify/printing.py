@@ -1,0 +1,188 @@
+"""Reports as PDF through the corporate print service, with HTML as the local fallback.
+
+The print service speaks Gotenberg's API (``POST /forms/chromium/convert/html``, a
+multipart form whose ``files`` part is ``index.html``; the answer is the PDF). Reports are
+HTML first: :func:`write_report` always writes the HTML and adds the PDF when a print
+service is configured and works, so an outage of that service costs the PDF, never the
+report.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import httpx
+
+from kb_core.openai_compat import TransientError, error_message, retrying
+from kb_core.sources.http import retry_delay
+
+if TYPE_CHECKING:
+    from kb_core.settings import Settings
+
+log = logging.getLogger(__name__)
+
+PDF_MAGIC = b"%PDF"
+
+
+class PrintError(Exception):
+    """The print service did not turn the HTML into a PDF."""
+
+
+def reports_dir(settings: Settings) -> Path:
+    """Where reports go: KB_REPORTS_DIR, else KB_DATA_DIR/reports."""
+    return settings.reports_dir or settings.data_dir / "reports"
+
+
+def _safe_url(url: str) -> str:
+    """The endpoint for messages: no user:password, no query (either may hold a token)."""
+    parsed = httpx.URL(url)
+    return str(parsed.copy_with(username=None, password=None, query=None, fragment=None))
+
+
+class PrintService:
+    """HTML → PDF through a Gotenberg-compatible endpoint (thread-safe; reuse one)."""
+
+    def __init__(
+        self,
+        url: str,
+        timeout_s: float = 60.0,
+        *,
+        max_retries: int = 2,
+        backoff_initial_s: float = 1.0,
+        backoff_max_s: float = 10.0,
+        sleep: Callable[[float], None] = time.sleep,
+        transport: httpx.BaseTransport | None = None,
+    ) -> None:
+        parsed = httpx.URL(url)
+        if parsed.scheme not in ("http", "https") or not parsed.host:
+            raise ValueError("KB_PRINT_SERVICE_URL must be an http(s) URL")
+        self._url = url
+        self.where = _safe_url(url)
+        self.max_retries = max_retries
+        self.backoff_initial_s = backoff_initial_s
+        self.backoff_max_s = backoff_max_s
+        self._sleep = sleep
+        self._client = httpx.Client(timeout=timeout_s, transport=transport)
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> PrintService | None:
+        """The configured print service, or None when KB_PRINT_SERVICE_URL is unset."""
+        url = (settings.print_service_url or "").strip()
+        if not url:
+            return None
+        return cls(url, settings.print_timeout_s)
+
+    def to_pdf(self, html: str) -> bytes:
+        """The PDF of a self-contained HTML page; :class:`PrintError` when the service
+        fails after the retries, refuses the page or answers with something not a PDF."""
+        attempts = [0]
+
+        def attempt() -> bytes:
+            attempts[0] += 1
+            return self._post(html)
+
+        try:
+            return retrying(
+                label=f"print service {self.where}",
+                max_retries=self.max_retries,
+                backoff_initial_s=self.backoff_initial_s,
+                backoff_max_s=self.backoff_max_s,
+                sleep=self._sleep,
+                on_retry=lambda: None,
+            )(attempt)
+        except TransientError as exc:
+            raise PrintError(
+                f"print service {self.where} still failing after {attempts[0]} attempt(s): {exc}"
+            ) from None
+
+    def _post(self, html: str) -> bytes:
+        files = {"files": ("index.html", html.encode("utf-8"), "text/html; charset=utf-8")}
+        try:
+            response = self._client.post(self._url, files=files)
+        except httpx.TimeoutException as exc:
+            raise TransientError(f"{type(exc).__name__} (time-out)") from None
+        except httpx.TransportError as exc:
+            raise TransientError(type(exc).__name__) from None
+        status = response.status_code
+        if status == 429 or status >= 500:
+            message = error_message(response)
+            raise TransientError(f"HTTP {status}: {message}", retry_delay(response))
+        if status != 200:
+            raise PrintError(
+                f"print service {self.where} refused the page: HTTP {status}: "
+                f"{error_message(response)}; check KB_PRINT_SERVICE_URL (the full endpoint, "
+                "e.g. …/forms/chromium/convert/html)"
+            )
+        if not response.content.startswith(PDF_MAGIC):
+            kind = response.headers.get("Content-Type", "no content type")
+            raise PrintError(
+                f"print service {self.where} answered 200 but not with a PDF "
+                f"({kind}, {len(response.content)} bytes)"
+            )
+        return response.content
+
+    def close(self) -> None:
+        self._client.close()
+
+    def __enter__(self) -> PrintService:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+@dataclass(frozen=True)
+class ReportFiles:
+    """What :func:`write_report` wrote; ``error`` says why a configured PDF is missing."""
+
+    html_path: Path
+    pdf_path: Path | None = None
+    error: str | None = None
+
+
+def write_report(html: str, out_dir: Path, stem: str, printer: PrintService | None) -> ReportFiles:
+    """Write ``<stem>.html`` and, with a working print service, ``<stem>.pdf``.
+
+    Files are replaced atomically, so a reader never sees half a report. When printing
+    fails the HTML still stands and a PDF left by an earlier run of the same report is
+    removed, so no stale PDF contradicts the fresh HTML.
+    """
+    if not stem or Path(stem).name != stem or stem in (".", ".."):
+        raise ValueError(f"report stem must be a plain file name, not {stem!r}")
+    out_dir.mkdir(parents=True, exist_ok=True)
+    html_path = out_dir / f"{stem}.html"
+    pdf_path = out_dir / f"{stem}.pdf"
+    _write_atomic(html_path, html.encode("utf-8"))
+    if printer is None:
+        return ReportFiles(html_path)
+    try:
+        pdf = printer.to_pdf(html)
+    except PrintError as exc:
+        error = str(exc)
+    except Exception as exc:
+        error = f"print service {printer.where} failed: {type(exc).__name__}: {exc}"
+    else:
+        _write_atomic(pdf_path, pdf)
+        return ReportFiles(html_path, pdf_path)
+    log.warning("report %s kept as HTML only: %s", stem, error)
+    pdf_path.unlink(missing_ok=True)
+    return ReportFiles(html_path, None, error)
+
+
+def _write_atomic(path: Path, data: bytes) -> None:
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+        os.chmod(tmp, 0o644)  # mkstemp makes it private; a report is meant to be read
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
