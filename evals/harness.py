@@ -6,7 +6,8 @@ does (LLM when configured, else extractive) and answer metrics. The run and its 
 go to ``eval_runs`` / ``eval_cases``, so trends survive and the gate can compare a
 candidate with the active version's stored result. The gate passes when the hybrid
 figures meet the thresholds AND none fell more than the tolerance below the active
-version's.
+version's AND every approved correction (a regression case, see evals.regressions) still
+finds its entry among the first five sources.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from evals.regressions import REGRESSION_ORIGIN, correction_cases, merged, regression_failures
 from evals.retrieval import GoldenCase, case_metrics, dedupe, load_golden_sets
 
 GATED_METRICS = ("hit@5", "mrr@10")
@@ -244,7 +246,8 @@ def run_eval(
     from kb_core.search import search as search_kb
 
     config = config or GateConfig()
-    all_cases = load_golden_sets(golden_paths)
+    # Approved corrections are regression cases from the moment they are indexed.
+    all_cases = merged(load_golden_sets(golden_paths), correction_cases(conn))
     golden = golden_name(golden_paths, all_cases)
     # A case counts when its documents are in the candidate or the active version: a
     # golden set written for another knowledge base measures nothing here, while a
@@ -277,7 +280,9 @@ def run_eval(
                 base_seconds,
             )
     gate = decide_gate(metrics, baseline, config)
+    gate["failures"] += regression_failures(rows, cases)
     gate["cases"] = len(cases)
+    gate["regression_cases"] = sum(1 for c in cases if c.origin == REGRESSION_ORIGIN)
     gate["cases_not_applicable"] = len(all_cases) - len(cases)
     run_id = store_run(conn, version, "kb", golden, metrics, rows, gate, seconds)
     return EvalRun(run_id, version, metrics, gate, not gate["failures"], seconds, worst_cases(rows))

@@ -18,6 +18,7 @@ from kb_assets.resources import (
     DatabaseResource,
     EmbedderResource,
     FilesSourceResource,
+    NotificationsResource,
     PyrusResource,
 )
 from kb_core.index.documents import load_cursor, sync_source
@@ -31,6 +32,7 @@ from kb_core.index.versions import (
     promote,
 )
 from kb_core.models import SourceDocument, SyncCounts
+from kb_core.notify import promotion_blocked_text, title
 from kb_core.pii.check import check_unchecked_chunks
 from kb_core.pii.configured import ParallelScrubber, config_from_settings, config_signature
 from kb_core.pii.scrubber import Scrubber
@@ -454,7 +456,9 @@ def rag_eval(
     "the active version; otherwise the run stops before promotion.",
 )
 def candidate_passes_eval(
-    context: dg.AssetCheckExecutionContext, database: DatabaseResource
+    context: dg.AssetCheckExecutionContext,
+    database: DatabaseResource,
+    notifications: NotificationsResource,
 ) -> dg.AssetCheckResult:
     settings = get_settings()
     with database.connection() as conn:
@@ -471,6 +475,13 @@ def candidate_passes_eval(
             passed=not settings.eval_gate, metadata={"candidate": candidate.id, "run": "none"}
         )
     run_id, passed, gate = row
+    if not passed and settings.eval_gate:
+        failures = list(gate.get("failures", []))
+        notifications.send(
+            "promotion_blocked",
+            title("promotion_blocked"),
+            promotion_blocked_text(candidate.id, failures),
+        )
     return dg.AssetCheckResult(
         passed=bool(passed) or not settings.eval_gate,
         severity=dg.AssetCheckSeverity.ERROR,
@@ -495,13 +506,22 @@ def candidate_passes_eval(
     ),
 )
 def promoted_index(
-    context: dg.AssetExecutionContext, database: DatabaseResource
+    context: dg.AssetExecutionContext,
+    database: DatabaseResource,
+    notifications: NotificationsResource,
 ) -> dg.MaterializeResult:
     with database.connection() as conn:
         try:
             result = promote(conn)
         except PromotionRefused as refused:
             context.log.error(str(refused))
+            notifications.send(
+                "promotion_blocked",
+                title("promotion_blocked"),
+                promotion_blocked_text(
+                    refused.version_id, [f"{k}: {v}" for k, v in refused.failed.items()]
+                ),
+            )
             raise dg.Failure(
                 description=str(refused),
                 metadata={"candidate_version": refused.version_id, **refused.failed},

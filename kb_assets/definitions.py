@@ -5,13 +5,16 @@ from __future__ import annotations
 import dagster as dg
 
 from kb_assets.assets import INGEST_ASSETS, INGEST_CHECKS, MAINTENANCE_ASSETS
+from kb_assets.effect import EFFECT_ASSETS
 from kb_assets.resources import (
     ConfluenceResource,
     DatabaseResource,
     EmbedderResource,
     FilesSourceResource,
+    NotificationsResource,
     PyrusResource,
 )
+from kb_assets.sensors import JOBS, SENSORS
 from kb_core.settings import Settings, get_settings
 
 
@@ -34,6 +37,7 @@ def build_resources(
         ),
         "confluence": ConfluenceResource(),
         "pyrus": PyrusResource(),
+        "notifications": NotificationsResource(),
     }
 
 
@@ -47,9 +51,10 @@ automation_sensor = dg.AutomationConditionSensorDefinition(
 )
 
 defs = dg.Definitions(
-    assets=[*INGEST_ASSETS, *MAINTENANCE_ASSETS],
+    assets=[*INGEST_ASSETS, *MAINTENANCE_ASSETS, *EFFECT_ASSETS],
     asset_checks=INGEST_CHECKS,
-    sensors=[automation_sensor],
+    jobs=JOBS,
+    sensors=[automation_sensor, *SENSORS],
     resources=build_resources(get_settings()),
     # The pipeline is a short chain of database-bound steps: one process per run avoids
     # the multiprocess executor's ~3 s per step on small machines.

@@ -14,6 +14,7 @@ from pydantic import PrivateAttr, SecretStr
 from kb_core.db import Database, open_database
 from kb_core.embeddings import Embedder, make_embedder
 from kb_core.models import SourceDocument
+from kb_core.notify import Messenger, PrintService
 from kb_core.settings import Settings, get_settings, split_list
 from kb_core.sources import configured
 from kb_core.sources.confluence import ConfluenceClient
@@ -112,3 +113,18 @@ class PyrusResource(_SettingsBacked):
 
     def client(self) -> PyrusClient:
         return configured.pyrus_client(self.settings)
+
+
+class NotificationsResource(_SettingsBacked):
+    """The corporate messenger and print service (KB_NOTIFY_*, KB_PRINT_*); both optional:
+    without them nothing is sent and reports stay HTML."""
+
+    def send(self, kind: str, title: str, text: str, url: str | None = None) -> bool:
+        messenger = Messenger.from_settings(self.settings)
+        if messenger is None:
+            return False
+        with messenger:
+            return messenger.send(kind, title, text, url)
+
+    def printer(self) -> PrintService | None:
+        return PrintService.from_settings(self.settings)

@@ -171,6 +171,11 @@ class Settings(BaseSettings):
     boost_correction: float = Field(
         default=1.3, gt=0, description="Score factor for curated corrections."
     )
+    boost_superseded: float = Field(
+        default=0.5,
+        gt=0,
+        description="Score factor for a page a live correction names as the one it replaces.",
+    )
     search_snippet_chars: int = Field(
         default=300, ge=50, description="Length of the text snippet in search hits."
     )

@@ -10,7 +10,13 @@ from fastapi.testclient import TestClient
 
 from bot_api.app import create_app
 from kb_core.bot import jobs
-from kb_core.bot.webhook import decide, parse_event, valid_signature
+from kb_core.bot.webhook import (
+    MARKER_WITHIN_CHARS,
+    correction_text,
+    decide,
+    parse_event,
+    valid_signature,
+)
 from kb_core.db import Database
 from kb_core.settings import Settings, get_settings
 from kb_fakes.pyrus import sign
@@ -232,3 +238,134 @@ def test_a_live_worker_keeps_its_lease(database):
         time.sleep(1.0)  # the worker is gone: the lease runs out
         taken = jobs.claim(conn, "w2", lease_s=60)
         assert taken is not None and taken.id == job.id
+
+
+# -- corrections of the bot's answer ----------------------------------------------------
+
+MARKERS = ["исправление", "поправка", "correction"]
+WRONG_FIELD = "u_bot_answer_wrong"
+TICKET_FIELDS = [
+    {"id": 7, "code": "u_solution_confirmed", "type": "checkmark", "name": "Решение подтверждено"},
+    {"id": 8, "code": WRONG_FIELD, "type": "checkmark", "name": "Ответ бота неверен"},
+]
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("@Бот исправление: включите канал «Почта»", "включите канал «Почта»"),
+        ("@Бот ИСПРАВЛЕНИЕ — Включите канал", "Включите канал"),
+        ("Бот, поправка: лимит 5000 запросов", "лимит 5000 запросов"),
+        ("@Бот Correction: call POST /auth again", "call POST /auth again"),
+        ("@Бот исправление:\n\nПервая строка.\nВторая строка.", "Первая строка.\nВторая строка."),
+        ("@Бот исправление", ""),
+        ("@Бот исправление: —  ", ""),
+        ("@Бот спасибо, всё верно", None),
+        ("@Бот исправлением займусь позже", None),  # the marker inside another word
+        ("@Бот неисправление", None),
+        ("@Бот " + "очень длинное вступление " * 3 + "исправление: ответ", None),
+        ("", None),
+    ],
+    ids=[
+        "colon",
+        "case-and-dash",
+        "second-marker",
+        "latin-marker",
+        "multiline",
+        "marker-alone",
+        "marker-and-punctuation",
+        "no-marker",
+        "longer-word",
+        "prefixed-word",
+        "too-far-in",
+        "empty",
+    ],
+)
+def test_correction_text_after_the_marker(text, expected):
+    assert correction_text(text, MARKERS) == expected
+
+
+def test_correction_marker_counts_up_to_its_distance_from_the_start():
+    at_limit = "x" * (MARKER_WITHIN_CHARS - 1) + " исправление: ответ"
+    assert correction_text(at_limit, MARKERS) == "ответ"
+    assert correction_text("x" + at_limit, MARKERS) is None
+    assert correction_text("@Бот исправление: ответ", []) is None  # no markers configured
+
+
+def _decision(comment: dict[str, Any], *, fields: list[dict[str, Any]] | None = None, **options):
+    payload = _event([FIRST, comment], fields=fields if fields is not None else TICKET_FIELDS)
+    return decide(
+        parse_event(json.dumps(payload).encode()),
+        [BOT_ID, 9001],
+        **({"correction_markers": MARKERS, "wrong_answer_field": WRONG_FIELD} | options),
+    )
+
+
+def _tick(value: Any, **update: Any) -> list[dict[str, Any]]:
+    return [{"id": 8, "type": "checkmark", "value": value, **update}]
+
+
+WHEN = "2026-11-20T11:00:00Z"
+
+
+def test_a_mention_with_a_marker_is_a_correction():
+    comment = _comment(2, WHEN, AGENT, mentions=[BOT_ID], text="@Бот исправление: включите DKIM")
+    decision = _decision(comment)
+    assert (decision.trigger, decision.comment_id) == ("correction", 2)
+    plain = _comment(2, WHEN, AGENT, mentions=[BOT_ID], text="@Бот что с этой заявкой?")
+    assert (_decision(plain).trigger, _decision(plain).comment_id) == ("mention", 2)
+    # a marker counts only where corrections are configured, and only with a mention
+    assert _decision(comment, correction_markers=()).trigger == "mention"
+    unmentioned = _comment(2, WHEN, AGENT, text="исправление: включите DKIM")
+    assert _decision(unmentioned).trigger is None
+
+
+def test_a_formatted_text_only_comment_is_read():
+    comment = {
+        "id": 3,
+        "create_date": WHEN,
+        "author": AGENT,
+        "mentions": [BOT_ID],
+        "formatted_text": "<p><a href='#'>@Бот</a> <b>Исправление</b>: включите DKIM</p>",
+    }
+    assert _decision(comment).trigger == "correction"
+    comment["formatted_text"] = "<p><a href='#'>@Бот</a> подскажите по заявке</p>"
+    assert _decision(comment).trigger == "mention"
+
+
+def test_ticking_the_wrong_answer_field_is_a_correction():
+    by_id = _comment(2, WHEN, AGENT, text="", field_updates=_tick("checked"))
+    decision = _decision(by_id)
+    assert (decision.trigger, decision.comment_id) == ("correction", 2)
+    by_code = _comment(2, WHEN, AGENT, field_updates=[{"code": WRONG_FIELD, "value": "checked"}])
+    assert _decision(by_code, fields=[]).trigger == "correction"
+    with_text = _comment(2, WHEN, AGENT, text="Правильно так", field_updates=_tick("checked"))
+    assert _decision(with_text).trigger == "correction"
+
+
+@pytest.mark.parametrize(
+    ("comment", "options"),
+    [
+        (_comment(2, WHEN, {"id": 9001, "type": "bot"}, field_updates=_tick("checked")), {}),
+        (_comment(2, WHEN, {"id": BOT_ID, "type": "user"}, field_updates=_tick("checked")), {}),
+        (_comment(2, WHEN, AGENT, field_updates=_tick("unchecked")), {}),
+        (_comment(2, WHEN, AGENT, field_updates=[{"id": 8, "type": "checkmark"}]), {}),
+        (_comment(2, WHEN, AGENT, field_updates=[{"id": 7, "value": "checked"}]), {}),
+        (_comment(2, WHEN, AGENT, field_updates=_tick("checked")), {"wrong_answer_field": None}),
+    ],
+    ids=["other-bot", "own-id", "unticked", "no-value", "other-field", "not-configured"],
+)
+def test_field_updates_that_are_not_a_correction(comment, options):
+    assert _decision(comment, **options).trigger is None
+
+
+def test_unticking_with_a_mention_is_a_mention_not_a_correction():
+    comment = _comment(
+        2,
+        WHEN,
+        AGENT,
+        text="@Бот ответь ещё раз",
+        mentions=[BOT_ID],
+        field_updates=_tick("unchecked"),
+    )
+    assert _decision(comment).trigger == "mention"

@@ -145,11 +145,14 @@ class TicketClassifier:
         *,
         model_id: str,
         dimension: int,
-        version: VersionInfo,
+        version: VersionInfo | None,
         exclude: Collection[str] = (),
     ) -> Prediction:
+        """``version`` None (nothing promoted yet) or ``query_vector`` None (the version
+        holds another model's vectors): keywords decide."""
         neighbours: list[Neighbour] = []
-        if query_vector is not None and version.embedding_model in (None, model_id):
+        usable = version is not None and version.embedding_model in (None, model_id)
+        if query_vector is not None and version is not None and usable:
             neighbours = ticket_neighbours(
                 conn,
                 query_vector,

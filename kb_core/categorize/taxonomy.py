@@ -68,6 +68,8 @@ def load_taxonomy(path: Path, fallback: str = "Другое") -> Taxonomy:
         data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
     except OSError as exc:
         raise TaxonomyError(f"{path}: cannot read the categories ({exc.strerror})") from None
+    except UnicodeDecodeError:
+        raise TaxonomyError(f"{path}: not UTF-8 text (save the file as UTF-8)") from None
     except yaml.YAMLError as exc:
         raise TaxonomyError(f"{path}: not valid YAML: {exc}") from None
     items = data.get("categories") if isinstance(data, dict) else None

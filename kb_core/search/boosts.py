@@ -1,6 +1,7 @@
 """Document boosts applied to the fused score: what a support engineer trusts more.
 
-A curated correction outranks everything it competes with; a ticket whose solution the
+A curated correction outranks everything it competes with, and the page it names as the
+one it replaces (``supersedes``) drops below it; a ticket whose solution the
 requester confirmed beats an unconfirmed one; a fresh page beats a stale one; a query
 that names a document's title points at it. Factors multiply the final score, are
 configurable (KB_BOOST_*; 1.0 disables one) and are reported with every hit.
@@ -29,15 +30,15 @@ class Boosts:
     recent_days: int = 30
     confirmed_solution: float = 1.05
     correction: float = 1.3
+    superseded: float = 0.5  # a page a live correction replaces
 
     @property
     def enabled(self) -> bool:
-        return any(
-            f != 1.0 for f in (self.title, self.recent, self.confirmed_solution, self.correction)
-        )
+        factors = (self.title, self.recent, self.confirmed_solution, self.correction)
+        return any(f != 1.0 for f in (*factors, self.superseded))
 
 
-NO_BOOSTS = Boosts(title=1.0, recent=1.0, confirmed_solution=1.0, correction=1.0)
+NO_BOOSTS = Boosts(title=1.0, recent=1.0, confirmed_solution=1.0, correction=1.0, superseded=1.0)
 
 
 def _content_terms(text: str) -> set[str]:
@@ -68,6 +69,7 @@ def document_boosts(
         """,
         (ids,),
     ).fetchall()
+    superseded = _superseded(conn, ids) if boosts.superseded != 1.0 else set()
     for doc_id, source, title, updated_at, confirmed in rows:
         applied: dict[str, float] = {}
         if boosts.title != 1.0 and query_terms:
@@ -80,6 +82,24 @@ def document_boosts(
             applied["confirmed_solution"] = boosts.confirmed_solution
         if source == CORRECTIONS_SOURCE and boosts.correction != 1.0:
             applied["correction"] = boosts.correction
+        if int(doc_id) in superseded:
+            applied["superseded"] = boosts.superseded
         if applied:
             result[int(doc_id)] = applied
     return result
+
+
+def _superseded(conn: psycopg.Connection[Any], ids: list[int]) -> set[int]:
+    """Which of ``ids`` a live correction names as replaced: by external id,
+    ``source:external_id`` or URL (what a knowledge owner can copy from the page)."""
+    rows = conn.execute(
+        """
+        SELECT DISTINCT d.id FROM documents d
+        JOIN documents c ON c.source = %s AND c.deleted_at IS NULL
+         AND trim(c.metadata ->> 'supersedes') IN (d.external_id, d.source || ':' || d.external_id,
+                                                   d.url)
+        WHERE d.id = ANY(%s) AND d.source <> %s
+        """,
+        (CORRECTIONS_SOURCE, ids, CORRECTIONS_SOURCE),
+    ).fetchall()
+    return {int(r[0]) for r in rows}

@@ -299,6 +299,7 @@ def options_from_settings(settings: Settings, **overrides: Any) -> SearchOptions
             recent_days=settings.boost_recent_days,
             confirmed_solution=settings.boost_confirmed_solution,
             correction=settings.boost_correction,
+            superseded=settings.boost_superseded,
         ),
         synonyms_path=settings.synonyms_path if settings.search_expand_query else None,
         expansion_weight=settings.search_expansion_weight,

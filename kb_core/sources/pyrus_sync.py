@@ -16,7 +16,11 @@ from typing import Any
 from kb_core.models import SourceDocument
 from kb_core.sources.cursor import SyncCursor, parse_time
 from kb_core.sources.pyrus import PyrusClient
-from kb_core.sources.pyrus_tasks import CorrectionDocumentBuilder, TicketDocumentBuilder
+from kb_core.sources.pyrus_tasks import (
+    CORRECTIONS_SOURCE,
+    CorrectionDocumentBuilder,
+    TicketDocumentBuilder,
+)
 
 REGISTER_TIME_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
 
@@ -88,3 +92,24 @@ def fetch_corrections(
         if document is not None:
             documents.append(document)
     return documents
+
+
+def corrections_pending(
+    conn: Any, client: PyrusClient, form_id: int, builder: CorrectionDocumentBuilder
+) -> dict[str, str]:
+    """Approved corrections the knowledge base does not hold as they are now: new or
+    changed (id → the content hash Pyrus has now) and withdrawn (id → "withdrawn": indexed
+    but no longer approved). Empty: nothing to ingest.
+
+    The comparison is by content hash against ``documents``, so it needs no state of its
+    own: a sensor polling this triggers one refresh per change, however often it asks.
+    """
+    wanted = {d.external_id: d.content_hash for d in fetch_corrections(client, form_id, builder)}
+    rows = conn.execute(
+        "SELECT external_id, content_hash FROM documents WHERE source = %s AND deleted_at IS NULL",
+        (CORRECTIONS_SOURCE,),
+    ).fetchall()
+    held = {str(external_id): str(digest) for external_id, digest in rows}
+    pending = {i: digest for i, digest in wanted.items() if held.get(i) != digest}
+    pending.update({i: "withdrawn" for i in held if i not in wanted})
+    return dict(sorted(pending.items()))

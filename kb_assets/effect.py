@@ -1,0 +1,203 @@
+"""Ticket categories and the assistant's measured effect, per day, as Dagster assets.
+
+Both daily assets are partitioned by day (KB_STATS_TIMEZONE), so a day can be recomputed
+or backfilled on its own and a missing day is visible in the UI. The data lives in
+PostgreSQL (``ticket_outcomes``); ``category_stats`` reads it with ``deps=`` rather than
+loading upstream partitions, and the weekly report reads seven days the same way.
+"""
+
+from dataclasses import asdict
+from datetime import date, datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import dagster as dg
+
+from kb_assets.resources import (
+    DatabaseResource,
+    EmbedderResource,
+    NotificationsResource,
+    PyrusResource,
+)
+from kb_core.bot.query import ticket_question
+from kb_core.categorize.classifier import Prediction
+from kb_core.categorize.configured import classifier_from_settings
+from kb_core.effect.collect import CollectConfig, collect_day
+from kb_core.effect.report import png_data_uri
+from kb_core.effect.reporting import period_report
+from kb_core.effect.stats import upsert_outcomes
+from kb_core.index.versions import NoActiveVersion, active_version
+from kb_core.notify import digest_text, reports_dir, title, weekly_report_text, write_report
+from kb_core.pii.configured import config_from_settings
+from kb_core.pii.scrubber import Scrubber
+from kb_core.settings import get_settings
+from kb_core.sources import configured
+
+_settings = get_settings()
+DAILY = dg.DailyPartitionsDefinition(
+    start_date=_settings.stats_start_date, timezone=_settings.stats_timezone
+)
+# The day is over at midnight; at 04:00 its tickets and the night's refresh are in.
+AFTER_THE_DAY = dg.AutomationCondition.on_cron("0 4 * * *", cron_timezone="Europe/Moscow")
+
+
+def _day(context: dg.AssetExecutionContext) -> date:
+    return date.fromisoformat(context.partition_key)
+
+
+@dg.asset(
+    group_name="effect",
+    partitions_def=DAILY,
+    description="The day's helpdesk tickets: category (the agent's, the bot's, or "
+    "classified now), whether the bot answered and how its draft was used, response times.",
+    kinds={"postgres"},
+    automation_condition=AFTER_THE_DAY,
+)
+def ticket_categories(
+    context: dg.AssetExecutionContext,
+    database: DatabaseResource,
+    pyrus: PyrusResource,
+    embedder: EmbedderResource,
+) -> dg.MaterializeResult:
+    if not pyrus.enabled or not pyrus.form_ids:
+        context.log.info("Pyrus tickets not configured (KB_PYRUS_LOGIN / _FORM_IDS): skipped")
+        return dg.MaterializeResult(metadata={"enabled": False})
+    settings = pyrus.settings
+    day = _day(context)
+    model = embedder.get()
+    scrubber = Scrubber(config_from_settings(settings))
+    fields = configured.ticket_builder(settings).fields
+    with pyrus.client() as client, database.connection() as conn:
+        classifier = classifier_from_settings(settings, client)
+        try:
+            version = active_version(conn)
+        except NoActiveVersion:
+            version = None
+
+        def classify(task: dict[str, Any]) -> Prediction:
+            text = scrubber.scrub(ticket_question(task, fields))
+            usable = version is not None and version.embedding_model == model.model_id
+            vector = model.embed_query(text) if usable else None
+            return classifier.predict(
+                conn,
+                text,
+                vector,
+                model_id=model.model_id,
+                dimension=model.dimension,
+                version=version,
+                exclude=[str(task["id"])],
+            )
+
+        rows = collect_day(
+            conn,
+            client,
+            day,
+            CollectConfig(
+                form_ids=pyrus.form_ids,
+                bot_ids=configured.bot_ids(settings),
+                category_field=settings.pyrus_category_field,
+                tz=ZoneInfo(settings.stats_timezone),
+                accepted=settings.effect_accepted_similarity,
+                edited=settings.effect_edited_similarity,
+            ),
+            classify,
+        )
+        upsert_outcomes(conn, rows)
+    by_source: dict[str, int] = {}
+    for row in rows:
+        by_source[row.category_source] = by_source.get(row.category_source, 0) + 1
+    context.log.info(f"{day}: {len(rows)} tickets, categories by {by_source}")
+    return dg.MaterializeResult(
+        metadata={
+            "tickets": len(rows),
+            "bot_answered": sum(1 for r in rows if r.outcome.bot_answered),
+            "category_by": dg.MetadataValue.json(by_source),
+        }
+    )
+
+
+@dg.asset(
+    group_name="effect",
+    partitions_def=DAILY,
+    deps=[ticket_categories],
+    description="Per category and in total for the day: volumes, bot coverage, draft "
+    "acceptance, response times, minutes saved; charts, an HTML report, the daily digest.",
+    kinds={"postgres"},
+    automation_condition=dg.AutomationCondition.eager(),
+)
+def category_stats(
+    context: dg.AssetExecutionContext,
+    database: DatabaseResource,
+    notifications: NotificationsResource,
+) -> dg.MaterializeResult:
+    settings = notifications.settings
+    day = _day(context)
+    with database.connection() as conn:
+        report = period_report(conn, day, day, settings, title=title("digest"))
+    files = write_report(report.html, reports_dir(settings) / "daily", day.isoformat(), None)
+    sent = notifications.send(
+        "digest",
+        title("digest"),
+        digest_text(day, asdict(report.total), [asdict(s) for s in report.stats]),
+    )
+    charts = "\n\n".join(
+        f"**{caption}**\n\n![{caption}]({png_data_uri(png)})"
+        for caption, png in report.charts.items()
+    )
+    total = report.total
+    return dg.MaterializeResult(
+        metadata={
+            "tickets": total.tickets,
+            "bot_answered": total.bot_answered,
+            "coverage": round(total.coverage or 0.0, 4),
+            "acceptance_rate": round(total.acceptance_rate or 0.0, 4),
+            "minutes_saved": round(total.minutes_saved, 1),
+            "first_response_median_min": total.first_response_median_min or 0.0,
+            "table": dg.MetadataValue.md(report.markdown),
+            "charts": dg.MetadataValue.md(charts),
+            "report": dg.MetadataValue.path(str(files.html_path)),
+            "digest_sent": sent,
+        }
+    )
+
+
+@dg.asset(
+    group_name="effect",
+    deps=[category_stats],
+    description="The last seven complete days' effect as a document: PDF through the "
+    "corporate print service (KB_PRINT_SERVICE_URL), else HTML; announced in the messenger.",
+    kinds={"postgres"},
+    automation_condition=dg.AutomationCondition.on_cron("0 7 * * 1", cron_timezone="Europe/Moscow"),
+)
+def weekly_effect_report(
+    context: dg.AssetExecutionContext,
+    database: DatabaseResource,
+    notifications: NotificationsResource,
+) -> dg.MaterializeResult:
+    settings = notifications.settings
+    end = datetime.now(ZoneInfo(settings.stats_timezone)).date() - timedelta(days=1)
+    start = end - timedelta(days=6)
+    with database.connection() as conn:
+        report = period_report(conn, start, end, settings, title=title("weekly_report"))
+    stem = f"effect-{start.isoformat()}-{end.isoformat()}"
+    files = write_report(
+        report.html, reports_dir(settings) / "weekly", stem, notifications.printer()
+    )
+    if files.error:
+        context.log.warning(f"print service failed, the report stays HTML: {files.error}")
+    location = str(files.pdf_path or files.html_path)
+    notifications.send(
+        "weekly_report", title("weekly_report"), weekly_report_text(report.label, location)
+    )
+    return dg.MaterializeResult(
+        metadata={
+            "period": report.label,
+            "tickets": report.total.tickets,
+            "minutes_saved": round(report.total.minutes_saved, 1),
+            "report": dg.MetadataValue.path(location),
+            "pdf": files.pdf_path is not None,
+        }
+    )
+
+
+EFFECT_ASSETS = [ticket_categories, category_stats, weekly_effect_report]

@@ -1,0 +1,86 @@
+"""Sensors: approved corrections reach the index within minutes; failures reach people.
+
+``corrections_sensor`` polls the «Актуализация RAG» form every KB_CORRECTIONS_POLL_S
+seconds and, when Pyrus holds approved corrections the knowledge base does not (new,
+changed or withdrawn), starts ``corrections_refresh``: the corrections source and
+everything downstream of it, through scrubbing, embedding, evaluation and promotion,
+without waiting for the nightly run. The run key is the pending set itself, so a change
+starts one run however often the sensor asks, and a refused candidate is not retried in
+a loop.
+
+``notify_run_failures`` tells the messenger about every failed run, except a run that
+failed only because promotion was refused: that one was already announced, with its
+reasons, as a blocked promotion.
+"""
+
+import hashlib
+import json
+
+import dagster as dg
+
+from kb_assets.assets import kb_corrections
+from kb_assets.resources import DatabaseResource, NotificationsResource, PyrusResource
+from kb_core.notify import run_failure_text, title
+from kb_core.settings import get_settings
+from kb_core.sources import configured
+from kb_core.sources.pyrus_sync import corrections_pending
+
+corrections_refresh = dg.define_asset_job(
+    "corrections_refresh",
+    selection=dg.AssetSelection.assets(kb_corrections).downstream(),
+    description="Approved corrections through scrubbing, indexing, evaluation, promotion.",
+)
+
+# Steps whose failure means "promotion refused", announced by the steps themselves.
+PROMOTION_STEPS = ("promoted_index", "candidate_passes_eval")
+MAX_ERROR_CHARS = 500
+
+
+@dg.sensor(
+    job=corrections_refresh,
+    minimum_interval_seconds=get_settings().corrections_poll_s,
+    default_status=dg.DefaultSensorStatus.RUNNING,
+    description="Starts corrections_refresh when approved corrections are not yet indexed.",
+)
+def corrections_sensor(
+    context: dg.SensorEvaluationContext, database: DatabaseResource, pyrus: PyrusResource
+) -> dg.RunRequest | dg.SkipReason:
+    settings = pyrus.settings
+    form_id = settings.pyrus_corrections_form_id
+    if not pyrus.enabled or form_id is None:
+        return dg.SkipReason("corrections form not configured (KB_PYRUS_CORRECTIONS_FORM_ID)")
+    with pyrus.client() as client, database.connection() as conn:
+        pending = corrections_pending(
+            conn, client, form_id, configured.correction_builder(settings)
+        )
+    if not pending:
+        return dg.SkipReason("every approved correction is indexed")
+    key = hashlib.sha256(json.dumps(pending, sort_keys=True).encode()).hexdigest()[:16]
+    context.log.info(f"corrections to ingest: {', '.join(pending)}")
+    return dg.RunRequest(
+        run_key=f"corrections-{key}",
+        tags={"kb/trigger": "corrections", "kb/corrections": ",".join(pending)[:200]},
+    )
+
+
+@dg.run_failure_sensor(
+    name="notify_run_failures",
+    default_status=dg.DefaultSensorStatus.RUNNING,
+    description="Posts failed pipeline runs to the corporate messenger (KB_NOTIFY_WEBHOOK_URL).",
+)
+def notify_run_failures(
+    context: dg.RunFailureSensorContext, notifications: NotificationsResource
+) -> None:
+    steps = sorted({e.step_key for e in context.get_step_failure_events() if e.step_key})
+    if steps and all(any(p in step for p in PROMOTION_STEPS) for step in steps):
+        return
+    message = (context.failure_event.message or "")[:MAX_ERROR_CHARS]
+    notifications.send(
+        "run_failure",
+        title("run_failure"),
+        run_failure_text(context.dagster_run.job_name, context.dagster_run.run_id, steps, message),
+    )
+
+
+SENSORS = [corrections_sensor, notify_run_failures]
+JOBS = [corrections_refresh]

@@ -1,0 +1,128 @@
+"""Collecting one day's tickets: category, bot help and outcome, ready to store.
+
+For every helpdesk ticket created on the day (statistics time zone) the task is read
+fresh from Pyrus. The category is the one in the ticket's field (the agent's choice, or
+the bot's when nobody changed it); a ticket without one is classified now. The bot's
+draft is the one it recorded (``bot_interactions``); for tickets answered before this
+bot kept records (or by another bot), the text of the bot's first comment on the task.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Collection, Iterator, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta
+from typing import Any, Protocol
+from zoneinfo import ZoneInfo
+
+import psycopg
+
+from kb_core.categorize.classifier import Prediction
+from kb_core.effect.outcomes import CategorySource, category_from_task, ticket_outcome
+from kb_core.effect.stats import OutcomeRow
+from kb_core.sources.cursor import parse_time
+from kb_core.sources.pyrus_tasks import comment_history
+
+
+class TicketSource(Protocol):
+    def iter_register(
+        self, form_id: int, *, modified_after: str | None = None
+    ) -> Iterator[dict[str, Any]]: ...
+
+    def get_task(self, task_id: int) -> dict[str, Any]: ...
+
+
+@dataclass(frozen=True)
+class CollectConfig:
+    form_ids: Sequence[int]
+    bot_ids: Collection[int]
+    category_field: str
+    tz: ZoneInfo
+    accepted: float
+    edited: float
+
+
+def day_bounds(day: date, tz: ZoneInfo) -> tuple[datetime, datetime]:
+    start = datetime.combine(day, time.min, tzinfo=tz)
+    return start, start + timedelta(days=1)
+
+
+def tickets_created_on(
+    pyrus: TicketSource, form_ids: Sequence[int], day: date, tz: ZoneInfo
+) -> Iterator[dict[str, Any]]:
+    """The day's tickets as register summaries. A ticket created that day was modified
+    on it or later, so ``modified_after`` the day's start narrows the register."""
+    start, end = day_bounds(day, tz)
+    after = start.astimezone(ZoneInfo("UTC")).strftime("%Y-%m-%dT%H:%M:%SZ")
+    for form_id in form_ids:
+        for summary in pyrus.iter_register(form_id, modified_after=after):
+            created = parse_time(summary.get("create_date"))
+            if created is not None and start <= created < end:
+                yield summary
+
+
+def recorded_answer(conn: psycopg.Connection[Any], task_id: int) -> tuple[str, str, str] | None:
+    """(draft, mode, category) of the bot's first recorded answer to the ticket."""
+    row = conn.execute(
+        """
+        SELECT answer ->> 'draft_reply', mode, category FROM bot_interactions
+        WHERE task_id = %s AND trigger <> 'correction' ORDER BY id LIMIT 1
+        """,
+        (task_id,),
+    ).fetchone()
+    return (str(row[0] or ""), str(row[1]), str(row[2] or "")) if row else None
+
+
+def bot_comment_text(task: dict[str, Any], bot_ids: Collection[int]) -> str | None:
+    """The bot's first comment on the task (its draft, when no record of ours exists)."""
+    for comment in comment_history(task):
+        if comment.is_bot(bot_ids) and comment.text.strip():
+            return comment.text
+    return None
+
+
+def collect_day(
+    conn: psycopg.Connection[Any],
+    pyrus: TicketSource,
+    day: date,
+    config: CollectConfig,
+    classify: Callable[[dict[str, Any]], Prediction],
+) -> list[OutcomeRow]:
+    """Every ticket of the day, each with a category (``classify``: for tickets whose
+    field is empty)."""
+    rows = []
+    for summary in tickets_created_on(pyrus, config.form_ids, day, config.tz):
+        task = pyrus.get_task(int(summary["id"]))
+        recorded = recorded_answer(conn, int(task["id"]))
+        if recorded is not None:
+            draft, mode, bot_category = recorded
+        else:
+            draft, mode, bot_category = bot_comment_text(task, config.bot_ids) or "", "", ""
+        outcome = ticket_outcome(
+            task,
+            draft=draft or None,
+            bot_mode=mode or None,
+            bot_ids=config.bot_ids,
+            tz=config.tz,
+            accepted=config.accepted,
+            edited=config.edited,
+        )
+        found = category_from_task(task, config.category_field, config.bot_ids)
+        source: CategorySource
+        confidence: float | None = None
+        if found is not None:
+            category, chosen_by = found
+            source = "bot" if chosen_by == "bot" else "agent"
+        else:
+            prediction = classify(task)
+            category, source, confidence = prediction.category, "classifier", prediction.confidence
+        rows.append(
+            OutcomeRow(
+                outcome=outcome,
+                category=category,
+                category_source=source,
+                category_confidence=confidence,
+                bot_category=bot_category or (category if source == "bot" else None),
+            )
+        )
+    return rows
