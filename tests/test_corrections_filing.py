@@ -157,10 +157,10 @@ def test_a_mention_correction_is_filed_once_and_becomes_a_curated_entry(fake, da
     assert document is not None
     assert document.source == "correction"
     assert document.external_id == str(filed.correction_task_id)
-    # The entry's title is the ticket's subject; the description stays in its body.
-    subject, _, details = _expected_question(fake.store).partition("\n")
+    # The entry's title is the ticket's subject; its body is the corrected answer.
+    subject = _expected_question(fake.store).partition("\n")[0]
     assert document.title == subject
-    assert document.raw_body.startswith(f"# {subject}\n\n{details.strip()}")
+    assert document.raw_body == f"# {subject}\n\n{CORRECTED}\n"
     assert CORRECTED in document.raw_body and DRAFT not in document.raw_body
     assert document.url == TASK_URL.format(id=filed.correction_task_id)
     assert document.metadata["ticket_ids"] == [TICKET]

@@ -222,15 +222,15 @@ class CorrectionDocumentBuilder:
         ticket = field_by_code(task, self.fields.ticket)
         ticket_ids = ((ticket or {}).get("value") or {}).get("task_ids") or []
         # A question filed from a ticket is its subject, then its description: the first
-        # line is the entry's title, the rest stays in the body (it helps retrieval).
-        title, _, details = question.strip().partition("\n")
-        body = f"# {title.strip()}\n\n" + (f"{details.strip()}\n\n" if details.strip() else "")
+        # line is the entry's title. The description stays out of the body, so that the
+        # entry's text is the answer (extractive mode quotes the body's best sentences).
+        title = question.strip().partition("\n")[0].strip()
         return SourceDocument(
             source=CORRECTIONS_SOURCE,
             external_id=str(task["id"]),
-            title=title.strip(),
+            title=title,
             raw_format="markdown",
-            raw_body=f"{body}{answer}\n",
+            raw_body=f"# {title}\n\n{answer}\n",
             url=self.task_url.format(id=task["id"]),
             updated_at=parse_time(task.get("close_date") or task.get("last_modified_date")),
             metadata={
