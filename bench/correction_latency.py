@@ -91,9 +91,8 @@ def main() -> None:
         with db.connection() as conn:
             jobs.enqueue(conn, ticket, int(comment["id"]), "correction")
         work_off()
-        correction = next(
-            c["task_id"] for c in store.created if c["request"]["form_id"] == SAMPLE_CORRECTIONS_FORM
-        )
+        filed = [c for c in store.created if c["request"]["form_id"] == SAMPLE_CORRECTIONS_FORM]
+        correction = filed[0]["task_id"]
         with db.connection() as conn:
             before = active_version(conn).id
 
