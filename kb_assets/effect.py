@@ -8,7 +8,6 @@ loading upstream partitions, and the weekly report reads seven days the same way
 
 from dataclasses import asdict
 from datetime import date, datetime, timedelta
-from typing import Any
 from zoneinfo import ZoneInfo
 
 import dagster as dg
@@ -19,19 +18,12 @@ from kb_assets.resources import (
     NotificationsResource,
     PyrusResource,
 )
-from kb_core.bot.query import ticket_question
-from kb_core.categorize.classifier import Prediction
-from kb_core.categorize.configured import classifier_from_settings
-from kb_core.effect.collect import CollectConfig, collect_day
+from kb_core.effect.collect import collect_config, collect_day, ticket_classifier
 from kb_core.effect.report import png_data_uri
 from kb_core.effect.reporting import period_report
 from kb_core.effect.stats import upsert_outcomes
-from kb_core.index.versions import NoActiveVersion, active_version
 from kb_core.notify import digest_text, reports_dir, title, weekly_report_text, write_report
-from kb_core.pii.configured import config_from_settings
-from kb_core.pii.scrubber import Scrubber
 from kb_core.settings import get_settings
-from kb_core.sources import configured
 
 _settings = get_settings()
 DAILY = dg.DailyPartitionsDefinition(
@@ -64,44 +56,9 @@ def ticket_categories(
         return dg.MaterializeResult(metadata={"enabled": False})
     settings = pyrus.settings
     day = _day(context)
-    model = embedder.get()
-    scrubber = Scrubber(config_from_settings(settings))
-    fields = configured.ticket_builder(settings).fields
     with pyrus.client() as client, database.connection() as conn:
-        classifier = classifier_from_settings(settings, client)
-        try:
-            version = active_version(conn)
-        except NoActiveVersion:
-            version = None
-
-        def classify(task: dict[str, Any]) -> Prediction:
-            text = scrubber.scrub(ticket_question(task, fields))
-            usable = version is not None and version.embedding_model == model.model_id
-            vector = model.embed_query(text) if usable else None
-            return classifier.predict(
-                conn,
-                text,
-                vector,
-                model_id=model.model_id,
-                dimension=model.dimension,
-                version=version,
-                exclude=[str(task["id"])],
-            )
-
-        rows = collect_day(
-            conn,
-            client,
-            day,
-            CollectConfig(
-                form_ids=pyrus.form_ids,
-                bot_ids=configured.bot_ids(settings),
-                category_field=settings.pyrus_category_field,
-                tz=ZoneInfo(settings.stats_timezone),
-                accepted=settings.effect_accepted_similarity,
-                edited=settings.effect_edited_similarity,
-            ),
-            classify,
-        )
+        classify = ticket_classifier(conn, settings, client, embedder.get())
+        rows = collect_day(conn, client, day, collect_config(settings, pyrus.form_ids), classify)
         upsert_outcomes(conn, rows)
     by_source: dict[str, int] = {}
     for row in rows:

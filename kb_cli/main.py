@@ -46,6 +46,11 @@ pii_app = typer.Typer(
     help="Personal data: scrub or scan text, measure the scrubber.", no_args_is_help=True
 )
 app.add_typer(pii_app, name="pii")
+effect_app = typer.Typer(
+    help="The assistant's measured effect: ticket categories, draft use, time saved.",
+    no_args_is_help=True,
+)
+app.add_typer(effect_app, name="effect")
 
 console = Console()
 err_console = Console(stderr=True)
@@ -382,6 +387,21 @@ def _demo_bot(settings: Settings, db: Database, fakes: Any) -> None:
         thread.join(timeout=30)
 
 
+def _demo_effect(settings: Settings, db: Database) -> None:
+    """The measured effect on the sample tickets (answered by a seed bot's drafts)."""
+    from datetime import date
+
+    console.rule("Measured effect on the sample tickets")
+    report, files = _effect_report(settings, db, date(2026, 5, 1), date(2026, 11, 20))
+    total = report.total
+    console.print(
+        f"{total.tickets} tickets, bot drafts on {total.bot_answered}: "
+        f"{total.accepted} accepted, {total.edited} edited, {total.rewritten} rewritten; "
+        f"≈{total.minutes_saved:.0f} agent minutes saved"
+    )
+    console.print(f"effect report: {files.html_path}")
+
+
 @app.command("demo")
 def demo() -> None:
     """Run the product end to end on its embedded defaults, against the local fakes."""
@@ -418,6 +438,7 @@ def demo() -> None:
                 hits = search(conn, embedder, question, options_from_settings(settings, k=3))
                 _print_hits(question, hits)
         _demo_bot(settings, db, fakes)
+        _demo_effect(settings, db)
     finally:
         fakes.stop()
     console.print('Try your own question: .venv/bin/kb search "…" --k 5')
@@ -606,6 +627,60 @@ def eval_report(
     with db.connection() as conn:
         path = write_report(conn, out.expanduser().resolve())
     console.print(f"report written to {path}")
+
+
+def _effect_report(settings: Settings, db: Database, start: Any, end: Any) -> Any:
+    """Collect the outcomes of ``start``..``end`` from Pyrus, store them, write the report."""
+    from datetime import timedelta
+
+    from rich.progress import track
+
+    from kb_core.effect.collect import collect_config, collect_day, ticket_classifier
+    from kb_core.effect.reporting import period_report
+    from kb_core.effect.stats import upsert_outcomes
+    from kb_core.embeddings import query_embedder
+    from kb_core.notify import PrintService, reports_dir, title, write_report
+    from kb_core.settings import split_list
+    from kb_core.sources import configured
+
+    form_ids = [int(i) for i in split_list(settings.pyrus_form_ids)]
+    if not configured.pyrus_enabled(settings) or not form_ids:
+        raise typer.BadParameter("Pyrus is not configured (KB_PYRUS_LOGIN, KB_PYRUS_FORM_IDS)")
+    days = [start + timedelta(days=i) for i in range((end - start).days + 1)]
+    with configured.pyrus_client(settings) as client, db.connection() as conn:
+        classify = ticket_classifier(conn, settings, client, query_embedder(settings))
+        config = collect_config(settings, form_ids)
+        for day in track(days, description="collecting tickets", console=err_console):
+            upsert_outcomes(conn, collect_day(conn, client, day, config, classify))
+        report = period_report(conn, start, end, settings, title=title("weekly_report"))
+    files = write_report(
+        report.html,
+        reports_dir(settings),
+        f"effect-{start.isoformat()}-{end.isoformat()}",
+        PrintService.from_settings(settings),
+    )
+    return report, files
+
+
+@effect_app.command("report")
+def effect_report(
+    start: Annotated[str, typer.Option("--from", help="First day, YYYY-MM-DD.")],
+    end: Annotated[str, typer.Option("--to", help="Last day (inclusive), YYYY-MM-DD.")],
+) -> None:
+    """Collect the period's tickets from Pyrus (category, bot draft use, response times)
+    and write the effect report: HTML, and PDF when KB_PRINT_SERVICE_URL is set."""
+    from datetime import date
+
+    try:
+        first, last = date.fromisoformat(start), date.fromisoformat(end)
+    except ValueError as exc:
+        raise typer.BadParameter(f"dates must be YYYY-MM-DD: {exc}") from exc
+    if last < first:
+        raise typer.BadParameter("--to is before --from")
+    settings = get_settings()
+    report, files = _effect_report(settings, open_database(settings), first, last)
+    console.print(report.markdown)
+    console.print(f"report written to {files.pdf_path or files.html_path}")
 
 
 @pii_app.command("scrub")

@@ -18,8 +18,12 @@ from zoneinfo import ZoneInfo
 import psycopg
 
 from kb_core.categorize.classifier import Prediction
+from kb_core.categorize.configured import CatalogReader
 from kb_core.effect.outcomes import CategorySource, category_from_task, ticket_outcome
 from kb_core.effect.stats import OutcomeRow
+from kb_core.embeddings.base import Embedder
+from kb_core.index.versions import VersionInfo
+from kb_core.settings import Settings
 from kb_core.sources.cursor import parse_time
 from kb_core.sources.pyrus_tasks import comment_history
 
@@ -126,3 +130,55 @@ def collect_day(
             )
         )
     return rows
+
+
+def collect_config(settings: Settings, form_ids: Sequence[int]) -> CollectConfig:
+    from kb_core.sources import configured
+
+    return CollectConfig(
+        form_ids=form_ids,
+        bot_ids=configured.bot_ids(settings),
+        category_field=settings.pyrus_category_field,
+        tz=ZoneInfo(settings.stats_timezone),
+        accepted=settings.effect_accepted_similarity,
+        edited=settings.effect_edited_similarity,
+    )
+
+
+def ticket_classifier(
+    conn: psycopg.Connection[Any],
+    settings: Settings,
+    pyrus: CatalogReader,
+    embedder: Embedder,
+) -> Callable[[dict[str, Any]], Prediction]:
+    """Classifies a ticket as the bot would: its scrubbed subject and description against
+    the labelled tickets of the active version (keywords only before the first one)."""
+    from kb_core.bot.query import ticket_question
+    from kb_core.categorize.configured import classifier_from_settings
+    from kb_core.index.versions import NoActiveVersion, active_version
+    from kb_core.pii.configured import config_from_settings
+    from kb_core.pii.scrubber import Scrubber
+    from kb_core.sources import configured
+
+    classifier = classifier_from_settings(settings, pyrus)
+    scrubber = Scrubber(config_from_settings(settings))
+    fields = configured.ticket_builder(settings).fields
+    try:
+        version: VersionInfo | None = active_version(conn)
+    except NoActiveVersion:
+        version = None
+    usable = version is not None and version.embedding_model == embedder.model_id
+
+    def classify(task: dict[str, Any]) -> Prediction:
+        text = scrubber.scrub(ticket_question(task, fields))
+        return classifier.predict(
+            conn,
+            text,
+            embedder.embed_query(text) if usable else None,
+            model_id=embedder.model_id,
+            dimension=embedder.dimension,
+            version=version,
+            exclude=[str(task["id"])],
+        )
+
+    return classify
