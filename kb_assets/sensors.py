@@ -71,10 +71,20 @@ def corrections_sensor(
 def notify_run_failures(
     context: dg.RunFailureSensorContext, notifications: NotificationsResource
 ) -> None:
-    steps = sorted({e.step_key for e in context.get_step_failure_events() if e.step_key})
+    failures = context.get_step_failure_events()
+    steps = sorted({e.step_key for e in failures if e.step_key})
     if steps and all(any(p in step for p in PROMOTION_STEPS) for step in steps):
         return
-    message = (context.failure_event.message or "")[:MAX_ERROR_CHARS]
+    # The steps' own errors say what went wrong (the innermost cause: Dagster wraps the
+    # user's exception); the run's event only lists the steps.
+    errors = []
+    for event in failures:
+        error = event.step_failure_data.error
+        while error is not None and error.cause is not None:
+            error = error.cause
+        if error is not None and error.message.strip():
+            errors.append(error.message.strip().splitlines()[-1])
+    message = ("; ".join(errors) or context.failure_event.message or "")[:MAX_ERROR_CHARS]
     notifications.send(
         "run_failure",
         title("run_failure"),

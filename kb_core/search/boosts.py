@@ -15,7 +15,9 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import psycopg
+from psycopg import sql
 
+from kb_core.index.versions import visible
 from kb_core.sources.pyrus_tasks import CORRECTIONS_SOURCE, TICKETS_SOURCE
 from kb_core.text.lemmas import lemmas
 
@@ -52,8 +54,11 @@ def document_boosts(
     boosts: Boosts,
     *,
     now: datetime | None = None,
+    version: int | None = None,
 ) -> dict[int, dict[str, float]]:
-    """The boosts that apply to each document, by name (absent: none applies)."""
+    """The boosts that apply to each document, by name (absent: none applies).
+    ``version``: the index version searched (a correction supersedes only from the
+    version that holds it)."""
     ids = list(document_ids)
     if not ids or not boosts.enabled:
         return {}
@@ -69,7 +74,7 @@ def document_boosts(
         """,
         (ids,),
     ).fetchall()
-    superseded = _superseded(conn, ids) if boosts.superseded != 1.0 else set()
+    superseded = _superseded(conn, ids, version) if boosts.superseded != 1.0 else set()
     for doc_id, source, title, updated_at, confirmed in rows:
         applied: dict[str, float] = {}
         if boosts.title != 1.0 and query_terms:
@@ -89,17 +94,26 @@ def document_boosts(
     return result
 
 
-def _superseded(conn: psycopg.Connection[Any], ids: list[int]) -> set[int]:
+def _superseded(conn: psycopg.Connection[Any], ids: list[int], version: int | None) -> set[int]:
     """Which of ``ids`` a live correction names as replaced: by external id,
-    ``source:external_id`` or URL (what a knowledge owner can copy from the page)."""
+    ``source:external_id`` or URL (what a knowledge owner can copy from the page). With
+    ``version``, only corrections that version holds count: a correction still waiting in
+    a candidate must not demote the page the bot reads now."""
+    in_version: sql.Composable = sql.SQL("TRUE")
+    if version is not None:
+        in_version = sql.SQL(
+            "EXISTS (SELECT 1 FROM chunks ch WHERE ch.document_id = c.id AND {visible})"
+        ).format(visible=visible("ch", version))
     rows = conn.execute(
-        """
-        SELECT DISTINCT d.id FROM documents d
-        JOIN documents c ON c.source = %s AND c.deleted_at IS NULL
-         AND trim(c.metadata ->> 'supersedes') IN (d.external_id, d.source || ':' || d.external_id,
-                                                   d.url)
-        WHERE d.id = ANY(%s) AND d.source <> %s
-        """,
+        sql.SQL(
+            """
+            SELECT DISTINCT d.id FROM documents d
+            JOIN documents c ON c.source = %s AND c.deleted_at IS NULL
+             AND trim(c.metadata ->> 'supersedes') IN (d.external_id,
+                                                       d.source || ':' || d.external_id, d.url)
+            WHERE d.id = ANY(%s) AND d.source <> %s AND {in_version}
+            """
+        ).format(in_version=in_version),
         (CORRECTIONS_SOURCE, ids, CORRECTIONS_SOURCE),
     ).fetchall()
     return {int(r[0]) for r in rows}

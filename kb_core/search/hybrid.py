@@ -201,7 +201,7 @@ def search(
         doc_scores = dict(lex_scores)
     else:
         doc_scores = fuse(vec_scores, lex_scores, text, options)
-    boosts = document_boosts(conn, doc_scores, text, options.boosts)
+    boosts = document_boosts(conn, doc_scores, text, options.boosts, version=version.id)
     for doc, applied in boosts.items():
         doc_scores[doc] *= math.prod(applied.values())
     ranked_docs = sorted(doc_scores.items(), key=lambda item: (-item[1], item[0]))
