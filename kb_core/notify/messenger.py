@@ -24,8 +24,8 @@ import httpx
 import jinja2
 from prometheus_client import Counter
 
-from kb_core.openai_compat import TransientError, error_message, retrying
-from kb_core.sources.http import retry_delay
+from kb_core.notify.http import RetriedPost
+from kb_core.openai_compat import TransientError, error_message
 
 if TYPE_CHECKING:
     from kb_core.settings import Settings
@@ -100,7 +100,7 @@ def render_payload(
     return body
 
 
-class Messenger:
+class Messenger(RetriedPost):
     """Sends notifications to one incoming webhook (thread-safe; reuse one instance)."""
 
     def __init__(
@@ -115,18 +115,18 @@ class Messenger:
         sleep: Callable[[float], None] = time.sleep,
         transport: httpx.BaseTransport | None = None,
     ) -> None:
-        parsed = httpx.URL(url)
-        if parsed.scheme not in ("http", "https") or not parsed.host:
-            raise ValueError("KB_NOTIFY_WEBHOOK_URL must be an http(s) URL")
-        self._url = url
+        # ``host`` (no token from the path) is what the logs name.
+        super().__init__(
+            url,
+            setting="KB_NOTIFY_WEBHOOK_URL",
+            timeout_s=timeout_s,
+            max_retries=max_retries,
+            backoff_initial_s=backoff_initial_s,
+            backoff_max_s=backoff_max_s,
+            sleep=sleep,
+            transport=transport,
+        )
         self._template = compile_template(template)
-        self.max_retries = max_retries
-        self.backoff_initial_s = backoff_initial_s
-        self.backoff_max_s = backoff_max_s
-        self._sleep = sleep
-        self._client = httpx.Client(timeout=timeout_s, transport=transport)
-        # Safe to log: where the messages go without the token in the path.
-        self.host = parsed.host
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Messenger | None:
@@ -146,54 +146,25 @@ class Messenger:
         except (jinja2.TemplateError, TypeError, ValueError) as exc:
             # Only the error's type: its message may quote the text being rendered.
             return self._failed(kind, f"{TEMPLATE_SETTING} failed to render ({type(exc).__name__})")
-        attempts = [0]
-
-        def attempt() -> None:
-            attempts[0] += 1
-            self._post(body)
-
         try:
-            retrying(
-                label=f"messenger webhook ({self.host}, {kind})",
-                max_retries=self.max_retries,
-                backoff_initial_s=self.backoff_initial_s,
-                backoff_max_s=self.backoff_max_s,
-                sleep=self._sleep,
-                on_retry=lambda: None,
-            )(attempt)
-        except (TransientError, _Permanent) as exc:
-            return self._failed(kind, f"{exc} after {attempts[0]} attempt(s)")
+            self._with_retries(
+                f"messenger webhook ({self.host}, {kind})", lambda: self._deliver(body)
+            )
+        except TransientError as exc:
+            return self._failed(kind, str(exc))
+        except _Permanent as exc:
+            return self._failed(kind, f"{exc} after 1 attempt(s)")
         except Exception as exc:
             return self._failed(kind, f"unexpected {type(exc).__name__}")
         NOTIFICATIONS.labels(kind=kind, outcome="sent").inc()
         return True
 
-    def _post(self, body: dict[str, Any]) -> None:
-        try:
-            response = self._client.post(self._url, json=body)
-        except httpx.TimeoutException as exc:
-            raise TransientError(f"{type(exc).__name__} (time-out)") from None
-        except httpx.TransportError as exc:
-            # The type only: some transport errors quote the URL.
-            raise TransientError(type(exc).__name__) from None
-        status = response.status_code
-        if 200 <= status < 300:
-            return
-        message = f"HTTP {status}: {error_message(response)[:200]}"
-        if status == 429 or status >= 500:
-            raise TransientError(message, retry_delay(response))
-        raise _Permanent(message)
+    def _deliver(self, body: dict[str, Any]) -> None:
+        response = self._post(json=body)
+        if not 200 <= response.status_code < 300:
+            raise _Permanent(f"HTTP {response.status_code}: {error_message(response)[:200]}")
 
     def _failed(self, kind: str, reason: str) -> bool:
         NOTIFICATIONS.labels(kind=kind, outcome="failed").inc()
         log.error("messenger (%s): %s notification not delivered: %s", self.host, kind, reason)
         return False
-
-    def close(self) -> None:
-        self._client.close()
-
-    def __enter__(self) -> Messenger:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()

@@ -20,8 +20,8 @@ from typing import TYPE_CHECKING
 
 import httpx
 
-from kb_core.openai_compat import TransientError, error_message, retrying
-from kb_core.sources.http import retry_delay
+from kb_core.notify.http import RetriedPost
+from kb_core.openai_compat import TransientError, error_message
 
 if TYPE_CHECKING:
     from kb_core.settings import Settings
@@ -46,7 +46,7 @@ def _safe_url(url: str) -> str:
     return str(parsed.copy_with(username=None, password=None, query=None, fragment=None))
 
 
-class PrintService:
+class PrintService(RetriedPost):
     """HTML → PDF through a Gotenberg-compatible endpoint (thread-safe; reuse one)."""
 
     def __init__(
@@ -60,16 +60,17 @@ class PrintService:
         sleep: Callable[[float], None] = time.sleep,
         transport: httpx.BaseTransport | None = None,
     ) -> None:
-        parsed = httpx.URL(url)
-        if parsed.scheme not in ("http", "https") or not parsed.host:
-            raise ValueError("KB_PRINT_SERVICE_URL must be an http(s) URL")
-        self._url = url
+        super().__init__(
+            url,
+            setting="KB_PRINT_SERVICE_URL",
+            timeout_s=timeout_s,
+            max_retries=max_retries,
+            backoff_initial_s=backoff_initial_s,
+            backoff_max_s=backoff_max_s,
+            sleep=sleep,
+            transport=transport,
+        )
         self.where = _safe_url(url)
-        self.max_retries = max_retries
-        self.backoff_initial_s = backoff_initial_s
-        self.backoff_max_s = backoff_max_s
-        self._sleep = sleep
-        self._client = httpx.Client(timeout=timeout_s, transport=transport)
 
     @classmethod
     def from_settings(cls, settings: Settings) -> PrintService | None:
@@ -82,38 +83,15 @@ class PrintService:
     def to_pdf(self, html: str) -> bytes:
         """The PDF of a self-contained HTML page; :class:`PrintError` when the service
         fails after the retries, refuses the page or answers with something not a PDF."""
-        attempts = [0]
-
-        def attempt() -> bytes:
-            attempts[0] += 1
-            return self._post(html)
-
         try:
-            return retrying(
-                label=f"print service {self.where}",
-                max_retries=self.max_retries,
-                backoff_initial_s=self.backoff_initial_s,
-                backoff_max_s=self.backoff_max_s,
-                sleep=self._sleep,
-                on_retry=lambda: None,
-            )(attempt)
+            return self._with_retries(f"print service {self.where}", lambda: self._print(html))
         except TransientError as exc:
-            raise PrintError(
-                f"print service {self.where} still failing after {attempts[0]} attempt(s): {exc}"
-            ) from None
+            raise PrintError(f"print service {self.where} still failing: {exc}") from None
 
-    def _post(self, html: str) -> bytes:
+    def _print(self, html: str) -> bytes:
         files = {"files": ("index.html", html.encode("utf-8"), "text/html; charset=utf-8")}
-        try:
-            response = self._client.post(self._url, files=files)
-        except httpx.TimeoutException as exc:
-            raise TransientError(f"{type(exc).__name__} (time-out)") from None
-        except httpx.TransportError as exc:
-            raise TransientError(type(exc).__name__) from None
+        response = self._post(files=files)
         status = response.status_code
-        if status == 429 or status >= 500:
-            message = error_message(response)
-            raise TransientError(f"HTTP {status}: {message}", retry_delay(response))
         if status != 200:
             raise PrintError(
                 f"print service {self.where} refused the page: HTTP {status}: "
@@ -127,15 +105,6 @@ class PrintService:
                 f"({kind}, {len(response.content)} bytes)"
             )
         return response.content
-
-    def close(self) -> None:
-        self._client.close()
-
-    def __enter__(self) -> PrintService:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
 
 
 @dataclass(frozen=True)
