@@ -42,12 +42,16 @@ def build_resources(
 
 
 # The implicit default automation sensor starts STOPPED; this one runs from the start so
-# the daily on_cron sources and the eager downstream assets actually materialise.
+# the daily on_cron sources and the eager downstream assets actually materialise. Its runs
+# carry the same `kb/trigger` tag key as the corrections sensor's: the production
+# dagster.yaml limits that key to one run at a time, so two refreshes never race to
+# write and promote index versions.
 automation_sensor = dg.AutomationConditionSensorDefinition(
     "kb_automation",
     target=dg.AssetSelection.all(),
     default_status=dg.DefaultSensorStatus.RUNNING,
-    minimum_interval_seconds=60,
+    minimum_interval_seconds=get_settings().automation_interval_s,
+    run_tags={"kb/trigger": "automation"},
 )
 
 defs = dg.Definitions(

@@ -194,7 +194,15 @@ def serve(
 
 
 @app.command("worker")
-def worker_command() -> None:
+def worker_command(
+    heartbeat_file: Annotated[
+        Path | None,
+        typer.Option(
+            help="Touched every few seconds while the worker thread lives, for a container "
+            "health check (the worker serves no HTTP)."
+        ),
+    ] = None,
+) -> None:
     """Only the job worker (scale it out separately from the API)."""
     import signal
 
@@ -205,7 +213,9 @@ def worker_command() -> None:
     thread = _worker_thread(settings, db, stop)
     try:
         while thread.is_alive():
-            thread.join(timeout=0.5)
+            if heartbeat_file is not None:
+                heartbeat_file.touch()
+            thread.join(timeout=5)
     except KeyboardInterrupt:
         stop.set()
         thread.join(timeout=30)

@@ -453,6 +453,11 @@ class Settings(BaseSettings):
         ge=30,
         description="How often the corrections sensor polls the «Актуализация RAG» form.",
     )
+    automation_interval_s: int = Field(
+        default=60,
+        ge=5,
+        description="How often Dagster's daemon evaluates the assets' automation conditions.",
+    )
 
     @field_validator(
         "data_dir",

@@ -28,8 +28,12 @@ def test_every_direct_dependency_is_pinned_to_the_locked_version():
 def test_dagster_family_is_pinned_together():
     lock = _lock()
     family = {n: v for n, v in lock.items() if n.startswith("dagster")}
-    core = {v for n, v in family.items() if not n.endswith(("postgres", "rest-resources"))}
+    # Libraries (dagster-postgres, dagster-k8s, ...) carry 0.(minor + 16).patch of core.
+    libraries = ("postgres", "rest-resources", "k8s")
+    core = {v for n, v in family.items() if not n.endswith(libraries)}
     assert core == {lock["dagster"]}
-    assert lock["dagster-postgres"] == "0." + ".".join(
+    library_version = "0." + ".".join(
         [str(int(lock["dagster"].split(".")[1]) + 16), lock["dagster"].split(".")[2]]
     )
+    for name in ("dagster-postgres", "dagster-k8s"):
+        assert lock[name] == library_version, name
