@@ -1,0 +1,158 @@
+"""The daily automation as the Dagster daemon evaluates it.
+
+Two levels. In-process, against a clock we set: which assets the automation conditions
+request at which Moscow time, and when the promoted index's freshness policy warns and
+fails. Then the real thing: ``dagster-daemon run`` with the production dagster.yaml on
+the embedded PostgreSQL and the code location served over gRPC as in docker compose;
+nobody starts a sensor, and the daemon itself launches the refresh run that promotes an
+index version, after which the freshness daemon reports the index fresh.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import dagster as dg
+import psycopg
+import pytest
+from dagster._core.definitions.freshness import FreshnessState
+from dagster._core.test_utils import freeze_time
+from psycopg import sql
+
+from kb_assets.assets import SOURCE_ASSETS
+from kb_assets.definitions import build_resources, defs
+from kb_core.db import Database
+from kb_core.settings import PROJECT_ROOT, get_settings
+
+SOURCES = {"raw_files", "raw_confluence_pages", "raw_pyrus_tickets", "kb_corrections"}
+REFRESH_CHAIN = {
+    "cleaned_markdown",
+    "pii_free_chunks",
+    "chunk_embeddings",
+    "rag_eval",
+    "promoted_index",
+}
+EFFECT_DAILY = {"ticket_categories", "category_stats"}
+PROMOTED = dg.AssetKey("promoted_index")
+
+
+def _msk(text: str) -> datetime:
+    """A Moscow wall-clock time (UTC+3, no DST) as an aware UTC datetime."""
+    return datetime.fromisoformat(text).replace(tzinfo=UTC) - timedelta(hours=3)
+
+
+class Clock:
+    """Successive automation ticks, as the daemon's sensor would run them."""
+
+    def __init__(self, instance: dg.DagsterInstance) -> None:
+        self.instance = instance
+        self.cursor = None
+
+    def tick(self, at: datetime) -> set[str]:
+        """Names of the assets requested at ``at``; their partitions land in ``partitions``."""
+        with freeze_time(at):
+            result = dg.evaluate_automation_conditions(
+                defs=defs, instance=self.instance, evaluation_time=at, cursor=self.cursor
+            )
+        self.cursor = result.cursor
+        self.partitions = {
+            key.to_user_string(): result.get_requested_partitions(key)
+            for key in defs.resolve_asset_graph().get_all_asset_keys()
+            if result.get_num_requested(key)
+        }
+        return set(self.partitions)
+
+    def materialize(self, names: set[str], at: datetime, partition: str | None = None) -> None:
+        """Record materialisations at a given time (the run itself is not the point here)."""
+        with freeze_time(at):
+            for name in sorted(names):
+                event = dg.AssetMaterialization(name, partition=partition)
+                self.instance.report_runless_asset_event(event)
+
+
+def test_sources_refresh_at_3_moscow_and_the_index_chain_follows_in_the_same_tick():
+    with dg.instance_for_test() as instance:
+        clock = Clock(instance)
+        assert clock.tick(_msk("2026-11-19T02:59:00")) == set()
+        first = clock.tick(_msk("2026-11-19T03:00:30"))
+        # Nothing was ever materialised: the sources and everything that depends only on
+        # them are requested together (the effect assets wait for their own cron).
+        assert first == SOURCES | REFRESH_CHAIN
+        clock.materialize(first, _msk("2026-11-19T03:05:00"))
+        assert clock.tick(_msk("2026-11-19T03:06:00")) == set()
+        # 04:00: yesterday's tickets are categorised (a daily partition) and its
+        # statistics follow in the same tick.
+        assert clock.tick(_msk("2026-11-19T04:00:30")) == EFFECT_DAILY
+        assert all(clock.partitions[name] == {"2026-11-18"} for name in EFFECT_DAILY)
+        clock.materialize(EFFECT_DAILY, _msk("2026-11-19T04:02:00"), partition="2026-11-18")
+        assert clock.tick(_msk("2026-11-19T12:00:00")) == set()
+        # Next night: the sources again, and the chain because its parents will update.
+        assert clock.tick(_msk("2026-11-20T03:00:30")) == SOURCES | REFRESH_CHAIN
+
+
+def test_a_source_updated_out_of_schedule_refreshes_only_what_depends_on_it():
+    with dg.instance_for_test() as instance:
+        clock = Clock(instance)
+        clock.tick(_msk("2026-11-19T02:59:00"))
+        clock.materialize(clock.tick(_msk("2026-11-19T03:00:30")), _msk("2026-11-19T03:05:00"))
+        clock.tick(_msk("2026-11-19T03:06:00"))
+        # The corrections sensor's run refreshed kb_corrections at 03:30.
+        clock.materialize({"kb_corrections"}, _msk("2026-11-19T03:30:00"))
+        assert clock.tick(_msk("2026-11-19T03:31:00")) == REFRESH_CHAIN
+
+
+def test_index_maintenance_and_the_weekly_report_follow_their_own_crons():
+    with dg.instance_for_test() as instance:
+        clock = Clock(instance)
+        clock.tick(_msk("2026-11-22T04:59:00"))
+        assert "index_maintenance" in clock.tick(_msk("2026-11-22T05:00:30"))  # Sunday
+        # Monday: Sunday's statistics are done at 04:00, the weekly report follows at 07:00
+        # (not a day late, waiting for statistics newer than the tick).
+        clock.materialize({"category_stats"}, _msk("2026-11-23T04:02:00"), partition="2026-11-22")
+        clock.tick(_msk("2026-11-23T06:59:00"))
+        assert "weekly_effect_report" in clock.tick(_msk("2026-11-23T07:00:30"))
+        clock.materialize({"weekly_effect_report"}, _msk("2026-11-23T07:01:00"))
+        clock.materialize({"category_stats"}, _msk("2026-11-24T04:02:00"), partition="2026-11-23")
+        assert "weekly_effect_report" not in clock.tick(_msk("2026-11-24T07:00:30"))
+
+
+def _freshness(instance: dg.DagsterInstance, at: datetime) -> FreshnessState:
+    """Run one pass of Dagster's freshness daemon at ``at``; the state it recorded."""
+    from dagster._core.test_utils import InProcessTestWorkspaceLoadTarget
+    from dagster._core.remote_origin import InProcessCodeLocationOrigin
+    from dagster._core.types.loadable_target_origin import LoadableTargetOrigin
+    from dagster._core.workspace.context import WorkspaceProcessContext
+    from dagster._daemon.freshness import FreshnessDaemon
+
+    origin = InProcessCodeLocationOrigin(
+        LoadableTargetOrigin(module_name="kb_assets.definitions", working_directory=str(PROJECT_ROOT))
+    )
+    with (
+        freeze_time(at),
+        WorkspaceProcessContext(instance, InProcessTestWorkspaceLoadTarget(origin)) as context,
+    ):
+        asyncio.run(FreshnessDaemon()._evaluate_assets(context))  # noqa: SLF001
+    record = instance.get_freshness_state_records([PROMOTED])[PROMOTED]
+    return record.freshness_state
+
+
+def test_promoted_index_warns_after_24_hours_and_fails_after_26():
+    with dg.instance_for_test() as instance:
+        promoted_at = _msk("2026-11-19T03:20:00")
+        with freeze_time(promoted_at):
+            instance.report_runless_asset_event(dg.AssetMaterialization("promoted_index"))
+        assert _freshness(instance, promoted_at + timedelta(hours=1)) == FreshnessState.PASS
+        assert _freshness(instance, promoted_at + timedelta(hours=25)) == FreshnessState.WARN
+        assert _freshness(instance, promoted_at + timedelta(hours=26, minutes=5)) == (
+            FreshnessState.FAIL
+        )
