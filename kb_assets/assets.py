@@ -49,6 +49,10 @@ from kb_core.text.chunking import ChunkerConfig
 # Sources refresh daily at night, Moscow time; everything downstream follows eagerly.
 DAILY_SOURCE_REFRESH = dg.AutomationCondition.on_cron("0 3 * * *", cron_timezone="Europe/Moscow")
 DOWNSTREAM = dg.AutomationCondition.eager()
+# A check is only part of an automation-launched run when its own condition requests it:
+# without one, the daemon's nightly run would skip the blocking PII and evaluation checks
+# and promotion would refuse the unchecked candidate. Eager: in the same run as its asset.
+CHECK_WITH_ASSET = dg.AutomationCondition.eager()
 
 
 class _ProgressLog:
@@ -327,6 +331,7 @@ def pii_free_chunks(
 @dg.asset_check(
     asset=pii_free_chunks,
     blocking=True,
+    automation_condition=CHECK_WITH_ASSET,
     description="A second, independent scan of every new chunk finds no personal data; "
     "otherwise the run stops before embedding.",
 )
@@ -367,6 +372,7 @@ def no_personal_data_in_chunks(
             "valid_vectors",
             asset="chunk_embeddings",
             description="The provider returned no zero or non-finite vectors in this run.",
+            automation_condition=CHECK_WITH_ASSET,
         )
     ],
 )
@@ -452,6 +458,7 @@ def rag_eval(
 @dg.asset_check(
     asset=rag_eval,
     blocking=True,
+    automation_condition=CHECK_WITH_ASSET,
     description="The candidate meets the quality thresholds and does not regress against "
     "the active version; otherwise the run stops before promotion.",
 )

@@ -34,9 +34,12 @@ AFTER_THE_DAY = dg.AutomationCondition.on_cron("0 4 * * *", cron_timezone="Europ
 # Monday 07:00, on the statistics as they are. Not `on_cron`: that also waits for every
 # parent to update *after* the tick, and category_stats updates at 04:00, so the report
 # would slip to Tuesday and cover Tuesday to Monday.
-WEEKLY = dg.AutomationCondition.cron_tick_passed(
-    "0 7 * * 1", cron_timezone="Europe/Moscow"
-).since_last_handled() & ~dg.AutomationCondition.in_progress()
+WEEKLY = (
+    dg.AutomationCondition.cron_tick_passed(
+        "0 7 * * 1", cron_timezone="Europe/Moscow"
+    ).since_last_handled()
+    & ~dg.AutomationCondition.in_progress()
+)
 
 
 def _day(context: dg.AssetExecutionContext) -> date:

@@ -42,6 +42,7 @@ REFRESH_CHAIN = {
     "rag_eval",
     "promoted_index",
 }
+CHECKS = {"no_personal_data_in_chunks", "valid_vectors", "candidate_passes_eval"}
 EFFECT_DAILY = {"ticket_categories", "category_stats"}
 PROMOTED = dg.AssetKey("promoted_index")
 
@@ -70,6 +71,11 @@ class Clock:
             for key in defs.resolve_asset_graph().get_all_asset_keys()
             if result.get_num_requested(key)
         }
+        self.checks = {
+            r.key.name
+            for r in result.results
+            if isinstance(r.key, dg.AssetCheckKey) and not r.true_subset.is_empty
+        }
         return set(self.partitions)
 
     def materialize(self, names: set[str], at: datetime, partition: str | None = None) -> None:
@@ -88,6 +94,8 @@ def test_sources_refresh_at_3_moscow_and_the_index_chain_follows_in_the_same_tic
         # Nothing was ever materialised: the sources and everything that depends only on
         # them are requested together (the effect assets wait for their own cron).
         assert first == SOURCES | REFRESH_CHAIN
+        # The blocking checks run in the same run: promotion refuses an unchecked candidate.
+        assert clock.checks == CHECKS
         clock.materialize(first, _msk("2026-11-19T03:05:00"))
         assert clock.tick(_msk("2026-11-19T03:06:00")) == set()
         # 04:00: yesterday's tickets are categorised (a daily partition) and its
@@ -109,6 +117,7 @@ def test_a_source_updated_out_of_schedule_refreshes_only_what_depends_on_it():
         # The corrections sensor's run refreshed kb_corrections at 03:30.
         clock.materialize({"kb_corrections"}, _msk("2026-11-19T03:30:00"))
         assert clock.tick(_msk("2026-11-19T03:31:00")) == REFRESH_CHAIN
+        assert clock.checks == CHECKS
 
 
 def test_index_maintenance_and_the_weekly_report_follow_their_own_crons():
@@ -128,20 +137,22 @@ def test_index_maintenance_and_the_weekly_report_follow_their_own_crons():
 
 def _freshness(instance: dg.DagsterInstance, at: datetime) -> FreshnessState:
     """Run one pass of Dagster's freshness daemon at ``at``; the state it recorded."""
-    from dagster._core.test_utils import InProcessTestWorkspaceLoadTarget
     from dagster._core.remote_origin import InProcessCodeLocationOrigin
+    from dagster._core.test_utils import InProcessTestWorkspaceLoadTarget
     from dagster._core.types.loadable_target_origin import LoadableTargetOrigin
     from dagster._core.workspace.context import WorkspaceProcessContext
     from dagster._daemon.freshness import FreshnessDaemon
 
     origin = InProcessCodeLocationOrigin(
-        LoadableTargetOrigin(module_name="kb_assets.definitions", working_directory=str(PROJECT_ROOT))
+        LoadableTargetOrigin(
+            module_name="kb_assets.definitions", working_directory=str(PROJECT_ROOT)
+        )
     )
     with (
         freeze_time(at),
         WorkspaceProcessContext(instance, InProcessTestWorkspaceLoadTarget(origin)) as context,
     ):
-        asyncio.run(FreshnessDaemon()._evaluate_assets(context))  # noqa: SLF001
+        asyncio.run(FreshnessDaemon()._evaluate_assets(context))
     record = instance.get_freshness_state_records([PROMOTED])[PROMOTED]
     return record.freshness_state
 
@@ -156,3 +167,171 @@ def test_promoted_index_warns_after_24_hours_and_fails_after_26():
         assert _freshness(instance, promoted_at + timedelta(hours=26, minutes=5)) == (
             FreshnessState.FAIL
         )
+
+
+# --- the real daemon ---------------------------------------------------------------------
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+@pytest.fixture
+def dagster_storage(pg_server: str) -> str:
+    """A fresh database for Dagster's storage; its psycopg2 URL, as compose passes it."""
+    name = "dagster_daemon_test"
+    with psycopg.connect(pg_server, autocommit=True) as conn:
+        conn.execute(
+            sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
+        )
+        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    host = psycopg.conninfo.conninfo_to_dict(pg_server)["host"]
+    return f"postgresql+psycopg2://postgres:@/{name}?host={host}"
+
+
+class Stack:
+    """The code server and the daemon as processes, as in docker compose; stopped at exit."""
+
+    def __init__(self, home: Path, env: dict[str, str]) -> None:
+        self.home, self.env, self.processes = home, env, {}
+
+    def start(self, name: str, *argv: str) -> None:
+        log = (self.home / f"{name}.log").open("w")
+        program = str(Path(sys.executable).with_name(argv[0]))
+        self.processes[name] = subprocess.Popen(
+            [program, *argv[1:]],
+            env=self.env,
+            cwd=PROJECT_ROOT,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+
+    def logs(self) -> str:
+        return "\n".join(
+            f"--- {name}\n" + (self.home / f"{name}.log").read_text()[-4000:]
+            for name in self.processes
+        )
+
+    def stop(self) -> None:
+        for process in self.processes.values():
+            if process.poll() is None:
+                os.killpg(process.pid, signal.SIGTERM)
+        for process in self.processes.values():
+            try:
+                process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                os.killpg(process.pid, signal.SIGKILL)
+
+
+@pytest.fixture
+def stack(
+    tmp_path: Path,
+    dagster_storage: str,
+    database: Database,
+    sample_dir: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> Iterator[Stack]:
+    home = tmp_path / "dagster_home"
+    home.mkdir()
+    shutil.copy(PROJECT_ROOT / "deploy" / "dagster" / "dagster.yaml", home)
+    port = _free_port()
+    (home / "workspace.yaml").write_text(
+        f"load_from:\n  - grpc_server: {{host: 127.0.0.1, port: {port}, location_name: kb}}\n"
+    )
+    for name, value in {
+        "DAGSTER_HOME": str(home),
+        "DAGSTER_PG_URL": dagster_storage,
+        "DAGSTER_STORAGE_DIR": str(tmp_path / "dagster_storage"),
+        "KB_FILES_DIR": str(sample_dir),
+        "KB_AUTOMATION_INTERVAL_S": "5",
+        "FRESHNESS_DAEMON_INTERVAL_SECONDS": "2",
+    }.items():
+        monkeypatch.setenv(name, value)
+    # What the compose `migrate` service does before anything starts: create the storage.
+    with dg.DagsterInstance.from_config(str(home)):
+        pass
+    running = Stack(home, dict(os.environ))
+    running.start(
+        "code", "dagster", "code-server", "start", "--module-name", "kb_assets.definitions",
+        "--location-name", "kb", "--host", "127.0.0.1", "--port", str(port),
+    )  # fmt: skip
+    running.start("daemon", "dagster-daemon", "run", "--workspace", str(home / "workspace.yaml"))
+    try:
+        yield running
+    finally:
+        running.stop()
+
+
+def _ticks(dagster_url: str, sensor: str) -> list[str]:
+    """Statuses of a sensor's finished ticks, read from Dagster's storage."""
+    url = dagster_url.replace("postgresql+psycopg2", "postgresql")
+    with psycopg.connect(url) as conn:
+        rows = conn.execute(
+            "SELECT status FROM job_ticks WHERE tick_body LIKE %s AND status <> 'STARTED'"
+            " ORDER BY id",
+            (f'%"job_name": "{sensor}"%',),  # the serialised TickData's field name
+        ).fetchall()
+    return [row[0] for row in rows]
+
+
+def _wait(what: str, stack: Stack, condition, timeout: float = 240.0):  # type: ignore[no-untyped-def]
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = condition()
+        if value:
+            return value
+        for name, process in stack.processes.items():
+            assert process.poll() is None, f"{name} exited\n{stack.logs()}"
+        time.sleep(1)
+    pytest.fail(f"timed out waiting for {what}\n{stack.logs()}")
+
+
+def test_the_daemon_starts_the_refresh_and_reports_the_index_fresh(
+    stack: Stack, dagster_storage: str, database: Database, sample_dir: Path
+):
+    """Production dagster.yaml, code over gRPC, nothing started by hand."""
+    from dagster._core.storage.dagster_run import RunsFilter
+
+    # Both sensors are RUNNING by default: their first ticks happen on their own.
+    _wait("the first automation tick", stack, lambda: _ticks(dagster_storage, "kb_automation"))
+    first = _ticks(dagster_storage, "corrections_sensor")
+    first = first or _wait(
+        "a corrections tick", stack, lambda: _ticks(dagster_storage, "corrections_sensor")
+    )
+    assert first[0] == "SKIPPED"  # no corrections form configured here
+
+    with dg.DagsterInstance.get() as instance:
+        assert instance.get_freshness_state_records([PROMOTED]) == {} or (
+            instance.get_freshness_state_records([PROMOTED])[PROMOTED].freshness_state
+            != FreshnessState.PASS
+        )
+        # Tonight's sources, materialised here; the daemon must do the rest.
+        settings = get_settings().model_copy(update={"files_dir": sample_dir})
+        dg.materialize(
+            SOURCE_ASSETS,
+            resources=build_resources(settings, database_url=database.url),
+            instance=instance,
+        )
+        trigger = RunsFilter(tags={"kb/trigger": "automation"})
+
+        def finished() -> list[dg.DagsterRun]:
+            runs = instance.get_runs(filters=trigger)
+            return [run for run in runs if run.is_finished]
+
+        (run,) = _wait("the automation run", stack, finished)
+        assert run.is_success, stack.logs()
+        selected = {key.to_user_string() for key in run.asset_selection or ()}
+        assert selected == REFRESH_CHAIN
+        assert instance.get_latest_materialization_event(PROMOTED) is not None
+
+        def fresh() -> bool:
+            records = instance.get_freshness_state_records([PROMOTED])
+            return PROMOTED in records and records[PROMOTED].freshness_state == FreshnessState.PASS
+
+        _wait("the freshness daemon", stack, fresh, timeout=60)
+    with database.connection() as conn:
+        active = conn.execute("SELECT count(*) FROM index_versions WHERE status = 'active'")
+        assert active.fetchone()[0] == 1
