@@ -202,10 +202,21 @@ def worker_command(
             "health check (the worker serves no HTTP)."
         ),
     ] = None,
+    metrics_port: Annotated[
+        int | None,
+        typer.Option(
+            help="Serve the worker's Prometheus metrics (jobs, answers, LLM errors) on this "
+            "port; the API's /metrics only counts what its own process did."
+        ),
+    ] = None,
 ) -> None:
     """Only the job worker (scale it out separately from the API)."""
     import signal
 
+    if metrics_port is not None:
+        from prometheus_client import start_http_server
+
+        start_http_server(metrics_port)
     settings = get_settings()
     db = open_database(settings)
     stop = threading.Event()

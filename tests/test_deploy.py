@@ -676,3 +676,42 @@ def test_helm_values_point_at_this_code_location_and_dagster_version():
         assert ("ConfigMap", ref["name"]) in k8s
     for ref in deployment["envSecrets"]:
         assert ("Secret", ref["name"]) in k8s
+
+
+# --- the worker's health signal and metrics --------------------------------------------
+
+
+def test_worker_heartbeat_and_metrics_for_its_health_check(kb_env: Settings, tmp_path: Path):
+    """What the compose health check and the Kubernetes probe rely on, from a real worker."""
+    import socket
+    import sys
+    import time
+    import urllib.request
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    heartbeat = tmp_path / "alive"
+    kb = str(Path(sys.executable).with_name("kb"))
+    worker = subprocess.Popen(
+        [kb, "worker", "--heartbeat-file", str(heartbeat), "--metrics-port", str(port)],
+        env=dict(os.environ),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while not heartbeat.exists() and time.monotonic() < deadline:
+            assert worker.poll() is None, worker.stderr.read()  # type: ignore[union-attr]
+            time.sleep(0.2)
+        first = heartbeat.stat().st_mtime
+        metrics = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5).read()
+        assert b"kb_bot_jobs_total" in metrics
+        while heartbeat.stat().st_mtime == first and time.monotonic() < deadline:
+            time.sleep(0.5)
+        assert heartbeat.stat().st_mtime > first, "the heartbeat is not renewed"
+    finally:
+        worker.terminate()
+        code = worker.wait(timeout=40)
+    assert code == 0, worker.stderr.read()  # type: ignore[union-attr]
