@@ -1,1 +1,1 @@
-"""The FastAPI service: search API and health today; the Pyrus webhook joins it next."""
+"""The FastAPI service: the Pyrus webhook, search, health, readiness and metrics."""
