@@ -168,6 +168,29 @@ def test_dockerfile_stages_base_image_and_user():
     assert {"KB_DATA_DIR", "KB_DAGSTER_HOME"} <= _setting_env_names()
 
 
+def test_image_drops_exactly_the_dev_tools_and_nothing_it_keeps_needs_them():
+    import tomllib
+    from importlib.metadata import distributions
+
+    from packaging.requirements import Requirement
+    from packaging.utils import canonicalize_name
+
+    args = re.search(r'^ARG DEV_ONLY="([^"]+)"$', _dockerfile().content, re.M)
+    assert args, "no DEV_ONLY list in the Dockerfile"
+    dropped = {canonicalize_name(name) for name in args[1].split()}
+    project = tomllib.loads((PROJECT_ROOT / "pyproject.toml").read_text())["project"]
+    dev = {canonicalize_name(Requirement(r).name) for r in project["optional-dependencies"]["dev"]}
+    assert dropped == dev
+    for dist in distributions():
+        name = canonicalize_name(dist.metadata["Name"])
+        if name in dropped or name == "pyrus-kb-assistant":
+            continue
+        for requirement in map(Requirement, dist.requires or []):
+            if requirement.marker and not requirement.marker.evaluate({"extra": ""}):
+                continue  # an optional extra of that package
+            assert canonicalize_name(requirement.name) not in dropped, f"{name} needs {requirement}"
+
+
 def test_every_package_the_image_needs_is_in_the_lock():
     lock = (PROJECT_ROOT / "requirements.lock").read_text()
     # The K8s run launcher is loaded from the instance config inside run pods.
