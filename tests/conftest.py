@@ -99,6 +99,16 @@ def empty_db_url(pg_server: str) -> Iterator[str]:
 
 
 @pytest.fixture
+def dagster_pg_url(pg_server: str) -> Iterator[str]:
+    """An empty database for Dagster's storage, as the psycopg2 URL Dagster is given
+    (DAGSTER_PG_URL): with psycopg 3 installed too, a plain postgresql:// URL breaks it."""
+    name = _create_db(pg_server, None)
+    host = psycopg.conninfo.conninfo_to_dict(pg_server)["host"]
+    yield f"postgresql+psycopg2://postgres:@/{name}?host={host}"
+    _drop_db(pg_server, name)
+
+
+@pytest.fixture
 def db_url(pg_server: str, template_db: str) -> Iterator[str]:
     """A fresh, migrated knowledge-base database."""
     name = _create_db(pg_server, template_db)

@@ -27,7 +27,6 @@ import psycopg
 import pytest
 from dagster._core.definitions.freshness import FreshnessState
 from dagster._core.test_utils import freeze_time
-from psycopg import sql
 
 from kb_assets.assets import SOURCE_ASSETS
 from kb_assets.definitions import build_resources, defs
@@ -178,19 +177,6 @@ def _free_port() -> int:
         return int(probe.getsockname()[1])
 
 
-@pytest.fixture
-def dagster_storage(pg_server: str) -> str:
-    """A fresh database for Dagster's storage; its psycopg2 URL, as compose passes it."""
-    name = "dagster_daemon_test"
-    with psycopg.connect(pg_server, autocommit=True) as conn:
-        conn.execute(
-            sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
-        )
-        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-    host = psycopg.conninfo.conninfo_to_dict(pg_server)["host"]
-    return f"postgresql+psycopg2://postgres:@/{name}?host={host}"
-
-
 class Stack:
     """The code server and the daemon as processes, as in docker compose; stopped at exit."""
 
@@ -229,7 +215,7 @@ class Stack:
 @pytest.fixture
 def stack(
     tmp_path: Path,
-    dagster_storage: str,
+    dagster_pg_url: str,
     database: Database,
     sample_dir: Path,
     monkeypatch: pytest.MonkeyPatch,
@@ -243,7 +229,7 @@ def stack(
     )
     for name, value in {
         "DAGSTER_HOME": str(home),
-        "DAGSTER_PG_URL": dagster_storage,
+        "DAGSTER_PG_URL": dagster_pg_url,
         "DAGSTER_STORAGE_DIR": str(tmp_path / "dagster_storage"),
         "KB_FILES_DIR": str(sample_dir),
         "KB_AUTOMATION_INTERVAL_S": "5",
@@ -290,16 +276,16 @@ def _wait(what: str, stack: Stack, condition, timeout: float = 240.0):  # type: 
 
 
 def test_the_daemon_starts_the_refresh_and_reports_the_index_fresh(
-    stack: Stack, dagster_storage: str, database: Database, sample_dir: Path
+    stack: Stack, dagster_pg_url: str, database: Database, sample_dir: Path
 ):
     """Production dagster.yaml, code over gRPC, nothing started by hand."""
     from dagster._core.storage.dagster_run import RunsFilter
 
     # Both sensors are RUNNING by default: their first ticks happen on their own.
-    _wait("the first automation tick", stack, lambda: _ticks(dagster_storage, "kb_automation"))
-    first = _ticks(dagster_storage, "corrections_sensor")
+    _wait("the first automation tick", stack, lambda: _ticks(dagster_pg_url, "kb_automation"))
+    first = _ticks(dagster_pg_url, "corrections_sensor")
     first = first or _wait(
-        "a corrections tick", stack, lambda: _ticks(dagster_storage, "corrections_sensor")
+        "a corrections tick", stack, lambda: _ticks(dagster_pg_url, "corrections_sensor")
     )
     assert first[0] == "SKIPPED"  # no corrections form configured here
 

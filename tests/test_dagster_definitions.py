@@ -3,9 +3,6 @@
 from pathlib import Path
 
 import dagster as dg
-import psycopg
-import pytest
-from psycopg import sql
 
 from kb_assets.definitions import defs
 from kb_core.db import Database
@@ -29,22 +26,10 @@ def test_definitions_load_with_the_pipeline_assets():
     } <= keys
 
 
-@pytest.fixture
-def dagster_db(pg_server: str) -> str:
-    name = "dagster_test"
-    with psycopg.connect(pg_server, autocommit=True) as conn:
-        conn.execute(
-            sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
-        )
-        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-    host = psycopg.conninfo.conninfo_to_dict(pg_server)["host"]
-    return f"postgresql+psycopg2://postgres:@/{name}?host={host}"
-
-
 def test_repo_dagster_yaml_records_runs_in_postgres(
-    dagster_db: str, database: Database, sample_dir: Path, tmp_path: Path, monkeypatch
+    dagster_pg_url: str, database: Database, sample_dir: Path, tmp_path: Path, monkeypatch
 ):
-    monkeypatch.setenv("DAGSTER_PG_URL", dagster_db)
+    monkeypatch.setenv("DAGSTER_PG_URL", dagster_pg_url)
     monkeypatch.setenv("DAGSTER_STORAGE_DIR", str(tmp_path / "dagster"))
     with dg.DagsterInstance.from_config(str(PROJECT_ROOT)) as instance:
         metadata = run_ingest(database, sample_dir, instance=instance)

@@ -22,13 +22,11 @@ from typing import Any
 
 import jsonschema
 import kubernetes_validate
-import psycopg
 import pytest
 import typer
 import yaml
 from check_jsonschema.builtin_schemas import get_builtin_schema
 from dockerfile_parse import DockerfileParser
-from psycopg import sql
 
 from kb_core.settings import PROJECT_ROOT, Settings
 
@@ -363,18 +361,6 @@ def test_bot_health_check_paths_exist_in_the_app():
 
 
 # --- production dagster.yaml -----------------------------------------------------------
-
-
-@pytest.fixture
-def dagster_pg_url(pg_server: str) -> str:
-    name = "dagster_deploy_test"
-    with psycopg.connect(pg_server, autocommit=True) as conn:
-        conn.execute(
-            sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
-        )
-        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-    host = psycopg.conninfo.conninfo_to_dict(pg_server)["host"]
-    return f"postgresql+psycopg2://postgres:@/{name}?host={host}"
 
 
 def test_production_instance_loads_with_queue_limits_retries_and_monitoring(
