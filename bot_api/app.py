@@ -1,4 +1,4 @@
-"""FastAPI application: lifespan-managed database pool, health checks, search API.
+"""FastAPI application: lifespan-managed database pool, health checks, the agent console.
 
 Routes stay thin: they validate input and call kb_core. The process owns the embedded
 PostgreSQL when DATABASE_URL is unset, so the server lives exactly as long as the app.
@@ -11,20 +11,17 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Annotated, Any
 
-from fastapi import Depends, FastAPI, HTTPException, Query, Request, Response
-from fastapi.concurrency import run_in_threadpool
+from fastapi import Depends, FastAPI, HTTPException, Request, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from psycopg_pool import ConnectionPool
-from pydantic import BaseModel
 
 from bot_api import log_privacy
+from bot_api.console import ConsoleDeps
+from bot_api.console import router as console_router
 from bot_api.webhook import router as webhook_router
 from kb_core.db import Database, open_database
 from kb_core.embeddings import Embedder, query_embedder
 from kb_core.index.versions import NoActiveVersion, active_version
-from kb_core.search import options_from_settings
-from kb_core.search import search as search_kb
-from kb_core.search.hybrid import Mode, ModelMismatch
 from kb_core.settings import Settings, get_settings
 
 
@@ -34,30 +31,7 @@ class AppState:
     database: Database
     pool: ConnectionPool[Any]
     embedder: Embedder
-
-
-class Explanation(BaseModel):
-    """Why a hit ranks where it does."""
-
-    vector_score: float | None
-    lexical_score: float | None
-    boosts: dict[str, float]
-    query_expansion: list[str]
-    final_score: float
-    index_version: int | None
-
-
-class SearchHitOut(BaseModel):
-    doc_id: int
-    chunk_id: int
-    title: str
-    score: float
-    snippet: str
-    heading_path: list[str]
-    url: str | None
-    source: str
-    external_id: str
-    explain: Explanation
+    console: ConsoleDeps
 
 
 def get_state(request: Request) -> AppState:
@@ -77,7 +51,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         database = open_database(resolved)
         pool = database.pool()
         embedder = query_embedder(resolved)
-        app.state.kb = AppState(resolved, database, pool, embedder)
+        app.state.kb = AppState(resolved, database, pool, embedder, ConsoleDeps(resolved))
         try:
             yield
         finally:
@@ -86,6 +60,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     log_privacy.install()
     app = FastAPI(title="Pyrus KB assistant", version="0.1.0", lifespan=lifespan)
     app.include_router(webhook_router)
+    app.include_router(console_router)
 
     @app.get("/metrics", tags=["ops"], include_in_schema=False)
     def prometheus_metrics() -> Response:
@@ -114,25 +89,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             "embedding_model": version.embedding_model,
             "query_model_matches": version.embedding_model == kb.embedder.model_id,
         }
-
-    @app.get("/api/search", tags=["search"], response_model=list[SearchHitOut])
-    async def search(
-        kb: StateDep,
-        q: Annotated[str, Query(min_length=1, max_length=2000, description="Question")],
-        k: Annotated[int, Query(ge=1, le=50)] = 5,
-        mode: Annotated[Mode | None, Query(description="hybrid, vector or lexical")] = None,
-    ) -> list[dict[str, Any]]:
-        """Search the knowledge base; each hit explains its vector, lexical and final score."""
-        options = options_from_settings(kb.settings, mode=mode, k=k)
-
-        def run() -> list[dict[str, Any]]:
-            with kb.pool.connection() as conn:
-                try:
-                    hits = search_kb(conn, kb.embedder, q, options)
-                except (NoActiveVersion, ModelMismatch) as exc:
-                    raise HTTPException(503, detail=str(exc)) from exc
-            return [hit.as_json() for hit in hits]
-
-        return await run_in_threadpool(run)
 
     return app

@@ -453,6 +453,16 @@ class Settings(BaseSettings):
         ge=30,
         description="How often the corrections sensor polls the «Актуализация RAG» form.",
     )
+    console_password: SecretStr | None = Field(
+        default=None,
+        description="Shared password of the agent console and its API (HTTP Basic; any "
+        "user name, recorded with feedback). Unset: the console refuses, unless open.",
+    )
+    console_open: bool = Field(
+        default=False,
+        description="Serve the agent console without a password (the demo does; never in "
+        "production).",
+    )
     automation_interval_s: int = Field(
         default=60,
         ge=5,

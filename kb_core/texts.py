@@ -97,6 +97,39 @@ class Texts(BaseModel):
     effect_series_answered: str
     effect_series_drafts_used: str
 
+    # agent console
+    console_title: str
+    console_question_label: str
+    console_question_placeholder: str
+    console_ask: str
+    console_advanced: str
+    console_mode: str
+    console_mode_hybrid: str
+    console_mode_vector: str
+    console_mode_lexical: str
+    console_min_score: str
+    console_k: str
+    console_expand: str
+    console_version: str
+    console_version_active: str
+    console_heading_answer: str
+    console_heading_sources: str
+    console_no_sources: str
+    console_score_vector: str
+    console_score_lexical: str
+    console_score_final: str
+    console_score_boosts: str
+    console_answer_meta: str
+    console_feedback_helpful: str
+    console_feedback_wrong: str
+    console_feedback_correction: str
+    console_feedback_send: str
+    console_feedback_thanks: str
+    console_feedback_filed: str
+    console_error: str
+    console_not_ready: str
+    console_correction_task_text: str
+
 
 # The placeholders each template may use (a key not listed here takes none).
 PLACEHOLDERS: dict[str, frozenset[str]] = {
@@ -119,6 +152,8 @@ PLACEHOLDERS: dict[str, frozenset[str]] = {
     "notify_weekly_report": frozenset({"week", "location"}),
     # effect report
     "effect_period": frozenset({"period"}),
+    "console_answer_meta": frozenset({"mode", "version", "ms"}),
+    "console_feedback_filed": frozenset({"url"}),
     "effect_method_thresholds": frozenset(
         {"accepted", "edited", "minutes_accepted", "minutes_edited"}
     ),

@@ -81,6 +81,22 @@ def correction_request(
     return "field", text.strip()
 
 
+def create_correction_task(
+    pyrus: CorrectionsPort, form_id: int, values: Sequence[tuple[str, Any]], text: str
+) -> dict[str, Any]:
+    """Create an «Актуализация RAG» task from (field code, value) pairs; empty values are
+    left out. Raises ValueError naming the codes the form lacks."""
+    ids = _field_ids(pyrus.get_form(form_id))
+    missing = [code for code, _ in values if code not in ids]
+    if missing:
+        raise ValueError(
+            f"corrections form {form_id} has no field(s) {', '.join(missing)}: "
+            "check the form or the field codes"
+        )
+    fields = [{"id": ids[code], "value": value} for code, value in values if value]
+    return pyrus.create_task(form_id, fields, text=text)
+
+
 def file_correction(
     conn: psycopg.Connection[Any],
     pyrus: CorrectionsPort,
@@ -101,7 +117,6 @@ def file_correction(
     if filing.form_id is None:
         log.warning("job %s: correction not filed, KB_PYRUS_CORRECTIONS_FORM_ID is unset", job_id)
         return Filed(None, reason, False)
-    ids = _field_ids(pyrus.get_form(filing.form_id))
     ticket_url = filing.task_url.format(id=task["id"])
     values: list[tuple[str, Any]] = [
         (filing.fields.question, ticket_question(task, ticket_fields)),
@@ -109,15 +124,8 @@ def file_correction(
         (filing.fields.corrected_answer, corrected),
         (filing.fields.ticket, {"task_ids": [int(task["id"])]}),
     ]
-    missing = [code for code, _ in values if code not in ids]
-    if missing:
-        raise ValueError(
-            f"corrections form {filing.form_id} has no field(s) {', '.join(missing)}: "
-            "check the form or the field codes"
-        )
-    fields = [{"id": ids[code], "value": value} for code, value in values if value]
-    created = pyrus.create_task(
-        filing.form_id, fields, text=filing.texts.correction_task_text.format(url=ticket_url)
+    created = create_correction_task(
+        pyrus, filing.form_id, values, filing.texts.correction_task_text.format(url=ticket_url)
     )
     conn.execute(
         "INSERT INTO correction_requests (job_id, ticket_id, correction_task_id, reason) "

@@ -1,0 +1,369 @@
+"""The agent console: a page at ``/`` and the JSON API under it.
+
+Engineers ask the knowledge base outside a ticket and see why it answered: the draft (LLM
+or extractive), the sources with matching words highlighted and each hit's scores, and
+every search knob. Feedback feeds the correction loop. The page is rendered on the server
+(Jinja2) and works without JavaScript; a little script only sends feedback in place.
+
+Access: HTTP Basic with one shared password (KB_CONSOLE_PASSWORD), or open when
+KB_CONSOLE_OPEN is set (the demo). Questions travel in the query string of ``/``, and
+the access log drops query strings (``bot_api.log_privacy``).
+"""
+
+from __future__ import annotations
+
+import secrets
+import time
+from dataclasses import dataclass, field
+from functools import cached_property
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Depends, HTTPException, Query, Request
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import HTMLResponse
+from fastapi.security import HTTPBasic, HTTPBasicCredentials
+from fastapi.templating import Jinja2Templates
+from pydantic import BaseModel, Field
+
+from kb_core.bot.corrections import CorrectionFiling
+from kb_core.console import ConsoleAnswer, ConsoleQuery, Feedback, ask, highlight, record_feedback
+from kb_core.console.service import search_options
+from kb_core.generation.answer import categories_from_settings
+from kb_core.generation.llm import ChatClient
+from kb_core.index.versions import NoActiveVersion
+from kb_core.models import SearchHit
+from kb_core.search import search as search_kb
+from kb_core.search.hybrid import MODES, Mode, ModelMismatch
+from kb_core.settings import Settings, split_list
+from kb_core.sources import configured
+from kb_core.texts import Texts, load_texts
+
+TEMPLATES = Jinja2Templates(directory=Path(__file__).parent / "templates")
+REALM = 'Basic realm="kb-console", charset="UTF-8"'
+
+
+@dataclass
+class ConsoleDeps:
+    """What answering needs beyond the search, built on first use: the scrubber's models
+    take seconds to load, and a bot API that serves only webhooks never needs them."""
+
+    settings: Settings
+    texts: Texts = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.texts = load_texts(self.settings.bot_texts_path)
+
+    @cached_property
+    def llm(self) -> ChatClient | None:
+        return ChatClient.from_settings(self.settings)
+
+    @cached_property
+    def categories(self) -> list[str]:
+        return categories_from_settings(self.settings)
+
+    @cached_property
+    def scrub(self) -> Any:
+        from kb_core.pii.configured import config_from_settings
+        from kb_core.pii.scrubber import Scrubber
+
+        return Scrubber(config_from_settings(self.settings)).scrub
+
+    @cached_property
+    def pyrus(self) -> Any:
+        return (
+            configured.pyrus_client(self.settings)
+            if configured.pyrus_enabled(self.settings)
+            else None
+        )
+
+    @cached_property
+    def filing(self) -> CorrectionFiling:
+        return CorrectionFiling(
+            form_id=self.settings.pyrus_corrections_form_id,
+            fields=configured.correction_builder(self.settings).fields,
+            markers=split_list(self.settings.bot_correction_markers, ";"),
+            task_url=self.settings.pyrus_task_url,
+            texts=self.texts,
+        )
+
+
+def _state(request: Request) -> Any:
+    return request.app.state.kb
+
+
+def engineer(
+    request: Request,
+    credentials: Annotated[HTTPBasicCredentials | None, Depends(HTTPBasic(auto_error=False))],
+) -> str | None:
+    """The engineer's name (from Basic auth), or None on an open console."""
+    settings: Settings = _state(request).settings
+    if settings.console_open:
+        return credentials.username if credentials else None
+    if settings.console_password is None:
+        raise HTTPException(503, detail="console access is not configured (KB_CONSOLE_PASSWORD)")
+    expected = settings.console_password.get_secret_value().encode()
+    given = credentials.password.encode() if credentials else b""
+    if credentials is None or not secrets.compare_digest(given, expected):
+        raise HTTPException(401, detail="password required", headers={"WWW-Authenticate": REALM})
+    return credentials.username or None
+
+
+Engineer = Annotated[str | None, Depends(engineer)]
+
+
+# --- JSON shapes -----------------------------------------------------------------------
+
+
+class Explanation(BaseModel):
+    """Why a hit ranks where it does."""
+
+    vector_score: float | None
+    lexical_score: float | None
+    boosts: dict[str, float]
+    query_expansion: list[str]
+    final_score: float
+    index_version: int | None
+
+
+class SearchHitOut(BaseModel):
+    doc_id: int
+    chunk_id: int
+    title: str
+    score: float
+    snippet: str
+    heading_path: list[str]
+    url: str | None
+    source: str
+    external_id: str
+    explain: Explanation
+
+
+class Segment(BaseModel):
+    text: str
+    match: bool
+
+
+class SourceOut(SearchHitOut):
+    highlighted: list[Segment] = Field(description="The snippet cut at the matching words.")
+
+
+class AnswerRequest(BaseModel):
+    question: str = Field(min_length=1, max_length=2000)
+    mode: Mode | None = Field(default=None, description="hybrid, vector or lexical")
+    k: int = Field(default=5, ge=1, le=50)
+    min_score: float | None = Field(default=None, ge=0.0, description="relevance threshold")
+    expand: bool | None = Field(default=None, description="query expansion with synonyms")
+    version: int | None = Field(default=None, description="index version (default: active)")
+
+
+class DraftOut(BaseModel):
+    mode: str = Field(description="llm or extractive")
+    draft_reply: str
+    recommendations: list[str]
+    category: str
+    confidence: float
+    cited: list[int] = Field(description="doc_id of the sources the answer cites")
+    fallback_reason: str | None
+
+
+class AnswerOut(BaseModel):
+    answer: DraftOut | None = Field(description="None when nothing was found")
+    sources: list[SourceOut]
+    index_version: int | None
+    search_ms: float
+    answer_ms: float
+
+
+class FeedbackRequest(BaseModel):
+    verdict: Literal["helpful", "wrong"]
+    question: str = Field(min_length=1, max_length=2000)
+    draft: str = Field(default="", max_length=20000)
+    correction: str = Field(default="", max_length=20000)
+    answer_mode: str | None = None
+    index_version: int | None = None
+    source_documents: list[int] = Field(default_factory=list, max_length=50)
+
+
+class FeedbackOut(BaseModel):
+    id: int
+    correction_task_id: int | None
+    correction_url: str | None
+    message: str
+
+
+# --- shared steps ----------------------------------------------------------------------
+
+
+def _hit_out(hit: SearchHit, question: str, snippet_chars: int) -> dict[str, Any]:
+    out = hit.as_json()
+    snippet = hit.snippet if len(hit.snippet) <= snippet_chars else _cut(hit.snippet, snippet_chars)
+    out["snippet"] = snippet
+    out["highlighted"] = [{"text": t, "match": m} for t, m in highlight(snippet, question)]
+    return out
+
+
+def _cut(text: str, limit: int) -> str:
+    cut = text[:limit].rsplit(" ", 1)[0]
+    return cut + "…"
+
+
+def _answer(kb: Any, query: ConsoleQuery) -> tuple[ConsoleAnswer, dict[str, Any]]:
+    deps: ConsoleDeps = kb.console
+    with kb.pool.connection() as conn:
+        try:
+            result = ask(
+                conn,
+                kb.embedder,
+                kb.settings,
+                query,
+                llm=deps.llm,
+                categories=deps.categories,
+                texts=deps.texts,
+                scrub=deps.scrub,
+            )
+        except (NoActiveVersion, ModelMismatch) as exc:
+            raise HTTPException(503, detail=str(exc)) from exc
+        except LookupError as exc:  # an index version that does not exist
+            raise HTTPException(404, detail=str(exc)) from exc
+    question = deps.scrub(query.question)
+    generated = result.generated
+    draft = None
+    if generated is not None:
+        answer = generated.answer
+        draft = {
+            "mode": generated.mode,
+            "draft_reply": answer.draft_reply,
+            "recommendations": list(answer.recommendations),
+            "category": answer.category,
+            "confidence": answer.confidence,
+            "cited": [source.hit.document_id for source in generated.cited],
+            "fallback_reason": generated.fallback_reason,
+        }
+    snippet_chars = kb.settings.search_snippet_chars
+    body = {
+        "answer": draft,
+        "sources": [_hit_out(hit, question, snippet_chars) for hit in result.hits],
+        "index_version": result.hits[0].version_id if result.hits else query.version,
+        "search_ms": round(result.search_ms, 1),
+        "answer_ms": round(result.answer_ms, 1),
+    }
+    return result, body
+
+
+# --- routes ----------------------------------------------------------------------------
+
+router = APIRouter()
+
+
+@router.get("/api/search", tags=["console"], response_model=list[SearchHitOut])
+async def search(
+    request: Request,
+    _: Engineer,
+    q: Annotated[str, Query(min_length=1, max_length=2000, description="Question")],
+    k: Annotated[int, Query(ge=1, le=50)] = 5,
+    mode: Annotated[Mode | None, Query(description="hybrid, vector or lexical")] = None,
+    min_score: Annotated[float | None, Query(ge=0.0, description="relevance threshold")] = None,
+    expand: Annotated[bool | None, Query(description="query expansion with synonyms")] = None,
+    version: Annotated[int | None, Query(description="index version (default: active)")] = None,
+) -> list[dict[str, Any]]:
+    """Search the knowledge base; each hit explains its vector, lexical and final score."""
+    kb = _state(request)
+    query = ConsoleQuery(q, mode=mode, k=k, min_score=min_score, expand=expand, version=version)
+    options = search_options(kb.settings, query, snippet_chars=kb.settings.search_snippet_chars)
+
+    def run() -> list[dict[str, Any]]:
+        with kb.pool.connection() as conn:
+            try:
+                hits = search_kb(conn, kb.embedder, q, options)
+            except (NoActiveVersion, ModelMismatch) as exc:
+                raise HTTPException(503, detail=str(exc)) from exc
+            except LookupError as exc:
+                raise HTTPException(404, detail=str(exc)) from exc
+        return [hit.as_json() for hit in hits]
+
+    return await run_in_threadpool(run)
+
+
+@router.post("/api/answer", tags=["console"], response_model=AnswerOut)
+async def answer(request: Request, _: Engineer, body: AnswerRequest) -> dict[str, Any]:
+    """Search with these settings and draft the answer as the bot would (LLM, or
+    extractive without one); sources come with highlighted snippets and score breakdowns."""
+    query = ConsoleQuery(**body.model_dump())
+    _, out = await run_in_threadpool(_answer, _state(request), query)
+    return out
+
+
+@router.post("/api/feedback", tags=["console"], response_model=FeedbackOut)
+async def feedback(request: Request, who: Engineer, body: FeedbackRequest) -> dict[str, Any]:
+    """Helpful or wrong; a wrong answer with the right one becomes an «Актуализация RAG»
+    task for the knowledge owner (the correction loop)."""
+    kb = _state(request)
+    deps: ConsoleDeps = kb.console
+
+    def run() -> dict[str, Any]:
+        with kb.pool.connection() as conn:
+            result = record_feedback(
+                conn,
+                Feedback(**body.model_dump(), engineer=who),
+                scrub=deps.scrub,
+                pyrus=deps.pyrus,
+                filing=deps.filing,
+            )
+        message = (
+            deps.texts.console_feedback_filed.format(url=result.correction_url)
+            if result.correction_url
+            else deps.texts.console_feedback_thanks
+        )
+        return {
+            "id": result.id,
+            "correction_task_id": result.correction_task_id,
+            "correction_url": result.correction_url,
+            "message": message,
+        }
+
+    return await run_in_threadpool(run)
+
+
+@router.get("/", response_class=HTMLResponse, include_in_schema=False)
+async def page(
+    request: Request,
+    _: Engineer,
+    q: Annotated[str, Query(max_length=2000)] = "",
+    mode: Annotated[Mode | None, Query()] = None,
+    k: Annotated[int, Query(ge=1, le=50)] = 5,
+    min_score: Annotated[float | None, Query(ge=0.0)] = None,
+    expand: Annotated[bool, Query()] = False,
+    version: Annotated[int | None, Query()] = None,
+) -> HTMLResponse:
+    kb = _state(request)
+    deps: ConsoleDeps = kb.console
+    settings: Settings = kb.settings
+    chosen_mode = mode or settings.search_mode
+    context: dict[str, Any] = {
+        "t": deps.texts,
+        "q": q,
+        "mode": chosen_mode,
+        "modes": MODES,
+        "k": k,
+        "min_score": settings.search_min_score if min_score is None else min_score,
+        "expand": expand,
+        "version": version,
+        "result": None,
+        "error": None,
+    }
+    status = 200
+    if q.strip():
+        query = ConsoleQuery(
+            q, mode=chosen_mode, k=k, min_score=min_score, expand=expand, version=version
+        )
+        started = time.perf_counter()
+        try:
+            _, context["result"] = await run_in_threadpool(_answer, kb, query)
+            context["total_ms"] = round((time.perf_counter() - started) * 1000)
+        except HTTPException as exc:
+            status = exc.status_code
+            context["error"] = (
+                deps.texts.console_not_ready if status == 503 else deps.texts.console_error
+            )
+    return TEMPLATES.TemplateResponse(request, "console.html", context, status_code=status)

@@ -1,0 +1,97 @@
+"""One console question: search with the engineer's settings, then draft the answer.
+
+The same search and generation as the bot's, so what an engineer sees here is what the
+bot would write in a ticket, with every knob of the search exposed.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
+from typing import Any
+
+import psycopg
+
+from kb_core.embeddings import Embedder
+from kb_core.generation import GenerationOptions, generate
+from kb_core.generation.llm import ChatClient
+from kb_core.generation.schema import GeneratedAnswer
+from kb_core.models import SearchHit
+from kb_core.search import options_from_settings
+from kb_core.search import search as search_kb
+from kb_core.search.hybrid import Mode
+from kb_core.settings import Settings
+from kb_core.texts import Texts
+
+
+@dataclass(frozen=True)
+class ConsoleQuery:
+    question: str
+    mode: Mode | None = None  # None: as configured (KB_SEARCH_MODE)
+    k: int = 5
+    min_score: float | None = None  # None: as configured (KB_SEARCH_MIN_SCORE)
+    expand: bool | None = None  # query expansion; None: as configured
+    version: int | None = None  # None: the active version
+
+
+@dataclass(frozen=True)
+class ConsoleAnswer:
+    hits: list[SearchHit]
+    generated: GeneratedAnswer | None  # None: nothing found, nothing to draft from
+    search_ms: float
+    answer_ms: float
+
+
+def search_options(settings: Settings, query: ConsoleQuery, *, snippet_chars: int) -> Any:
+    options = options_from_settings(
+        settings,
+        mode=query.mode,
+        k=query.k,
+        min_score=query.min_score,
+        version=query.version,
+        snippet_chars=snippet_chars,
+    )
+    if query.expand is not None:
+        options = replace(options, synonyms_path=settings.synonyms_path if query.expand else None)
+    return options
+
+
+def ask(
+    conn: psycopg.Connection[Any],
+    embedder: Embedder,
+    settings: Settings,
+    query: ConsoleQuery,
+    *,
+    llm: ChatClient | None,
+    categories: Sequence[str],
+    texts: Texts,
+    scrub: Callable[[str], str],
+) -> ConsoleAnswer:
+    """Search, then answer from the hits as the bot would (the question scrubbed first:
+    an engineer may paste a customer's message, and the LLM must not see its PII)."""
+    question = scrub(query.question)
+    started = time.perf_counter()
+    # Generation reads the hit's text: give it the whole chunk, not a preview.
+    options = search_options(settings, query, snippet_chars=settings.chunk_size + 200)
+    hits = search_kb(conn, embedder, question, options)
+    searched = time.perf_counter()
+    generated = (
+        generate(
+            question,
+            hits,
+            list(categories),
+            llm,
+            options=GenerationOptions.from_settings(settings),
+            texts=texts,
+        )
+        if hits
+        else None
+    )
+    done = time.perf_counter()
+    return ConsoleAnswer(
+        hits=hits,
+        generated=generated,
+        search_ms=(searched - started) * 1000,
+        answer_ms=(done - searched) * 1000,
+    )
