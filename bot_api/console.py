@@ -325,6 +325,19 @@ async def feedback(request: Request, who: Engineer, body: FeedbackRequest) -> di
     return await run_in_threadpool(run)
 
 
+def _number(text: str, kind: type[Any]) -> Any:
+    """A form field's number; empty means unset. A malformed one is refused (422)."""
+    if not text.strip():
+        return None
+    try:
+        value = kind(text.replace(",", "."))
+    except ValueError as exc:
+        raise HTTPException(422, detail=f"not a number: {text!r}") from exc
+    if value < 0:
+        raise HTTPException(422, detail=f"must not be negative: {text!r}")
+    return value
+
+
 @router.get("/", response_class=HTMLResponse, include_in_schema=False)
 async def page(
     request: Request,
@@ -332,11 +345,14 @@ async def page(
     q: Annotated[str, Query(max_length=2000)] = "",
     mode: Annotated[Mode | None, Query()] = None,
     k: Annotated[int, Query(ge=1, le=50)] = 5,
-    min_score: Annotated[float | None, Query(ge=0.0)] = None,
+    # The form sends empty fields as empty strings: "" means "as configured" / "active".
+    min_score: Annotated[str, Query(max_length=20)] = "",
     expand: Annotated[bool, Query()] = False,
-    version: Annotated[int | None, Query()] = None,
+    version: Annotated[str, Query(max_length=20)] = "",
 ) -> HTMLResponse:
     kb = _state(request)
+    threshold = _number(min_score, float)
+    chosen_version = _number(version, int)
     deps: ConsoleDeps = kb.console
     settings: Settings = kb.settings
     chosen_mode = mode or settings.search_mode
@@ -346,16 +362,16 @@ async def page(
         "mode": chosen_mode,
         "modes": MODES,
         "k": k,
-        "min_score": settings.search_min_score if min_score is None else min_score,
+        "min_score": settings.search_min_score if threshold is None else threshold,
         "expand": expand,
-        "version": version,
+        "version": chosen_version,
         "result": None,
         "error": None,
     }
     status = 200
     if q.strip():
         query = ConsoleQuery(
-            q, mode=chosen_mode, k=k, min_score=min_score, expand=expand, version=version
+            q, mode=chosen_mode, k=k, min_score=threshold, expand=expand, version=chosen_version
         )
         started = time.perf_counter()
         try:

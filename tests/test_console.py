@@ -25,10 +25,10 @@ QUESTION = "как изменить шаблон печатной формы"
 
 def test_highlight_marks_words_by_lemma_and_keeps_the_text():
     text = "Касса не печатает чек после обновления; шаблоны — в разделе «Печать»."
-    segments = highlight(text, "не печатают чеки")
+    segments = highlight(text, "как быть, не печатают чеки")
     assert "".join(part for part, _ in segments) == text
     marked = [part for part, match in segments if match]
-    # The same lemmas the lexical search matches; «не» is too short to say anything.
+    # The same lemmas the lexical search matches; function words («как», «не») say nothing.
     assert marked == ["печатает", "чек"]
     assert highlight("шаблон", "") == [("шаблон", False)]
 
@@ -112,12 +112,15 @@ def test_search_settings_change_what_comes_back(client: TestClient):
 
 
 def test_page_renders_answer_sources_and_escapes_input(client: TestClient):
-    page = client.get("/", params={"q": QUESTION, "mode": "lexical"})
+    # As the form sends it: untouched optional fields arrive empty.
+    form = {"q": QUESTION, "mode": "lexical", "min_score": "", "k": "5", "version": ""}
+    page = client.get("/", params=form)
     assert page.status_code == 200
     html = page.text
     assert "<mark>" in html and 'id="sources"' in html
     assert 'data-mode="lexical"' in html
     assert "Печатные формы" in html or "печатн" in html.lower()
+    assert client.get("/", params={**form, "version": "abc"}).status_code == 422
     hostile = client.get("/", params={"q": '<script>alert("x")</script> печать'}).text
     assert '<script>alert("x")' not in hostile and "&lt;script&gt;" in hostile
 

@@ -9,24 +9,27 @@ from __future__ import annotations
 
 import re
 
+from kb_core.generation.extractive import STOP_LEMMAS
 from kb_core.text.lemmas import lemma
 
 _WORD = re.compile(r"[\w][\w\-]*[\w]|[\w]", re.UNICODE)
-# Function words match everything and say nothing about why a hit ranks.
-_MIN_LEMMA_CHARS = 3
 
 
-def _key(word: str) -> str:
-    return lemma(word.lower().replace("ё", "е"))
+def _key(word: str) -> str | None:
+    """The word's lemma, or None for a function word: those match everything and say
+    nothing about why a hit ranks (the extractive answer ignores the same ones)."""
+    key = lemma(word.lower().replace("ё", "е"))
+    return key if len(key) > 1 and key not in STOP_LEMMAS else None
 
 
 def highlight(text: str, question: str) -> list[tuple[str, bool]]:
     """``text`` cut into (segment, matches) pairs; joined, the segments are ``text``."""
-    wanted = {_key(w) for w in _WORD.findall(question) if len(w) >= _MIN_LEMMA_CHARS}
+    wanted = {key for key in map(_key, _WORD.findall(question)) if key is not None}
     segments: list[tuple[str, bool]] = []
     position = 0
     for match in _WORD.finditer(text):
-        if len(match[0]) < _MIN_LEMMA_CHARS or _key(match[0]) not in wanted:
+        key = _key(match[0])
+        if key is None or key not in wanted:
             continue
         if match.start() > position:
             segments.append((text[position : match.start()], False))
