@@ -379,7 +379,14 @@ def _demo_bot(settings: Settings, db: Database, fakes: Any) -> None:
     from kb_fakes.server import ServerThread
 
     console.rule("The bot answers a new ticket")
-    task = fakes.pyrus_store.create_task(dict(DEMO_TICKET))
+    spec = dict(DEMO_TICKET)
+    # The fake Pyrus numbers tickets afresh on every run, but the database remembers the
+    # tickets an earlier demo answered: a reused id would be taken for a duplicate webhook.
+    with db.connection() as conn:
+        row = conn.execute("SELECT max(task_id) FROM bot_jobs").fetchone()
+    if row is not None and row[0] is not None:
+        spec["id"] = int(row[0]) + 1
+    task = fakes.pyrus_store.create_task(spec)
     console.print(f"ticket #{task['id']} on the fake Pyrus: «{task['subject']}»")
     stop = threading.Event()
     thread = _worker_thread(settings, db, stop)
@@ -423,8 +430,34 @@ def _demo_effect(settings: Settings, db: Database) -> None:
     console.print(f"effect report: {files.html_path}")
 
 
+def _demo_console(settings: Settings, port: int, serve: bool) -> None:
+    """The agent console on the demo's data: served until Ctrl-C when asked (the fakes
+    still run, so its feedback files corrections in the fake Pyrus), else its address."""
+    url = f"http://127.0.0.1:{port}/"
+    console.rule("Agent console")
+    if not serve:
+        console.print(f"Agent console: KB_CONSOLE_OPEN=true .venv/bin/kb serve, then open {url}")
+        return
+    import uvicorn
+
+    from bot_api.app import create_app
+
+    console.print(f"Agent console: {url} (no password in the demo; Ctrl-C stops it)")
+    app = create_app(settings.model_copy(update={"console_open": True}))
+    uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning")
+
+
 @app.command("demo")
-def demo() -> None:
+def demo(
+    serve: Annotated[
+        bool | None,
+        typer.Option(
+            help="Serve the agent console at the end until Ctrl-C (default: when run "
+            "from a terminal)."
+        ),
+    ] = None,
+    port: Annotated[int, typer.Option(help="Port of the agent console.")] = 8000,
+) -> None:
     """Run the product end to end on its embedded defaults, against the local fakes."""
     from kb_cli.dagster_runs import materialize_ingest
     from kb_cli.demo import DEMO_QUESTIONS
@@ -460,9 +493,10 @@ def demo() -> None:
                 _print_hits(question, hits)
         _demo_bot(settings, db, fakes)
         _demo_effect(settings, db)
+        console.print('Try your own question: .venv/bin/kb search "…" --k 5')
+        _demo_console(settings, port, sys.stdin.isatty() if serve is None else serve)
     finally:
         fakes.stop()
-    console.print('Try your own question: .venv/bin/kb search "…" --k 5')
 
 
 @app.command("fakes")

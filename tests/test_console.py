@@ -83,6 +83,12 @@ def test_console_needs_the_password_and_refuses_when_none_is_set(
         assert demo.get("/api/search", params={"q": "печать"}).status_code == 200
 
 
+def test_the_json_api_is_documented(client: TestClient):
+    paths = client.get("/openapi.json").json()["paths"]
+    assert {"/api/search", "/api/answer", "/api/feedback"} <= set(paths)
+    assert "requestBody" in paths["/api/answer"]["post"]
+
+
 def test_answer_has_a_draft_sources_highlights_and_score_breakdown(client: TestClient):
     response = client.post("/api/answer", json={"question": QUESTION, "k": 3})
     assert response.status_code == 200, response.text
