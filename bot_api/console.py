@@ -226,7 +226,6 @@ def _answer(kb: Any, query: ConsoleQuery) -> tuple[ConsoleAnswer, dict[str, Any]
             raise HTTPException(503, detail=str(exc)) from exc
         except LookupError as exc:  # an index version that does not exist
             raise HTTPException(404, detail=str(exc)) from exc
-    question = deps.scrub(query.question)
     generated = result.generated
     draft = None
     if generated is not None:
@@ -243,7 +242,7 @@ def _answer(kb: Any, query: ConsoleQuery) -> tuple[ConsoleAnswer, dict[str, Any]
     snippet_chars = kb.settings.search_snippet_chars
     body = {
         "answer": draft,
-        "sources": [_hit_out(hit, question, snippet_chars) for hit in result.hits],
+        "sources": [_hit_out(hit, result.question, snippet_chars) for hit in result.hits],
         "index_version": result.hits[0].version_id if result.hits else query.version,
         "search_ms": round(result.search_ms, 1),
         "answer_ms": round(result.answer_ms, 1),

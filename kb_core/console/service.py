@@ -20,7 +20,7 @@ from kb_core.generation.schema import GeneratedAnswer
 from kb_core.models import SearchHit
 from kb_core.search import options_from_settings
 from kb_core.search import search as search_kb
-from kb_core.search.hybrid import Mode
+from kb_core.search.hybrid import Mode, SearchOptions
 from kb_core.settings import Settings
 from kb_core.texts import Texts
 
@@ -37,13 +37,15 @@ class ConsoleQuery:
 
 @dataclass(frozen=True)
 class ConsoleAnswer:
+    question: str  # as searched: scrubbed of personal data
     hits: list[SearchHit]
     generated: GeneratedAnswer | None  # None: nothing found, nothing to draft from
     search_ms: float
     answer_ms: float
 
 
-def search_options(settings: Settings, query: ConsoleQuery, *, snippet_chars: int) -> Any:
+def search_options(settings: Settings, query: ConsoleQuery, *, snippet_chars: int) -> SearchOptions:
+    """The configured search options with the engineer's choices on top."""
     options = options_from_settings(
         settings,
         mode=query.mode,
@@ -90,6 +92,7 @@ def ask(
     )
     done = time.perf_counter()
     return ConsoleAnswer(
+        question=question,
         hits=hits,
         generated=generated,
         search_ms=(searched - started) * 1000,
