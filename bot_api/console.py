@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import secrets
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -33,9 +35,10 @@ from kb_core.generation.answer import categories_from_settings
 from kb_core.generation.llm import ChatClient
 from kb_core.index.versions import NoActiveVersion
 from kb_core.models import SearchHit
+from kb_core.search import make_snippet
 from kb_core.search import search as search_kb
 from kb_core.search.hybrid import MODES, Mode, ModelMismatch
-from kb_core.settings import Settings, split_list
+from kb_core.settings import Settings
 from kb_core.sources import configured
 from kb_core.texts import Texts, load_texts
 
@@ -79,13 +82,7 @@ class ConsoleDeps:
 
     @cached_property
     def filing(self) -> CorrectionFiling:
-        return CorrectionFiling(
-            form_id=self.settings.pyrus_corrections_form_id,
-            fields=configured.correction_builder(self.settings).fields,
-            markers=split_list(self.settings.bot_correction_markers, ";"),
-            task_url=self.settings.pyrus_task_url,
-            texts=self.texts,
-        )
+        return CorrectionFiling.from_settings(self.settings, self.texts)
 
 
 def _state(request: Request) -> Any:
@@ -196,36 +193,40 @@ class FeedbackOut(BaseModel):
 
 
 def _hit_out(hit: SearchHit, question: str, snippet_chars: int) -> dict[str, Any]:
+    """The hit as /api/search shows it (the answer searched with whole chunks: the preview
+    is cut here as search cuts it), with the snippet's highlight segments."""
     out = hit.as_json()
-    snippet = hit.snippet if len(hit.snippet) <= snippet_chars else _cut(hit.snippet, snippet_chars)
+    snippet = make_snippet(hit.snippet, snippet_chars)
     out["snippet"] = snippet
     out["highlighted"] = [{"text": t, "match": m} for t, m in highlight(snippet, question)]
     return out
 
 
-def _cut(text: str, limit: int) -> str:
-    cut = text[:limit].rsplit(" ", 1)[0]
-    return cut + "…"
+@contextmanager
+def _index_errors() -> Iterator[None]:
+    """Search failures as HTTP: no promoted index (or a model mismatch) is 503, an index
+    version that does not exist 404."""
+    try:
+        yield
+    except (NoActiveVersion, ModelMismatch) as exc:
+        raise HTTPException(503, detail=str(exc)) from exc
+    except LookupError as exc:
+        raise HTTPException(404, detail=str(exc)) from exc
 
 
 def _answer(kb: Any, query: ConsoleQuery) -> tuple[ConsoleAnswer, dict[str, Any]]:
     deps: ConsoleDeps = kb.console
-    with kb.pool.connection() as conn:
-        try:
-            result = ask(
-                conn,
-                kb.embedder,
-                kb.settings,
-                query,
-                llm=deps.llm,
-                categories=deps.categories,
-                texts=deps.texts,
-                scrub=deps.scrub,
-            )
-        except (NoActiveVersion, ModelMismatch) as exc:
-            raise HTTPException(503, detail=str(exc)) from exc
-        except LookupError as exc:  # an index version that does not exist
-            raise HTTPException(404, detail=str(exc)) from exc
+    with kb.pool.connection() as conn, _index_errors():
+        result = ask(
+            conn,
+            kb.embedder,
+            kb.settings,
+            query,
+            llm=deps.llm,
+            categories=deps.categories,
+            texts=deps.texts,
+            scrub=deps.scrub,
+        )
     generated = result.generated
     draft = None
     if generated is not None:
@@ -272,13 +273,8 @@ async def search(
     options = search_options(kb.settings, query, snippet_chars=kb.settings.search_snippet_chars)
 
     def run() -> list[dict[str, Any]]:
-        with kb.pool.connection() as conn:
-            try:
-                hits = search_kb(conn, kb.embedder, q, options)
-            except (NoActiveVersion, ModelMismatch) as exc:
-                raise HTTPException(503, detail=str(exc)) from exc
-            except LookupError as exc:
-                raise HTTPException(404, detail=str(exc)) from exc
+        with kb.pool.connection() as conn, _index_errors():
+            hits = search_kb(conn, kb.embedder, q, options)
         return [hit.as_json() for hit in hits]
 
     return await run_in_threadpool(run)

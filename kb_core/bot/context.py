@@ -19,7 +19,7 @@ from kb_core.models import SearchHit
 from kb_core.pii.configured import config_from_settings
 from kb_core.pii.scrubber import Scrubber
 from kb_core.search import options_from_settings
-from kb_core.settings import Settings, split_list
+from kb_core.settings import Settings
 from kb_core.sources import configured
 from kb_core.texts import load_texts
 
@@ -98,11 +98,5 @@ def bot_context(settings: Settings) -> BotContext:
         bot_ids=configured.bot_ids(settings),
         category_field=CategoryField(pyrus, settings.bot_category_field or None),
         classifier=classifier,
-        corrections=CorrectionFiling(
-            form_id=settings.pyrus_corrections_form_id,
-            fields=configured.correction_builder(settings).fields,
-            markers=split_list(settings.bot_correction_markers, ";"),
-            task_url=settings.pyrus_task_url,
-            texts=texts,
-        ),
+        corrections=CorrectionFiling.from_settings(settings, texts),
     )

@@ -12,7 +12,8 @@ from collections import Counter
 from functools import lru_cache
 from typing import Any
 
-_WORD = re.compile(r"[\w][\w\-.@]*[\w]|[\w]", re.UNICODE)
+# A word as lexical search sees it (exported: highlighting must cut text the same way).
+WORD = re.compile(r"[\w][\w\-.@]*[\w]|[\w]", re.UNICODE)
 _CYRILLIC = re.compile(r"[а-яё]")
 
 
@@ -38,11 +39,16 @@ def is_known(word: str) -> bool:
 
 def words(text: str) -> list[str]:
     """The words ``lemmas`` lemmatises, as written."""
-    return list(_WORD.findall(text))
+    return list(WORD.findall(text))
+
+
+def term(word: str) -> str:
+    """The search term of one word as written: lower-cased, ё as е, lemmatised."""
+    return lemma(word.lower().replace("ё", "е"))
 
 
 def lemmas(text: str) -> list[str]:
-    return [lemma(w.lower().replace("ё", "е")) for w in words(text)]
+    return [term(w) for w in words(text)]
 
 
 def term_counts(text: str) -> Counter[str]:
