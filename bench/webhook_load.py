@@ -19,7 +19,6 @@ import argparse
 import json
 import os
 import platform
-import socket
 import statistics
 import subprocess
 import sys
@@ -29,6 +28,8 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
+
+from kb_fakes.server import free_port
 
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
@@ -44,12 +45,6 @@ def summary(values: list[float]) -> dict[str, float]:
         "p95": round(percentile(values, 95), 2),
         "p99": round(percentile(values, 99), 2),
     }
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def wait_ready(url: str, timeout_s: float = 60.0) -> None:

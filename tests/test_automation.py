@@ -14,7 +14,6 @@ import asyncio
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -32,6 +31,7 @@ from kb_assets.assets import SOURCE_ASSETS
 from kb_assets.definitions import build_resources, defs
 from kb_core.db import Database
 from kb_core.settings import PROJECT_ROOT, get_settings
+from kb_fakes.server import free_port
 
 SOURCES = {"raw_files", "raw_confluence_pages", "raw_pyrus_tickets", "kb_corrections"}
 REFRESH_CHAIN = {
@@ -171,12 +171,6 @@ def test_promoted_index_warns_after_24_hours_and_fails_after_26():
 # --- the real daemon ---------------------------------------------------------------------
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
 class Stack:
     """The code server and the daemon as processes, as in docker compose; stopped at exit."""
 
@@ -223,7 +217,7 @@ def stack(
     home = tmp_path / "dagster_home"
     home.mkdir()
     shutil.copy(PROJECT_ROOT / "deploy" / "dagster" / "dagster.yaml", home)
-    port = _free_port()
+    port = free_port()
     (home / "workspace.yaml").write_text(
         f"load_from:\n  - grpc_server: {{host: 127.0.0.1, port: {port}, location_name: kb}}\n"
     )

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import copy
 import importlib
+import io
 import json
 import os
 import re
@@ -49,12 +50,10 @@ def _setting_env_names() -> set[str]:
 
 
 def _secret_env_names() -> set[str]:
-    from pydantic import SecretStr
-
     return {
         "DATABASE_URL" if name == "database_url" else f"KB_{name}".upper()
         for name, field in Settings.model_fields.items()
-        if "SecretStr" in str(field.annotation) or field.annotation is SecretStr
+        if "SecretStr" in str(field.annotation)
     }
 
 
@@ -118,8 +117,7 @@ def test_command_check_catches_unknown_options_and_subcommands():
 
 
 def _dockerfile() -> DockerfileParser:
-    parser = DockerfileParser(fileobj=(DEPLOY / "Dockerfile").open("rb"))
-    return parser
+    return DockerfileParser(fileobj=io.BytesIO((DEPLOY / "Dockerfile").read_bytes()))
 
 
 def _dockerignored() -> list[str]:
@@ -692,14 +690,13 @@ def test_helm_values_point_at_this_code_location_and_dagster_version():
 
 def test_worker_heartbeat_and_metrics_for_its_health_check(kb_env: Settings, tmp_path: Path):
     """What the compose health check and the Kubernetes probe rely on, from a real worker."""
-    import socket
     import sys
     import time
     import urllib.request
 
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
+    from kb_fakes.server import free_port
+
+    port = free_port()
     heartbeat = tmp_path / "alive"
     kb = str(Path(sys.executable).with_name("kb"))
     worker = subprocess.Popen(

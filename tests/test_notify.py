@@ -5,7 +5,6 @@ pauses are recorded instead of slept, so retries cost no time."""
 from __future__ import annotations
 
 import logging
-import socket
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -33,7 +32,7 @@ from kb_core.settings import Settings
 from kb_core.texts import Texts, load_texts
 from kb_fakes.messenger import FAKE_WEBHOOK_TOKEN, create_messenger_app, webhook_url
 from kb_fakes.printer import CONVERT_PATH, create_printer_app
-from kb_fakes.server import ServerThread
+from kb_fakes.server import ServerThread, free_port
 
 TEXT = 'Сводка за 2026-05-12: "кавычки", \\ и перенос\nстроки'
 PAGE = """<!doctype html><html><head><title>Отчёт</title><style>h1 { color: red }</style>
@@ -213,9 +212,7 @@ def test_client_error_is_not_retried(hook: Fake) -> None:
 
 
 def test_unreachable_messenger_returns_false(hook: Fake) -> None:
-    with socket.socket() as sock:  # a port nobody listens on
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
+    port = free_port()  # nobody listens on it
     with messenger(hook, url=f"http://127.0.0.1:{port}/hooks/x") as client:
         assert client.send("digest", "Сводка", TEXT) is False
     assert len(hook.waits) == 2  # network errors are retried too
