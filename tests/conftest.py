@@ -28,6 +28,7 @@ os.environ.setdefault("KB_PII_WORKERS", "1")
 from kb_core.db import Database, apply_migrations, open_database, with_dbname
 from kb_core.db import embedded as embedded_pg
 from kb_core.settings import PROJECT_ROOT, Settings, get_settings
+from kb_fakes.services import FakeServices, start_fakes
 
 TEMPLATE_DB = "kb_test_template"
 SAMPLE_FILES = PROJECT_ROOT / "samples" / "kb_files"
@@ -129,6 +130,14 @@ def kb_env(db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iter
 @pytest.fixture
 def database(kb_env: Settings) -> Database:
     return open_database(kb_env)
+
+
+@pytest.fixture
+def fakes() -> Iterator[FakeServices]:
+    """The fake Confluence and Pyrus with the sample data, on loopback."""
+    services = start_fakes()
+    yield services
+    services.stop()
 
 
 @pytest.fixture

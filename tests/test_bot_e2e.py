@@ -19,7 +19,7 @@ from kb_core.bot.worker import WorkerConfig, run_worker
 from kb_core.db import Database
 from kb_core.settings import PROJECT_ROOT, Settings, get_settings
 from kb_fakes.server import ServerThread
-from kb_fakes.services import FakeServices, start_fakes
+from kb_fakes.services import FakeServices
 from tests.conftest import run_ingest
 
 SUBJECT = "Не приходят письма о новых задачах"
@@ -34,13 +34,6 @@ def wait_for(condition: Callable[[], Any], timeout: float = 60.0) -> Any:
             return value
         time.sleep(0.1)
     raise AssertionError("condition not met in time")
-
-
-@pytest.fixture
-def fakes() -> Iterator[FakeServices]:
-    services = start_fakes()
-    yield services
-    services.stop()
 
 
 @pytest.fixture

@@ -9,7 +9,6 @@ is a regression case of the evaluation that let the version through.
 
 import json
 import re
-from collections.abc import Iterator
 from typing import Any
 
 import dagster as dg
@@ -28,7 +27,7 @@ from kb_core.index.versions import active_version
 from kb_core.settings import Settings, get_settings
 from kb_fakes.pyrus import BOT_LOGIN
 from kb_fakes.server import ServerThread
-from kb_fakes.services import SAMPLE_CORRECTIONS_FORM, FakeServices, start_fakes
+from kb_fakes.services import SAMPLE_CORRECTIONS_FORM, FakeServices
 from tests.conftest import run_ingest
 
 BOT_ID = 9000
@@ -41,13 +40,6 @@ CORRECTED = (
     "Сейчас десктопного клиента для Linux нет. Откройте веб-версию в браузере и "
     "разрешите сайту уведомления со звуком в настройках браузера."
 )
-
-
-@pytest.fixture
-def fakes() -> Iterator[FakeServices]:
-    services = start_fakes()
-    yield services
-    services.stop()
 
 
 @pytest.fixture

@@ -28,7 +28,7 @@ from kb_fakes.messenger import create_messenger_app, webhook_url
 from kb_fakes.printer import CONVERT_PATH, create_printer_app
 from kb_fakes.pyrus import SAMPLE_DIR
 from kb_fakes.server import ServerThread
-from kb_fakes.services import SAMPLE_BOT_IDS, SAMPLE_HELPDESK_FORM, FakeServices, start_fakes
+from kb_fakes.services import SAMPLE_BOT_IDS, SAMPLE_HELPDESK_FORM, FakeServices
 
 TZ = ZoneInfo("Europe/Moscow")
 BOT_IDS = {int(i) for i in SAMPLE_BOT_IDS.split(",")}
@@ -120,13 +120,6 @@ def _busy_day() -> tuple[date, list[dict[str, Any]]]:
 
 
 # -- fixtures -------------------------------------------------------------------------------
-
-
-@pytest.fixture
-def fakes() -> Iterator[FakeServices]:
-    services = start_fakes()
-    yield services
-    services.stop()
 
 
 @pytest.fixture
