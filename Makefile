@@ -14,7 +14,7 @@ export RAGAS_DO_NOT_TRACK := true
 export DAGSTER_DISABLE_TELEMETRY := true
 export OPENBLAS_NUM_THREADS ?= 1
 
-.PHONY: setup demo test lint typecheck pytest dagster clean
+.PHONY: setup demo test lint typecheck pytest bench bench-quick dagster clean
 
 setup: $(STAMP)
 
@@ -40,6 +40,15 @@ pytest: setup
 	$(BIN)/pytest
 
 test: lint typecheck pytest
+
+# The benchmark suite (about an hour on 2 cores: a million-chunk index, 10,000 pages
+# through the whole pipeline). Results: var/bench/results.json and summary.md;
+# BENCH_ARGS=--publish also refreshes bench/results/ and the README's figures.
+bench: setup
+	$(BIN)/python -m bench.run $(BENCH_ARGS)
+
+bench-quick: setup
+	$(BIN)/python -m bench.run --profile quick $(BENCH_ARGS)
 
 # The Dagster UI on the embedded database, with the sample folder as the files source.
 dagster: setup

