@@ -14,8 +14,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
-import sys
 import tempfile
 import time
 from datetime import UTC, datetime, timedelta
@@ -23,6 +21,7 @@ from pathlib import Path
 
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
+from bench.common import machine
 from kb_core.settings import Settings
 
 
@@ -73,7 +72,7 @@ def main() -> None:
         return time.perf_counter() - started, counts, len(fetch.pages)
 
     report: dict[str, object] = {
-        "machine": f"{platform.machine()}, {os.cpu_count()} cores, Python {sys.version.split()[0]}",
+        "machine": machine(),
         "pages": args.pages,
         "server_page_cap": 50,
     }

@@ -15,11 +15,12 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import statistics
 import tempfile
 import time
 from pathlib import Path
+
+from bench.common import machine
 
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
@@ -99,11 +100,7 @@ def main() -> None:
         json.dumps(
             {
                 "benchmark": "console_latency",
-                "machine": {
-                    "platform": platform.platform(),
-                    "cpus": os.cpu_count(),
-                    "python": platform.python_version(),
-                },
+                "machine": machine(),
                 "indexed_chunks": chunks,
                 "answer_mode": "extractive (no LLM)",
                 "first_answer_ms": round(first_answer_ms, 1),

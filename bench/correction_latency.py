@@ -16,10 +16,11 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import tempfile
 import time
 from pathlib import Path
+
+from bench.common import machine
 
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
@@ -137,8 +138,7 @@ def main() -> None:
     print(
         json.dumps(
             {
-                "machine": f"{platform.machine()}, {os.cpu_count()} cores, "
-                f"Python {platform.python_version()}",
+                "machine": machine(),
                 "index_chunks": chunks,
                 "first_full_index_s": round(first_index_s, 1),
                 "sensor_tick_s": round(sensor_s, 2),

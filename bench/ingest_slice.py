@@ -13,7 +13,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import random
 import subprocess
 import sys
@@ -23,6 +22,7 @@ from pathlib import Path
 
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
+from bench.common import machine
 from kb_core.settings import PROJECT_ROOT, Settings
 
 
@@ -109,7 +109,7 @@ def main() -> None:
         restart = float(out.stdout.strip().splitlines()[-1])
 
     report = {
-        "machine": f"{platform.machine()}, {os.cpu_count()} cores, Python {sys.version.split()[0]}",
+        "machine": machine(),
         "docs": args.docs,
         "corpus_chars": chars,
         "chunks": chunks,

@@ -12,9 +12,9 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
-import sys
 import time
+
+from bench.common import machine
 
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
@@ -64,8 +64,7 @@ def main() -> None:
     print(
         json.dumps(
             {
-                "machine": f"{platform.machine()}, {os.cpu_count()} cores, "
-                f"Python {sys.version.split()[0]}",
+                "machine": machine(),
                 "chunks": len(chunks),
                 "chunk_chars": 3000,
                 "one_process_chunks_per_s": round(len(chunks) / one, 1),

@@ -125,6 +125,21 @@ def _section_search(results: dict[str, Any]) -> list[str]:
         f"Query embedding, packaged model, one thread (synthetic 2–6-word queries): "
         f"{_ms(embedding)} (p50 / p95 / p99).",
     ]
+    largest = runs[-1]
+    if largest.get("hnsw_sweep"):
+        lines += [
+            "",
+            f"HNSW recall@10 against exact search at {largest['chunks']:,} chunks by "
+            f"`hnsw.ef_search` (`KB_HNSW_EF_SEARCH`, now {largest['ef_search']}), with the "
+            "vector query's own latency:",
+            "",
+            "| ef_search | recall@10 | top-10 vector query p50 / p95 / p99 |",
+            "| ---: | ---: | --- |",
+        ]
+        for point in largest["hnsw_sweep"]:
+            lines.append(
+                f"| {point['ef_search']} | {point['recall@10']:g} | {_ms(point['top10_ms'])} |"
+            )
     return lines
 
 
@@ -243,11 +258,23 @@ SECTIONS: list[Callable[[dict[str, Any]], list[str]]] = [
 ]
 
 
+def _commits(results: dict[str, Any]) -> str:
+    """The commit(s) the figures come from (``--only`` re-runs may mix them)."""
+    by_commit: dict[str, list[str]] = {}
+    for name, suite in results.get("suites", {}).items():
+        by_commit.setdefault(suite.get("commit") or results.get("commit") or "?", []).append(name)
+    if len(by_commit) <= 1:
+        return f"commit {next(iter(by_commit), results.get('commit') or '?')}"
+    return "commits " + ", ".join(
+        f"{commit} ({', '.join(names)})" for commit, names in sorted(by_commit.items())
+    )
+
+
 def render_block(results: dict[str, Any], chart: str | None = None) -> str:
     """The Markdown of every figure: machine, targets, then one section per suite."""
     lines = [
-        f"Measured on {machine_line(results['machine'])}; commit {results.get('commit') or '?'},"
-        f" {results['finished'][:10]}.",
+        f"Measured on {machine_line(results['machine'])}; {_commits(results)}, "
+        f"{results['finished'][:10]}.",
         "",
         *_section_targets(results),
     ]

@@ -135,6 +135,23 @@ def run_case(case: Case, log: Path) -> dict[str, Any]:
     return result
 
 
+def _render(out: Path, results: dict[str, Any], publish: bool) -> int:
+    """summary.md and the chart beside results.json; with ``publish`` also bench/results
+    and the README's generated block."""
+    chart = search_chart(results, out / "search_latency.png")
+    (out / "summary.md").write_text(render_summary(results, chart.name if chart else None), "utf-8")
+    print(f"results: {out / 'results.json'}\nsummary: {out / 'summary.md'}", file=sys.stderr)
+    if publish:
+        PUBLISHED.parent.mkdir(parents=True, exist_ok=True)
+        if (out / "results.json").resolve() != PUBLISHED.resolve():
+            shutil.copyfile(out / "results.json", PUBLISHED)
+        if chart is not None:
+            shutil.copyfile(chart, PUBLISHED.parent / chart.name)
+        update_readme(README, results)
+        print(f"published: {PUBLISHED} and {README}", file=sys.stderr)
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--profile", choices=sorted(PROFILES), default="full")
@@ -143,7 +160,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--publish", action="store_true", help="copy to bench/results and update the README"
     )
+    parser.add_argument(
+        "--render-only",
+        action="store_true",
+        help="run nothing: render the summary (and with --publish the README) from results.json",
+    )
     args = parser.parse_args(argv)
+    if args.render_only:
+        return _render(
+            args.out, json.loads((args.out / "results.json").read_text("utf-8")), args.publish
+        )
 
     only = set(args.only.split(",")) if args.only else set(SUITES)
     unknown = only - set(SUITES)
@@ -180,29 +206,20 @@ def main(argv: list[str] | None = None) -> int:
         result["finished"] = datetime.now(UTC).isoformat(timespec="seconds")
         fresh.setdefault(case.suite, []).append(result)
         print(f"    done in {result['wall_s']} s", file=sys.stderr, flush=True)
+    commit = _git_commit()
     for suite, values in fresh.items():
-        suites[suite] = {"profile": args.profile, "runs": values}
+        # Per suite: with --only, suites in one file may come from different commits.
+        suites[suite] = {"profile": args.profile, "commit": commit, "runs": values}
 
     results = {
         "machine": machine(),
-        "commit": _git_commit(),
+        "commit": commit,
         "finished": datetime.now(UTC).isoformat(timespec="seconds"),
         "last_run_s": round(time.perf_counter() - began, 1),
         "suites": suites,
     }
     results_path.write_text(json.dumps(results, ensure_ascii=False, indent=2) + "\n", "utf-8")
-    chart = search_chart(results, args.out / "search_latency.png")
-    (args.out / "summary.md").write_text(
-        render_summary(results, chart.name if chart else None), "utf-8"
-    )
-    print(f"results: {results_path}\nsummary: {args.out / 'summary.md'}", file=sys.stderr)
-    if args.publish and not failed:
-        PUBLISHED.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(results_path, PUBLISHED)
-        if chart is not None:
-            shutil.copyfile(chart, PUBLISHED.parent / chart.name)
-        update_readme(README, results)
-        print(f"published: {PUBLISHED} and {README}", file=sys.stderr)
+    _render(args.out, results, args.publish and not failed)
     if failed:
         print(f"failed: {'; '.join(failed)}", file=sys.stderr)
         return 1

@@ -192,3 +192,14 @@ def test_readme_shows_the_published_results() -> None:
     assert readme_block(published) in README.read_text("utf-8")
     # The published run is a full one: every target measured.
     assert all(met is not None for _, _, met in targets(published))
+
+
+@pytest.mark.timeout(1500)
+def test_render_only_rewrites_the_summary_from_the_results(
+    smoke: tuple[Path, dict[str, Any]], tmp_path: Path
+) -> None:
+    out, results = smoke
+    shutil.copyfile(out / "results.json", tmp_path / "results.json")
+    proc = _bench(tmp_path, "--render-only")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert (tmp_path / "summary.md").read_text("utf-8") == render_summary(results)

@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from functools import lru_cache
 from typing import Any
 
 import psycopg
@@ -47,6 +48,13 @@ def _content_terms(text: str) -> set[str]:
     return {t for t in lemmas(text) if len(t) >= MIN_TERM_LETTERS}
 
 
+@lru_cache(maxsize=65_536)
+def _title_terms(title: str) -> frozenset[str]:
+    """A title's terms, kept: every search compares the query with the titles of up to a
+    hundred candidate documents, the same titles again and again (safe titles: no PII)."""
+    return frozenset(_content_terms(title))
+
+
 def document_boosts(
     conn: psycopg.Connection[Any],
     document_ids: Iterable[int],
@@ -78,7 +86,7 @@ def document_boosts(
     for doc_id, source, title, updated_at, confirmed in rows:
         applied: dict[str, float] = {}
         if boosts.title != 1.0 and query_terms:
-            share = len(query_terms & _content_terms(title)) / len(query_terms)
+            share = len(query_terms & _title_terms(title)) / len(query_terms)
             if share >= boosts.title_min_share:
                 applied["title"] = boosts.title
         if boosts.recent != 1.0 and updated_at is not None and updated_at >= recent_after:
