@@ -317,9 +317,18 @@ def search_chart(results: dict[str, Any], path: Path) -> Path | None:
 
     fig, ax = plt.subplots(figsize=(7, 4), dpi=110)
     sizes = [r["chunks"] for r in runs]
-    for mode in ("hybrid", "vector", "lexical"):
-        ax.plot(sizes, [r[f"{mode}_ms"]["p95"] for r in runs], marker="o", label=f"{mode} p95")
-    ax.plot(sizes, [r["hybrid_ms"]["p50"] for r in runs], ls="--", marker=".", label="hybrid p50")
+    for mode, colour in (("hybrid", "C0"), ("vector", "C1"), ("lexical", "C2")):
+        ax.plot(
+            sizes, [r[f"{mode}_ms"]["p95"] for r in runs], c=colour, marker="o", label=f"{mode} p95"
+        )
+    ax.plot(
+        sizes,
+        [r["hybrid_ms"]["p50"] for r in runs],
+        c="C0",
+        ls="--",
+        marker=".",
+        label="hybrid p50",
+    )
     ax.scatter([100_000, 1_000_000], [30, 100], marker="_", s=400, c="red", label="target (p95)")
     ax.set_xscale("log")
     ax.set_xlabel("chunks in the index")

@@ -33,6 +33,13 @@ def _bench(out: Path, *args: str) -> subprocess.CompletedProcess[str]:
     )
 
 
+def _rerun(smoke_out: Path, out: Path, *args: str) -> None:
+    """``bench.run`` on a copy of the smoke results (the fixture's stay as they were)."""
+    shutil.copyfile(smoke_out / "results.json", out / "results.json")
+    proc = _bench(out, *args)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+
+
 @pytest.fixture(scope="module")
 def smoke(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, Any]]:
     out = tmp_path_factory.mktemp("bench")
@@ -130,10 +137,8 @@ def test_bot_benchmark_answered_every_webhook(smoke: tuple[Path, dict[str, Any]]
 def test_only_reruns_the_named_suites_and_keeps_the_rest(
     smoke: tuple[Path, dict[str, Any]], tmp_path: Path
 ) -> None:
-    out, before = smoke
-    shutil.copyfile(out / "results.json", tmp_path / "results.json")
-    proc = _bench(tmp_path, "--only", "search")
-    assert proc.returncode == 0, proc.stderr[-3000:]
+    before = smoke[1]
+    _rerun(smoke[0], tmp_path, "--only", "search")
     after = json.loads((tmp_path / "results.json").read_text("utf-8"))
     assert set(after["suites"]) == set(SUITES)
     assert after["suites"]["bot"] == before["suites"]["bot"]
@@ -198,8 +203,5 @@ def test_readme_shows_the_published_results() -> None:
 def test_render_only_rewrites_the_summary_from_the_results(
     smoke: tuple[Path, dict[str, Any]], tmp_path: Path
 ) -> None:
-    out, results = smoke
-    shutil.copyfile(out / "results.json", tmp_path / "results.json")
-    proc = _bench(tmp_path, "--render-only")
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    assert (tmp_path / "summary.md").read_text("utf-8") == render_summary(results)
+    _rerun(smoke[0], tmp_path, "--render-only")
+    assert (tmp_path / "summary.md").read_text("utf-8") == render_summary(smoke[1])
