@@ -90,6 +90,17 @@ def peak_rss_mib() -> dict[str, float]:
     }
 
 
+def process_memory_mib(pid: int | str = "self") -> dict[str, float]:
+    """Resident memory of a process now and at its peak (VmRSS, VmHWM), from /proc
+    (Linux)."""
+    fields = {}
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        key, _, value = line.partition(":")
+        if key in ("VmRSS", "VmHWM"):
+            fields[key] = round(int(value.split()[0]) / 1024, 1)
+    return {"rss": fields["VmRSS"], "peak": fields["VmHWM"]}
+
+
 def emit(result: dict[str, Any]) -> None:
     """The one line ``bench.run`` reads: the last line of stdout is the JSON result."""
     print(json.dumps(result, ensure_ascii=False), flush=True)

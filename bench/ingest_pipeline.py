@@ -30,7 +30,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from bench.common import emit, machine, peak_rss_mib
+from bench.common import emit, machine, peak_rss_mib, process_memory_mib
 
 # Stage names for the Dagster steps, in pipeline order.
 STAGES = {
@@ -52,16 +52,6 @@ def _reset_peak_rss() -> bool:
         return True
     except OSError:
         return False
-
-
-def _vm_hwm_mib() -> float | None:
-    try:
-        for line in Path("/proc/self/status").read_text().splitlines():
-            if line.startswith("VmHWM:"):
-                return round(int(line.split()[1]) / 1024, 1)
-    except OSError:
-        pass
-    return None
 
 
 def make_pages(count: int) -> list[Any]:
@@ -175,7 +165,7 @@ def run(pages: int, changed_share: float = 0.01) -> dict[str, Any]:
                 "embedded": meta["chunk_embeddings"].get("embedded"),
                 "candidate_evaluated": bool(meta["rag_eval"].get("evaluated")),
                 "stages_s": stages,
-                "peak_rss_mib": _vm_hwm_mib(),
+                "peak_rss_mib": process_memory_mib()["peak"],
             }
 
         report["full"] = refresh("full")

@@ -63,15 +63,15 @@ def _embeddings(embedder: Any) -> Any:
 def corpus(conn: Any, namespace: str, doc_key: Callable[[str, str], str]) -> list[dict[str, Any]]:
     """The active version's chunks as the baseline indexes them: embedded text, stored
     vector and the document key the golden cases name."""
+    from psycopg import sql
+
     from kb_core.index.stages import embedding_input
     from kb_core.index.versions import active_version, visible
 
     version = active_version(conn, namespace)
-    from psycopg import sql
-
     rows = conn.execute(
         sql.SQL(
-            "SELECT c.title, c.heading_path, c.text, c.embedding::text, d.source, "
+            "SELECT c.title, c.heading_path, c.text, c.embedding, d.source, "
             "d.external_id FROM chunks c JOIN documents d ON d.id = c.document_id "
             "WHERE c.namespace = %s AND {vis} ORDER BY c.id"
         ).format(vis=visible("c", version.id)),
@@ -80,7 +80,7 @@ def corpus(conn: Any, namespace: str, doc_key: Callable[[str, str], str]) -> lis
     return [
         {
             "text": embedding_input(title, path, text),
-            "vector": [float(x) for x in vector.strip("[]").split(",")],
+            "vector": vector.to_list(),
             "doc": doc_key(source, external_id),
         }
         for title, path, text, vector, source, external_id in rows

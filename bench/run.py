@@ -54,12 +54,8 @@ def _ingest(pages: int) -> Case:
     return Case("ingest", f"{pages:,} pages", "bench.ingest_pipeline", ("--pages", str(pages)))
 
 
-def _baseline(squad: bool, limit: int | None = None) -> Case:
-    args: tuple[str, ...] = ()
-    if squad and SQUAD.is_file():
-        args = ("--squad", str(SQUAD))
-        if limit:
-            args += ("--squad-limit", str(limit))
+def _baseline(squad: bool) -> Case:
+    args: tuple[str, ...] = ("--squad", str(SQUAD)) if squad and SQUAD.is_file() else ()
     return Case(
         "baseline", "golden + XQuAD-ru" if args else "golden", "bench.langchain_baseline", args
     )

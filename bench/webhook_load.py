@@ -31,7 +31,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-from bench.common import emit, latency_summary, machine
+from bench.common import emit, latency_summary, machine, process_memory_mib
 from kb_fakes.server import free_port
 
 
@@ -49,16 +49,6 @@ def wait_ready(url: str, timeout_s: float = 60.0) -> None:
     raise RuntimeError(f"{url} not ready after {timeout_s} s")
 
 
-def process_memory_mib(pid: int) -> dict[str, float]:
-    """Resident memory of a process now and at its peak, from /proc (Linux)."""
-    fields = {}
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        key, _, value = line.partition(":")
-        if key in ("VmRSS", "VmHWM"):
-            fields[key] = round(int(value.split()[0]) / 1024, 1)
-    return {"rss": fields["VmRSS"], "peak": fields["VmHWM"]}
-
-
 def run(senders: list[int], webhooks: int = 400, sequential: int = 20) -> dict[str, Any]:
     import httpx
     from psycopg.conninfo import make_conninfo
@@ -69,7 +59,7 @@ def run(senders: list[int], webhooks: int = 400, sequential: int = 20) -> dict[s
     from kb_core.index.documents import sync_source
     from kb_core.index.stages import chunk_pending, convert_pending, embed_pending
     from kb_core.index.versions import promote
-    from kb_core.settings import PROJECT_ROOT, get_settings
+    from kb_core.settings import PROJECT_ROOT
     from kb_core.sources.files import iter_files
     from kb_core.text.chunking import ChunkerConfig
     from kb_fakes.pyrus import BOT_SECURITY_KEY, sign
@@ -95,8 +85,6 @@ def run(senders: list[int], webhooks: int = 400, sequential: int = 20) -> dict[s
             "KB_BOT_POLL_S": "0.05",
             "KB_DB_POOL_MAX_SIZE": "25",
         }
-        os.environ.update(env)
-        get_settings.cache_clear()
         store = fakes.pyrus_store
 
         def ticket(number: int) -> tuple[bytes, str]:
