@@ -80,9 +80,9 @@ def _load(conn: Any, chunks: int, words: int, rng: random.Random, nprng: Any) ->
         ).fetchone()[0]
         first_doc = conn.execute(
             """
-            INSERT INTO documents (source, external_id, title, raw_format, raw_body,
+            INSERT INTO documents (source, external_id, title, raw_format,
                                    content_hash, safe_title)
-            SELECT 'bench', g::text, 'Документ ' || g, 'markdown', '', g::text,
+            SELECT 'bench', g::text, 'Документ ' || g, 'markdown', g::text,
                    'Документ ' || g
             FROM generate_series(1, %s) g RETURNING id
             """,

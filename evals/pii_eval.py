@@ -24,7 +24,15 @@ from pathlib import Path
 
 from kb_core.pii.scrubber import Finding, Scrubber
 
-DEFAULT_SET = Path(__file__).resolve().parent / "pii" / "ru_pii_sentences.txt"
+SETS_DIR = Path(__file__).resolve().parent / "pii"
+DEFAULT_SET = SETS_DIR / "ru_pii_sentences.txt"
+# The parts `kb pii eval` reports: the original (mostly edited) sentences, informal
+# messages as customers write them, and hard negatives (nothing to find).
+PARTS = {
+    "formal": DEFAULT_SET,
+    "informal": SETS_DIR / "ru_pii_informal.txt",
+    "negatives": SETS_DIR / "ru_pii_negatives.txt",
+}
 TYPES = ("PERSON", "PHONE", "EMAIL", "INN", "SNILS", "PASSPORT", "CARD", "ACCOUNT", "IBAN")
 _MARKER = re.compile(r"\[\[(?P<type>[A-Z]+):(?P<value>.+?)\]\]")
 
@@ -63,10 +71,12 @@ def parse_line(line: str) -> Sample:
 
 
 def load(path: Path = DEFAULT_SET) -> list[Sample]:
+    """One sample per line; a literal ``\\n`` inside a line is a line break (a message
+    with its signature on the next line)."""
     samples = []
     for line in path.read_text("utf-8").splitlines():
         if line.strip() and not line.lstrip().startswith("#"):
-            samples.append(parse_line(line.rstrip("\n")))
+            samples.append(parse_line(line.rstrip("\n").replace("\\n", "\n")))
     return samples
 
 
@@ -123,15 +133,24 @@ def evaluate(scrubber: Scrubber, samples: list[Sample]) -> dict[str, object]:
     }
 
 
+def evaluate_parts(scrubber: Scrubber) -> dict[str, object]:
+    """The whole labelled set, and each part on its own."""
+    parts = {name: load(path) for name, path in PARTS.items()}
+    report = evaluate(scrubber, [s for samples in parts.values() for s in samples])
+    report["parts"] = {name: evaluate(scrubber, samples) for name, samples in parts.items()}
+    return report
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description="PII scrubber precision/recall")
-    parser.add_argument("--set", type=Path, default=DEFAULT_SET)
+    parser.add_argument("--set", type=Path, default=None, help="one file (default: all parts)")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
     from kb_core.pii import scrubber_from_settings
     from kb_core.settings import get_settings
 
-    report = evaluate(scrubber_from_settings(get_settings()), load(args.set))
+    scrubber = scrubber_from_settings(get_settings())
+    report = evaluate(scrubber, load(args.set)) if args.set else evaluate_parts(scrubber)
     if args.json:
         sys.stdout.write(json.dumps(report, ensure_ascii=False) + "\n")
         return

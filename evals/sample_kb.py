@@ -22,7 +22,7 @@ from kb_core.db import apply_migrations, connect, embedded
 from kb_core.db.connection import ensure_database
 from kb_core.embeddings import make_embedder
 from kb_core.embeddings.base import Embedder
-from kb_core.index.documents import sync_source
+from kb_core.index.documents import Preparer, sync_source
 from kb_core.index.stages import chunk_pending, convert_pending, embed_pending
 from kb_core.index.versions import promote
 from kb_core.models import SourceDocument
@@ -93,14 +93,13 @@ def sample_index(
         url = make_conninfo(server.uri, dbname=name)
         apply_migrations(url, PROJECT_ROOT / "sql")
         with connect(url) as conn, ParallelScrubber(pii, settings.pii_workers) as scrubber:
+            # Scrubbed before storing, as the pipeline does (kb_core.index.documents).
+            prepare = Preparer(scrubber.scrub_many, config_signature(pii)) if scrub else Preparer()
             for source, docs in documents.items():
-                sync_source(conn, source, docs)
+                sync_source(conn, source, docs, prepare=prepare)
             convert_pending(conn)
             chunk_pending(
-                conn,
-                ChunkerConfig(size=settings.chunk_size, overlap=settings.chunk_overlap),
-                scrub=scrubber.scrub_many if scrub else None,
-                scrub_signature=config_signature(pii),
+                conn, ChunkerConfig(size=settings.chunk_size, overlap=settings.chunk_overlap)
             )
             embed_pending(conn, embedder)
             # An evaluation copy: the PII re-scan gate belongs to the production pipeline.

@@ -6,6 +6,9 @@ own pending work in the database and is a no-op when nothing changed.
 """
 
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import dagster as dg
@@ -21,7 +24,7 @@ from kb_assets.resources import (
     NotificationsResource,
     PyrusResource,
 )
-from kb_core.index.documents import load_cursor, sync_source
+from kb_core.index.documents import Preparer, PrepareReport, load_cursor, sync_source
 from kb_core.index.maintenance import run_maintenance
 from kb_core.index.stages import chunk_pending, convert_pending, embed_pending
 from kb_core.index.versions import (
@@ -35,8 +38,15 @@ from kb_core.models import SourceDocument, SyncCounts
 from kb_core.notify import promotion_blocked_text, title
 from kb_core.pii.check import check_unchecked_chunks
 from kb_core.pii.configured import ParallelScrubber, config_from_settings, config_signature
-from kb_core.pii.scrubber import Scrubber
-from kb_core.settings import get_settings
+from kb_core.pii.directory import (
+    catalog_names,
+    directory_entries,
+    load_directory,
+    member_names,
+    save_directory,
+)
+from kb_core.pii.verifier import Verifier
+from kb_core.settings import get_settings, split_list
 from kb_core.sources import configured
 from kb_core.sources.confluence import SOURCE_NAME as CONFLUENCE_SOURCE
 from kb_core.sources.confluence import fetch_changes
@@ -73,15 +83,79 @@ class _ProgressLog:
             self._last = now
 
 
-def _counts_metadata(counts: SyncCounts, **extra: object) -> dict[str, object]:
+def _counts_metadata(
+    counts: SyncCounts, report: PrepareReport | None = None, **extra: object
+) -> dict[str, object]:
+    prepared: dict[str, object] = {}
+    if report is not None:
+        prepared = {
+            "prepared": report.prepared,
+            "pii_placeholders_inserted": report.placeholders,
+            "not_converted": dg.MetadataValue.json([i for i, _ in report.failures[:50]]),
+        }
     return {
         "enabled": True,
         "new": counts.new,
         "changed": counts.changed,
         "unchanged": counts.unchanged,
         "deleted": counts.deleted,
+        **prepared,
         **extra,
     }
+
+
+@contextmanager
+def _preparer(context: dg.AssetExecutionContext, database: DatabaseResource) -> Iterator[Preparer]:
+    """Converts and scrubs what a source delivers before it is stored: the raw text never
+    reaches the database (kb_core.index.documents)."""
+    settings = get_settings()
+    with database.connection() as conn:
+        directory = load_directory(conn)
+    pii_config = replace(config_from_settings(settings), directory=directory)
+    if not settings.pii_scrub:
+        context.log.warning("KB_PII_SCRUB is off: documents are stored NOT scrubbed")
+        yield Preparer()
+        return
+    with ParallelScrubber(pii_config, settings.pii_workers) as scrubber:
+        yield Preparer(scrubber.scrub_many, config_signature(pii_config))
+
+
+def _log_failures(context: dg.AssetExecutionContext, report: PrepareReport) -> None:
+    for external_id, error in report.failures:
+        context.log.error(f"document {external_id} not converted: {error}")
+
+
+@dg.asset(
+    group_name="sources",
+    description="The organisation's people (Pyrus members, contacts of the configured "
+    "catalogs) as hashed name lemmas: a deny-list for scrubbing and for the verifier.",
+    kinds={"postgres"},
+    automation_condition=DAILY_SOURCE_REFRESH,
+)
+def person_directory(
+    context: dg.AssetExecutionContext, database: DatabaseResource, pyrus: PyrusResource
+) -> dg.MaterializeResult:
+    settings = pyrus.settings
+    if not settings.pii_directory or not pyrus.enabled:
+        context.log.info("people directory off (KB_PII_DIRECTORY / Pyrus not configured)")
+        return dg.MaterializeResult(metadata={"enabled": False})
+    with pyrus.client() as client:
+        members = client.get_members()
+        names = member_names(members)
+        catalogs = split_list(settings.pii_directory_catalogs)
+        for catalog_id in catalogs:
+            names.extend(catalog_names(client.get_catalog(int(catalog_id))))
+    with database.connection() as conn:
+        stored = save_directory(conn, directory_entries(names))
+    # Counts only: the directory is personal data, its values never leave the database.
+    return dg.MaterializeResult(
+        metadata={
+            "enabled": True,
+            "members": len(members),
+            "catalogs": len(catalogs),
+            "lemma_hashes": stored,
+        }
+    )
 
 
 @dg.asset(
@@ -98,17 +172,22 @@ def raw_files(
     if not files_source.enabled:
         context.log.info("files source not configured (KB_FILES_DIR): nothing to sync")
         return dg.MaterializeResult(metadata={"enabled": False})
-    with database.connection() as conn:
+    report = PrepareReport()
+    with _preparer(context, database) as prepare, database.connection() as conn:
         counts = sync_source(
             conn,
             FILES_SOURCE,
             files_source.documents(),
             max_delete_fraction=get_settings().sync_max_delete_fraction,
+            prepare=prepare,
+            report=report,
         )
     context.log.info(f"files source synced: {counts}")
+    _log_failures(context, report)
     return dg.MaterializeResult(
         metadata=_counts_metadata(
             counts,
+            report,
             root=dg.MetadataValue.path(str(files_source.root)),
             documents=counts.total_live,
         )
@@ -125,15 +204,17 @@ def _cursor(database: DatabaseResource, source: str) -> SyncCursor:
 
 
 def _write_incremental(
+    context: dg.AssetExecutionContext,
     database: DatabaseResource,
     source: str,
     documents: list[SourceDocument],
     live_ids: set[str] | None,
     cursor: SyncCursor,
-) -> SyncCounts:
+) -> tuple[SyncCounts, PrepareReport]:
     """Write what an incremental fetch returned, deletions and the new cursor, at once."""
-    with database.connection() as conn:
-        return sync_source(
+    report = PrepareReport()
+    with _preparer(context, database) as prepare, database.connection() as conn:
+        counts = sync_source(
             conn,
             source,
             documents,
@@ -141,7 +222,11 @@ def _write_incremental(
             live_ids=live_ids,
             cursor=cursor.as_json(),
             max_delete_fraction=get_settings().sync_max_delete_fraction,
+            prepare=prepare,
+            report=report,
         )
+    _log_failures(context, report)
+    return counts, report
 
 
 @dg.asset(
@@ -169,7 +254,8 @@ def raw_confluence_pages(
             listing_interval=configured.listing_interval(settings),
         )
         retries = client.http.retries
-    counts = _write_incremental(
+    counts, report = _write_incremental(
+        context,
         database,
         CONFLUENCE_SOURCE,
         [page.as_document() for page in fetch.pages],
@@ -180,6 +266,7 @@ def raw_confluence_pages(
     return dg.MaterializeResult(
         metadata=_counts_metadata(
             counts,
+            report,
             mode=fetch.mode,
             fetched=len(fetch.pages),
             deletions_checked=fetch.live_ids is not None,
@@ -214,13 +301,14 @@ def raw_pyrus_tickets(
             listing_interval=configured.listing_interval(settings),
         )
         retries, logins = client.retries, client.logins
-    counts = _write_incremental(
-        database, TICKETS_SOURCE, fetch.documents, fetch.live_ids, fetch.cursor
+    counts, report = _write_incremental(
+        context, database, TICKETS_SOURCE, fetch.documents, fetch.live_ids, fetch.cursor
     )
     context.log.info(f"Pyrus tickets {fetch.mode} sync: {counts}")
     return dg.MaterializeResult(
         metadata=_counts_metadata(
             counts,
+            report,
             mode=fetch.mode,
             tasks_seen=fetch.tasks_seen,
             open_skipped=fetch.skipped_open,
@@ -249,17 +337,21 @@ def kb_corrections(
             client, form_id, configured.correction_builder(pyrus.settings)
         )
         retries, logins = client.retries, client.logins
-    with database.connection() as conn:
+    report = PrepareReport()
+    with _preparer(context, database) as prepare, database.connection() as conn:
         counts = sync_source(
             conn,
             CORRECTIONS_SOURCE,
             documents,
             max_delete_fraction=pyrus.settings.sync_max_delete_fraction,
+            prepare=prepare,
+            report=report,
         )
     context.log.info(f"corrections synced: {counts}")
+    _log_failures(context, report)
     return dg.MaterializeResult(
         metadata=_counts_metadata(
-            counts, approved=len(documents), http_retries=retries, logins=logins
+            counts, report, approved=len(documents), http_retries=retries, logins=logins
         )
     )
 
@@ -267,21 +359,24 @@ def kb_corrections(
 @dg.asset(
     group_name="knowledge_base",
     deps=[raw_files, raw_confluence_pages, raw_pyrus_tickets, kb_corrections],
-    description="Every live document converted to structure-preserving Markdown.",
+    description="Live documents left without scrubbed Markdown (converted and scrubbed "
+    "by the sync, before storing).",
     kinds={"postgres"},
     automation_condition=DOWNSTREAM,
 )
 def cleaned_markdown(
     context: dg.AssetExecutionContext, database: DatabaseResource
 ) -> dg.MaterializeResult:
+    # Conversion happens in the sync, before anything is stored (_preparer); this stage
+    # reports live documents left without scrubbed Markdown (a failed conversion, or a
+    # row purged by migration 0010 waiting for its source to deliver it again).
     with database.connection() as conn:
-        result = convert_pending(conn, progress=_ProgressLog(context, "converted"))
+        result = convert_pending(conn, progress=_ProgressLog(context, "checked"))
     for failure in result.failures:
-        context.log.error(f"document {failure.document_id} not converted: {failure.error}")
+        context.log.warning(f"document {failure.document_id}: {failure.error}")
     return dg.MaterializeResult(
         metadata={
-            "converted": result.converted,
-            "failed": len(result.failures),
+            "without_markdown": len(result.failures),
             "failed_documents": dg.MetadataValue.json(
                 [f.external_id for f in result.failures[:50]]
             ),
@@ -302,23 +397,13 @@ def pii_free_chunks(
 ) -> dg.MaterializeResult:
     settings = get_settings()
     config = ChunkerConfig(size=settings.chunk_size, overlap=settings.chunk_overlap)
-    pii_config = config_from_settings(settings)
-    if not settings.pii_scrub:
-        context.log.warning("KB_PII_SCRUB is off: chunks are NOT scrubbed")
-    with (
-        ParallelScrubber(pii_config, settings.pii_workers) as scrubber,
-        database.connection() as conn,
-    ):
-        result = chunk_pending(
-            conn,
-            config,
-            progress=_ProgressLog(context, "scrubbed and chunked documents"),
-            scrub=scrubber.scrub_many if settings.pii_scrub else None,
-            scrub_signature=config_signature(pii_config),
-        )
+    # The stored Markdown was scrubbed when the sync wrote it (see _preparer): chunking
+    # it again through the scrubber would double the cost and change nothing.
+    with database.connection() as conn:
+        result = chunk_pending(conn, config, progress=_ProgressLog(context, "chunked documents"))
     return dg.MaterializeResult(
         metadata={
-            "scrubbed": result.scrubbed,
+            "scrubbed": settings.pii_scrub,
             "documents_rechunked": result.documents,
             "chunks_written": result.chunks_written,
             "pii_placeholders_inserted": result.placeholders,
@@ -332,18 +417,21 @@ def pii_free_chunks(
     asset=pii_free_chunks,
     blocking=True,
     automation_condition=CHECK_WITH_ASSET,
-    description="A second, independent scan of every new chunk finds no personal data; "
-    "otherwise the run stops before embedding.",
+    description="An independent verifier (not the scrubber: directory, name grammemes, "
+    "checksums) finds no personal data in any new chunk; otherwise the run stops before "
+    "embedding and the bot keeps the previous index version.",
 )
 def no_personal_data_in_chunks(
     context: dg.AssetCheckExecutionContext, database: DatabaseResource
 ) -> dg.AssetCheckResult:
     settings = get_settings()
-    # A scrubber of its own, not the pipeline's cached one: the check must not share
-    # state with what it checks.
-    scanner = Scrubber(config_from_settings(settings))
+    # Not the scrubber: a method of its own (directory + name grammemes + checksums), so
+    # what the scrubber misses it can still catch.
     with database.connection() as conn:
-        result = check_unchecked_chunks(conn, scanner)
+        verifier = Verifier(
+            directory=load_directory(conn), allow=config_from_settings(settings).allow
+        )
+        result = check_unchecked_chunks(conn, verifier)
     flagged = sorted(result.flagged_chunks)
     if flagged:
         context.log.error(
@@ -574,7 +662,13 @@ def index_maintenance(
     )
 
 
-SOURCE_ASSETS = [raw_files, raw_confluence_pages, raw_pyrus_tickets, kb_corrections]
+SOURCE_ASSETS = [
+    person_directory,
+    raw_files,
+    raw_confluence_pages,
+    raw_pyrus_tickets,
+    kb_corrections,
+]
 INGEST_ASSETS = [
     *SOURCE_ASSETS,
     cleaned_markdown,

@@ -350,6 +350,23 @@ def index_promote(namespace: Annotated[str, typer.Option(help="Index namespace."
         )
 
 
+@index_app.command("rescrub")
+def index_rescrub() -> None:
+    """Fetch every source again and re-scrub it (after a scrubber upgrade or a changed
+    allow/deny list): the database keeps no raw text to re-scrub from."""
+    from kb_cli.dagster_runs import materialize_ingest
+    from kb_core.index.documents import request_rescrub
+
+    settings = get_settings()
+    db = open_database(settings)
+    with db.connection() as conn:
+        marked = request_rescrub(conn)
+    console.print(f"{marked} documents will be fetched and scrubbed again")
+    started = time.perf_counter()
+    summary = materialize_ingest(settings, db, settings.files_dir)
+    _print_ingest_summary(summary, time.perf_counter() - started)
+
+
 @index_app.command("maintain")
 def index_maintain(
     reindex: Annotated[bool, typer.Option(help="Also REINDEX CONCURRENTLY.")] = True,
@@ -772,10 +789,10 @@ def pii_eval(
     as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
 ) -> None:
     """Precision and recall per entity type on the labelled set (evals/pii)."""
-    from evals.pii_eval import DEFAULT_SET, evaluate, load
+    from evals.pii_eval import evaluate_parts
     from kb_core.pii import scrubber_from_settings
 
-    report = evaluate(scrubber_from_settings(get_settings()), load(DEFAULT_SET))
+    report = evaluate_parts(scrubber_from_settings(get_settings()))
     if as_json:
         sys.stdout.write(json.dumps(report, ensure_ascii=False) + "\n")
         return
@@ -793,6 +810,13 @@ def pii_eval(
         )
     console.print(table)
     console.print(f"overall recall {report['recall']}, precision {report['precision']}")
+    for name, part in report["parts"].items():  # type: ignore[union-attr]
+        person = part["per_type"].get("PERSON", {})
+        console.print(
+            f"{name}: {part['samples']} samples, recall {part['recall']}, precision "
+            f"{part['precision']}, PERSON recall {person.get('recall', '–')}, "
+            f"false positives {part['false_positives']}"
+        )
 
 
 def main() -> None:

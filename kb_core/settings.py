@@ -205,6 +205,22 @@ class Settings(BaseSettings):
     pii_workers: int = Field(
         default=2, ge=1, description="Processes that scrub documents in parallel in the pipeline."
     )
+    # issue 18: personal data at rest, name recognition, the independent verifier
+    pii_name_recognition: bool = Field(
+        default=True,
+        description="Recognise people's names when scrubbing (turn off only to see the "
+        "independent verifier stop the run).",
+    )
+    pii_directory: bool = Field(
+        default=True,
+        description="Fetch the organisation's people (Pyrus members, contacts of "
+        "KB_PII_DIRECTORY_CATALOGS) daily as a deny-list of name lemma hashes.",
+    )
+    pii_directory_catalogs: str = Field(
+        default="",
+        description="Comma-separated Pyrus catalog ids whose contact names join the "
+        "people directory.",
+    )
 
     files_dir: Path | None = Field(
         default=None,

@@ -387,7 +387,20 @@ def create_pyrus_app(
 
     @app.get("/v4/members")
     def members() -> dict[str, Any]:
-        return {"members": [m for m in store.members if m.get("type") != "bot"]}
+        # The real API's member shape (see samples/pyrus/04-member*.json): fields the
+        # sample file leaves out are present, empty, as Pyrus sends them.
+        shape = {
+            "email": "",
+            "type": "user",
+            "external_id": None,
+            "department_id": None,
+            "department_name": "",
+            "banned": False,
+            "position": "",
+            "skype": "",
+            "phone": "",
+        }
+        return {"members": [shape | m for m in store.members if m.get("type") != "bot"]}
 
     @app.get("/v4/bots")
     def bots() -> dict[str, Any]:

@@ -39,7 +39,8 @@ def ingested(database: Database, sample_dir: Path) -> dict[str, dict[str, object
 def test_first_run_indexes_every_sample_article(database: Database, ingested, sample_dir):
     files = [p for p in sample_dir.rglob("*") if p.suffix in {".md", ".html"}]
     assert ingested["raw_files"]["new"] == len(files)
-    assert ingested["cleaned_markdown"]["converted"] == len(files)
+    assert ingested["raw_files"]["prepared"] == len(files)
+    assert ingested["cleaned_markdown"]["without_markdown"] == 0
     assert ingested["pii_free_chunks"]["chunks_written"] >= len(files)
     assert ingested["chunk_embeddings"]["embedded"] == ingested["pii_free_chunks"]["chunks_written"]
     with database.connection() as conn:
@@ -66,7 +67,7 @@ def test_rerun_without_changes_does_nothing(database, ingested, sample_dir):
     before = _chunk_rows(database)
     again = _run(database, sample_dir)
     assert again["raw_files"]["new"] == 0 and again["raw_files"]["changed"] == 0
-    assert again["cleaned_markdown"]["converted"] == 0
+    assert again["raw_files"]["prepared"] == 0
     assert again["pii_free_chunks"]["documents_rechunked"] == 0
     assert again["chunk_embeddings"]["embedded"] == 0
     assert _chunk_rows(database) == before

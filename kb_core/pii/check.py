@@ -1,8 +1,10 @@
 """The second scan: chunks about to be served must hold no personal data.
 
-Run after scrubbing and chunking, on every chunk not yet checked, with a freshly built
-scrubber. It guards against scrubbing being switched off or broken, configuration drift,
-and bugs in how scrubbed text is cut and stored. Clean chunks are marked as checked;
+Run after scrubbing and chunking, on every chunk not yet checked (its text, title and
+headings), with the independent verifier (kb_core.pii.verifier), not the scrubber: a
+miss of one must be a catch of the other. It guards against scrubbing being switched
+off or broken, recognisers that stop recognising, configuration drift, and bugs in how
+scrubbed text is cut and stored. Clean chunks are marked as checked;
 flagged ones are not, so the check fails again until the cause is fixed. Results hold
 counts, types and chunk ids, never the values.
 """
@@ -10,12 +12,20 @@ counts, types and chunk ids, never the values.
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 import psycopg
 
-from kb_core.pii.scrubber import Scrubber
+
+class _Found(Protocol):
+    @property
+    def kind(self) -> str: ...
+
+
+class Scanner(Protocol):
+    def scan(self, text: str) -> Sequence[_Found]: ...
 
 
 @dataclass
@@ -36,13 +46,14 @@ class PiiCheckResult:
 
 
 def check_unchecked_chunks(
-    conn: psycopg.Connection[Any], scrubber: Scrubber, *, batch_size: int = 200
+    conn: psycopg.Connection[Any], scanner: Scanner, *, batch_size: int = 200
 ) -> PiiCheckResult:
     result = PiiCheckResult()
     after = 0
     while True:
         rows = conn.execute(
-            "SELECT id, text FROM chunks WHERE pii_checked_at IS NULL AND id > %s "
+            "SELECT id, concat_ws(E'\\n', title, array_to_string(heading_path, E'\\n'), text) "
+            "FROM chunks WHERE pii_checked_at IS NULL AND id > %s "
             "ORDER BY id LIMIT %s",
             (after, batch_size),
         ).fetchall()
@@ -50,7 +61,7 @@ def check_unchecked_chunks(
             return result
         clean = []
         for chunk_id, text in rows:
-            findings = scrubber.scan(text)
+            findings = scanner.scan(text)
             if findings:
                 result.flagged_chunks[chunk_id] = [f.kind for f in findings]
             else:

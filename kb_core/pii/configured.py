@@ -20,6 +20,7 @@ def config_from_settings(settings: Settings) -> PiiConfig:
         settings.pii_config,
         threshold=settings.pii_threshold,
         entities=split_list(settings.pii_entities),
+        names=settings.pii_name_recognition,
     )
 
 
@@ -41,7 +42,9 @@ def config_signature(config: PiiConfig) -> str:
             sorted(config.allow),
             config.allow_patterns,
             config.deny,
-            "recognizers-v1",
+            config.names,
+            hashlib.sha256("".join(sorted(config.directory)).encode()).hexdigest()[:16],
+            "recognizers-v2",
         )
     )
     return hashlib.sha256(text.encode("utf-8")).hexdigest()[:12]

@@ -71,6 +71,9 @@ def could_be_name(word: str, sentence_initial: bool) -> bool:
     core = word.strip(".,;:!?«»\"'()[]{}")
     if not core or not core[0].isalpha():
         return False
+    if "-" in core.strip("-"):
+        # «Голубева-Крайнова» is a name; «Письмо-уведомление», «ИТ-отдела» are not.
+        return all(could_be_name(part, sentence_initial) for part in core.split("-") if part)
     parses = morph().parse(core)
     if any(tag in p.tag for p in parses for tag in (*_NAME_TAGS, "Geox")):
         return True
@@ -113,6 +116,21 @@ def person_pieces(text: str, start: int, stop: int) -> list[tuple[int, int]]:
     return pieces
 
 
+def _without_word_names(text: str, pieces: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    """Drop a lone word that opens a sentence and is as often a common word as a name:
+    «Вера в успех…», «Роза ветров…» (NER takes any capitalised first word for a name)."""
+    from kb_core.pii.names import ambiguous
+
+    kept = []
+    for start, stop in pieces:
+        word = text[start:stop]
+        opens = bool(_SENTENCE_END.search(text[max(0, start - 3) : start]))
+        if opens and " " not in word and ambiguous(word, first_name_only=True):
+            continue
+        kept.append((start, stop))
+    return kept
+
+
 class NatashaRecognizer(EntityRecognizer):
     """Names, places and organisations from natasha's Russian NER."""
 
@@ -153,7 +171,7 @@ class NatashaRecognizer(EntityRecognizer):
             if entity not in entities:
                 continue
             pieces = (
-                person_pieces(text, span.start, span.stop)
+                _without_word_names(text, person_pieces(text, span.start, span.stop))
                 if entity == "PERSON"
                 else [(span.start, span.stop)]
             )
@@ -252,14 +270,14 @@ class MorphNameRecognizer(EntityRecognizer):
             parses = morph().parse(word)
             if lone:
                 # A lone capitalised word counts when the dictionary knows it and most
-                # of its readings are name readings («Мартынова»: three surname cases).
+                # of its readings are name readings («Мартынова»: three surname cases),
+                # and, for a first name, it is not as often a word («Роза ветров»).
                 # pymorphy3 guesses tags for unknown words («Токен» → a first name), so
                 # guesses never count.
-                for tag, label in (("Name", "name"), ("Surn", "surname"), ("Patr", "surname")):
-                    weight = sum(p.score for p in parses if p.is_known and tag in p.tag)
-                    if weight >= 0.5:
-                        return label
-                return None
+                from kb_core.pii.names import cyrillic_name_kind
+
+                sure = cyrillic_name_kind(word)
+                return "surname" if sure == "patronymic" else sure
             for parse in parses[:2]:
                 tags = parse.tag
                 if "Name" in tags:
@@ -275,6 +293,8 @@ class MorphNameRecognizer(EntityRecognizer):
     ) -> list[RecognizerResult]:
         if "PERSON" not in entities:
             return []
+        from kb_core.pii.names import ambiguous
+
         kind = self._kind
         words = list(self._WORD.finditer(text))
         results = []
@@ -288,6 +308,8 @@ class MorphNameRecognizer(EntityRecognizer):
         for first, second in pairwise(lower):
             if text[first.end() : second.start()].strip():
                 continue
+            if ambiguous(first.group()) and ambiguous(second.group()):
+                continue  # «роза ветров»: a flower and winds, not Roza Vetrov
             if {kind(first.group(), False), kind(second.group(), False)} == {"name", "surname"}:
                 results.append(
                     RecognizerResult("PERSON", first.start(), second.end(), self.pair_score)
@@ -446,3 +468,159 @@ __all__ = [
     "phone_recognizer",
     "snils_recognizer",
 ]
+
+
+_ANY_WORD = re.compile(r"[A-Za-zА-Яа-яЁё]+(?:-[A-Za-zА-Яа-яЁё]+)?")
+# Initials in any case and with or without a space: «а.в.», «А. В.», «a.v.».
+_ANY_INITIALS = re.compile(r"(?<![\w.])[A-Za-zА-Яа-яЁё]\.\s?(?:[A-Za-zА-Яа-яЁё]\.)?(?![\w])")
+# Abbreviations written like initials that are not: «т.е.», «т.к.», «и.о.», «т.д.».
+_NOT_INITIALS = frozenset({"т.е.", "т.к.", "т.д.", "т.п.", "т.ч.", "и.о.", "н.э.", "e.g.", "i.e."})
+# Sign-offs after which the next words are the writer's name.
+_SIGN_OFF = re.compile(
+    r"(?:с\s+уважением|уважением|спасибо(?:\s+заранее)?|заранее\s+спасибо|благодарю|"
+    r"best\s+regards|kind\s+regards|regards|thanks|thank\s+you|cheers|"
+    r"^\s*--+|^\s*—)[\s,.!:]*",
+    re.IGNORECASE | re.MULTILINE,
+)
+# A login or mailbox-like token: letters with dots, underscores, dashes or digits.
+_LOGIN = re.compile(
+    r"(?<![\w@.])[A-Za-z][A-Za-z0-9]*(?:[._\-][A-Za-z0-9]+)+(?![\w@])|"
+    r"(?<![\w@.])[A-Za-z]{4,}\d+(?![\w@])"
+)
+
+
+class InformalNameRecognizer(EntityRecognizer):
+    """Names as customers write them, whatever the capitals or the script.
+
+    - any word whose dictionary readings are mostly a first name, surname or patronymic,
+      in any case and form («наталья», «кузнецову», «Наташе») or transliterated from
+      Latin script («Kirill», «Anton Volkov»): kb_core.pii.names;
+    - any case form of a name in the organisation's directory (hashed lemmas);
+    - words that may be names but are also words («вера», «роза», «лев») only in a name
+      position: next to a sure name or initials, after a sign-off («С уважением»,
+      «Best regards», «--») or as the whole last line of a message;
+    - initials in any case next to a possible name («смирнова а.в.»);
+    - logins and mailbox names built from a name («a.volkov», «volkov_a», «ivanova77»).
+    """
+
+    def __init__(self, directory: frozenset[str] = frozenset(), score: float = 0.7) -> None:
+        self.directory = directory
+        self.score = score
+        super().__init__(
+            supported_entities=["PERSON"], supported_language=LANGUAGE, name="InformalNames"
+        )
+
+    def load(self) -> None:
+        """pymorphy3 loads lazily."""
+
+    def _sure(self, word: str) -> bool:
+        from kb_core.pii.names import in_directory, is_latin, name_kind
+
+        if in_directory(word, self.directory):
+            return True
+        if is_latin(word):
+            # Lower-case Latin words are mostly technical terms; a capitalised one that
+            # reads as a Russian name is a person, and so is a long lower-case one that
+            # reads as a surname («kuznetsova»).
+            kind = name_kind(word)
+            if word[:1].isupper():
+                return kind is not None
+            return kind == "surname" and len(word) >= 6
+        return name_kind(word) is not None
+
+    def _possible(self, word: str) -> bool:
+        from kb_core.pii.names import could_be_name
+
+        return could_be_name(word)
+
+    def analyze(
+        self, text: str, entities: list[str], nlp_artifacts: NlpArtifacts | None = None
+    ) -> list[RecognizerResult]:
+        if "PERSON" not in entities:
+            return []
+        words = list(_ANY_WORD.finditer(text))
+        spans: list[tuple[int, int]] = []
+        sure = [self._sure(w.group()) for w in words]
+        for word, is_sure in zip(words, sure, strict=True):
+            if is_sure:
+                spans.append((word.start(), word.end()))
+        # A possible name next to a sure one: «вера петрова», «Лев Уткин».
+        from kb_core.pii.names import ambiguous
+
+        for (first, a), (second, b) in pairwise(zip(words, sure, strict=True)):
+            if a == b or text[first.end() : second.start()].strip(" "):
+                continue
+            if ambiguous((first if a else second).group()):
+                continue  # «роза ветров»: two words that may both be names are words
+            other = second if a else first
+            if self._possible(other.group()):
+                spans.append((other.start(), other.end()))
+        spans.extend(self._initials(text))
+        spans.extend(self._signatures(text))
+        spans.extend(self._logins(text))
+        # The sign-off itself is never a name («Best regards» → «Бест»).
+        sign_offs = [m.span() for m in _SIGN_OFF.finditer(text)]
+        return [
+            RecognizerResult("PERSON", s, e, self.score)
+            for s, e in spans
+            if not any(a <= s and e <= b for a, b in sign_offs)
+        ]
+
+    def _initials(self, text: str) -> list[tuple[int, int]]:
+        spans = []
+        for match in _ANY_INITIALS.finditer(text):
+            if match.group().replace(" ", "").lower() in _NOT_INITIALS:
+                continue
+            before = re.search(
+                r"([A-Za-zА-Яа-яЁё-]{2,})\s*$", text[max(0, match.start() - 40) : match.start()]
+            )
+            after = re.match(r"\s*([A-Za-zА-Яа-яЁё-]{2,})", text[match.end() : match.end() + 40])
+            for neighbour, start, end in (
+                (before, match.start() - len(before.group()) if before else 0, match.end()),
+                (after, match.start(), match.end() + len(after.group()) if after else 0),
+            ):
+                if neighbour and self._possible(neighbour.group(1)):
+                    spans.append((start, end))
+                    break
+        return spans
+
+    def _signatures(self, text: str) -> list[tuple[int, int]]:
+        spans = []
+        for match in _SIGN_OFF.finditer(text):
+            tail = re.match(
+                r"((?:[A-Za-zА-Яа-яЁё-]+\.?\s?){1,3})", text[match.end() : match.end() + 60]
+            )
+            if tail:
+                spans.extend(self._name_words(tail.group(1), match.end()))
+        lines = [m for m in re.finditer(r"[^\n]+", text) if m.group().strip()]
+        if len(lines) > 1 or (lines and len(lines[0].group().split()) > 3):
+            last = lines[-1] if len(lines) > 1 else None
+            if last is not None and len(last.group().split()) <= 3:
+                spans.extend(self._name_words(last.group(), last.start()))
+            # The last word of a message after its last sentence: «…помогите. ольга».
+            end = re.search(r"[.!?]\s+([A-Za-zА-Яа-яЁё-]+)[.!]?\s*$", text)
+            if end:
+                spans.extend(self._name_words(end.group(1), end.start(1)))
+        return spans
+
+    def _name_words(self, phrase: str, offset: int) -> list[tuple[int, int]]:
+        found = [
+            (offset + w.start(), offset + w.end())
+            for w in _ANY_WORD.finditer(phrase)
+            if self._possible(w.group()) or self._sure(w.group())
+        ]
+        return found
+
+    def _logins(self, text: str) -> list[tuple[int, int]]:
+        from kb_core.pii.names import name_kind
+
+        spans = []
+        for match in _LOGIN.finditer(text):
+            parts = [p for p in re.split(r"[._\-\d]+", match.group()) if p]
+            for part in parts:
+                # «avolkov»: an initial glued to a surname.
+                glued = len(part) >= 7 and name_kind(part[1:]) == "surname"
+                if (len(part) >= 4 and name_kind(part) is not None) or glued:
+                    spans.append((match.start(), match.end()))
+                    break
+        return spans

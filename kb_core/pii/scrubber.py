@@ -83,6 +83,10 @@ class PiiConfig:
     allow: frozenset[str] = frozenset()
     allow_patterns: tuple[str, ...] = ()
     deny: tuple[str, ...] = ()
+    # Off only to prove the independent verifier catches what the scrubber misses.
+    names: bool = True
+    # Lemma hashes of the organisation's people (kb_core.pii.directory).
+    directory: frozenset[str] = frozenset()
 
     @classmethod
     def from_file(
@@ -91,6 +95,7 @@ class PiiConfig:
         *,
         threshold: float = 0.5,
         entities: Sequence[str] = DEFAULT_ENTITIES,
+        names: bool = True,
     ) -> PiiConfig:
         data: dict[str, Any] = {}
         if path is not None and path.exists():
@@ -101,6 +106,7 @@ class PiiConfig:
             allow=frozenset(str(t).casefold() for t in data.get("allow") or []),
             allow_patterns=tuple(str(p) for p in data.get("allow_patterns") or []),
             deny=tuple(str(t) for t in data.get("deny") or []),
+            names=names,
         )
 
 
@@ -142,11 +148,19 @@ class Scrubber:
         nlp: spacy.language.Language = engine.nlp[LANGUAGE]
         nlp.add_pipe("kb_lower_lemmas")
         registry = RecognizerRegistry(supported_languages=[LANGUAGE])
+        names = (
+            (
+                r.NatashaRecognizer(),
+                r.InitialsRecognizer(),
+                r.AddressedNameRecognizer(),
+                r.MorphNameRecognizer(),
+                r.InformalNameRecognizer(self.config.directory),
+            )
+            if self.config.names
+            else ()
+        )
         for recognizer in (
-            r.NatashaRecognizer(),
-            r.InitialsRecognizer(),
-            r.AddressedNameRecognizer(),
-            r.MorphNameRecognizer(),
+            *names,
             r.phone_recognizer(),
             r.email_recognizer(),
             r.inn_recognizer(),

@@ -1,0 +1,49 @@
+"""No planted personal data anywhere the product writes, after `kb demo` on a fresh database.
+
+`kb demo` runs as a user runs it (a separate process, the fake Confluence and Pyrus with
+the sample data, the real Dagster assets), on a fresh migrated database. Then every
+text, JSON, array and full-text column of that database (enumerated, not listed by hand),
+every file the demo wrote and everything it printed are searched for the values the
+sample tickets' own labels plant (samples/**/*.pii.json).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import psycopg
+import pytest
+
+from evals.planted_pii import Leaks, find_in_texts, planted_values, scan_database
+from tests.conftest import run_kb
+
+
+@pytest.fixture(scope="module")
+def planted():
+    values = planted_values()
+    assert len(values) == 671  # the samples' labels, all of them
+    return values
+
+
+def test_demo_leaves_no_planted_value_in_the_database_or_its_output(
+    db_url: str, tmp_path: Path, planted
+):
+    data_dir = tmp_path / "data"
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("KB_", "DAGSTER_"))}
+    env.update({"DATABASE_URL": db_url, "KB_DATA_DIR": str(data_dir), "KB_PII_WORKERS": "1"})
+    result = run_kb("demo", "--no-serve", env=env)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    assert "internal comment posted" in result.stdout
+
+    with psycopg.connect(db_url) as conn:
+        in_db = scan_database(conn, planted)
+        chunks = conn.execute("SELECT count(*) FROM chunks").fetchone()
+    assert chunks is not None and chunks[0] > 100  # the demo really indexed the samples
+    assert in_db.as_json()["found"] == 0, in_db.as_json()
+
+    printed = Leaks()
+    find_in_texts([result.stdout, result.stderr], planted, "output", printed)
+    written = [p.read_text("utf-8", errors="replace") for p in data_dir.rglob("*") if p.is_file()]
+    find_in_texts(written, planted, "files", printed)
+    assert printed.as_json()["found"] == 0, printed.as_json()
