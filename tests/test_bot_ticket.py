@@ -352,6 +352,13 @@ def _jobs(database: Database, task_id: int) -> list[str]:
     return [r[0] for r in rows]
 
 
+def _interactions(database: Database, task_id: int) -> list[tuple[Any, ...]]:
+    with database.connection() as conn:
+        return conn.execute(
+            "SELECT id FROM bot_interactions WHERE task_id = %s", (task_id,)
+        ).fetchall()
+
+
 def _posted(fakes: FakeServices, task_id: int) -> list[dict[str, Any]]:
     return [p for p in fakes.pyrus_store.posted if p["task_id"] == task_id]
 
@@ -463,6 +470,8 @@ def test_a_mention_reads_the_whole_ticket_keeps_the_agents_category_and_sends_on
     assert not second.get("field_updates")  # the agent's category is not overwritten
     category = next(f for f in store.tasks[task_id]["fields"] if f["id"] == 3)
     assert category["value"]["item_id"] == tariffs
+    # the comment is posted before the worker records the answer
+    wait_for(lambda: len(_interactions(database, task_id)) == 2)
     with database.connection() as conn:
         query, human, written = conn.execute(
             "SELECT query, human_category, category_written FROM bot_interactions "
@@ -545,7 +554,7 @@ def test_a_6000_character_thread_keeps_the_mention_in_the_query_and_the_prompt(
         try:
             with ServerThread(create_app(llm_settings), lifespan="on") as api:
                 _webhook(fakes, task_id, api.url)
-                wait_for(lambda: _posted(fakes, task_id))
+                wait_for(lambda: _interactions(database, task_id))
         finally:
             stop.set()
             thread_.join(timeout=30)
