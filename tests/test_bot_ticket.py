@@ -583,3 +583,61 @@ def test_replayed_payload_copy_is_not_a_new_trigger():
     )
     again = parse_event(json.dumps(copy.deepcopy(event.model_dump(mode="json"))).encode())
     assert _rules(event) == _rules(again)
+
+
+def test_explicit_actions_outrank_the_similarity_guess(fakes, settings, database):
+    """A draft the agent sent is the bot's own comment, so text similarity sees no agent
+    reply ("no_reply"); the recorded send makes it "accepted", a correction "rewritten"."""
+    from datetime import datetime
+    from zoneinfo import ZoneInfo
+
+    from kb_core.bot.actions import record_action
+    from kb_core.effect.collect import collect_config, collect_day
+    from kb_core.effect.stats import upsert_outcomes
+    from kb_core.sources import configured
+
+    category = {
+        "id": 3,
+        "code": "u_category",
+        "type": "catalog",
+        "name": "Категория",
+        "value": {"item_id": 40012, "headers": ["Категория"], "values": ["Уведомления"]},
+    }
+    task_id = _ticket(fakes, [category])
+    draft = "Проверьте настройки уведомлений в профиле."
+    fakes.pyrus_store.add_comment(
+        task_id, {"id": OUR_BOT, "type": "bot"}, {"text": draft, "channel": {"type": "email"}}
+    )
+    with database.connection() as conn:
+        (job_id,) = conn.execute(
+            "INSERT INTO bot_jobs (dedupe_key, task_id, trigger) VALUES ('x', %s, 'send') "
+            "RETURNING id",
+            (task_id,),
+        ).fetchone()
+        (interaction,) = conn.execute(
+            "INSERT INTO bot_interactions (job_id, task_id, trigger, query, retrieved, answer, "
+            "mode, category) VALUES (%s, %s, 'new_ticket', 'q', '[]', %s, 'extractive', "
+            "'Уведомления') RETURNING id",
+            (job_id, task_id, json.dumps({"draft_reply": draft})),
+        ).fetchone()
+        config = collect_config(settings, [321])
+        today = datetime.now(ZoneInfo(settings.stats_timezone)).date()
+
+        def outcomes() -> dict[int, tuple[str, str | None]]:
+            with configured.pyrus_client(settings) as pyrus:
+                rows = collect_day(conn, pyrus, today, config, lambda task: None)
+            upsert_outcomes(conn, rows)
+            return {
+                r[0]: (r[1], r[2])
+                for r in conn.execute("SELECT task_id, outcome, agent_action FROM ticket_outcomes")
+            }
+
+        assert outcomes()[task_id] == ("no_reply", None)
+        record_action(
+            conn, job_id=job_id, task_id=task_id, action="sent", interaction_id=interaction
+        )
+        stored = conn.execute(
+            "SELECT outcome, agent_action FROM ticket_outcomes WHERE task_id = %s", (task_id,)
+        ).fetchone()
+        assert stored == ("accepted", "sent")  # the stored row follows at once
+        assert outcomes()[task_id] == ("accepted", "sent")  # and the next collection agrees
