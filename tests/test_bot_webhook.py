@@ -23,10 +23,7 @@ from kb_fakes.pyrus import sign
 
 KEY = "bot-secret-key"
 BOT_ID = 9000
-SAMPLE = (
-    Path(__file__).resolve().parents[2]
-    / "shared/samples/pyrus/01-bot-webhook-event.pyrusapi-go.json"
-)
+SAMPLE = Path(__file__).resolve().parent / "pyrus_samples" / "01-bot-webhook-event.pyrusapi-go.json"
 
 
 def _event(comments: list[dict[str, Any]], **task: Any) -> dict[str, Any]:
