@@ -65,6 +65,9 @@ async def pyrus_webhook(request: Request, kb: State) -> dict[str, Any]:
         configured.bot_ids(settings),
         correction_markers=split_list(settings.bot_correction_markers, ";"),
         wrong_answer_field=settings.pyrus_bot_wrong_field or None,
+        own_ids=configured.own_bot_ids(settings),
+        send_commands=split_list(settings.bot_send_commands, ";"),
+        send_field=settings.pyrus_bot_send_field or None,
     )
     if decision.trigger is None:
         metrics.WEBHOOKS.labels("ignored").inc()

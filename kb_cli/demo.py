@@ -21,4 +21,10 @@ DEMO_TICKET = {
         },
     ],
     "text": "Коллегам уведомления о новых заявках приходят на почту, а мне нет.",
+    # The customer wrote by e-mail: the draft the agent sends goes back that way.
+    "channel": {"type": "email"},
 }
+
+# The agent who approves the bot's draft, and the command they write.
+DEMO_AGENT = {"id": 1101, "type": "user"}
+DEMO_SEND_COMMAND = "@Ассистент отправить"

@@ -427,9 +427,52 @@ def _demo_bot(settings: Settings, db: Database, fakes: Any) -> None:
             seconds = time.perf_counter() - started
             console.print(f"internal comment posted after {seconds:.2f} s:\n")
             console.print(html_to_markdown(posted[0]["request"]["formatted_text"]))
+            _demo_send(fakes, api.url, int(task["id"]))
     finally:
         stop.set()
         thread.join(timeout=30)
+
+
+def _demo_send(fakes: Any, api_url: str, task_id: int) -> None:
+    """The agent approves the draft with «@Ассистент отправить»: the bot sends it to the
+    customer once, even when Pyrus retries the webhook."""
+    import httpx
+
+    from kb_cli.demo import DEMO_AGENT, DEMO_SEND_COMMAND
+
+    console.rule("The agent sends the draft to the customer")
+    store = fakes.pyrus_store
+    httpx.post(
+        f"{fakes.pyrus.url}/_admin/tasks/{task_id}/comments",
+        json={"text": DEMO_SEND_COMMAND, "author": DEMO_AGENT, "mentions": [store.bot_id]},
+        timeout=30,
+    ).raise_for_status()
+    console.print(f"agent's comment: «{DEMO_SEND_COMMAND}»")
+    webhook = {"task_id": task_id, "url": f"{api_url}/pyrus/webhook"}
+    httpx.post(f"{fakes.pyrus.url}/_admin/webhook", json=webhook, timeout=60)
+    deadline = time.monotonic() + 60
+    sent: list[dict[str, Any]] = []
+    while len(sent) < 2 and time.monotonic() < deadline:
+        sent = [p for p in store.posted if p["task_id"] == task_id][1:]
+        time.sleep(0.1)
+    # Pyrus retries the same body after 61 s and 122 s: the bot does not send twice.
+    httpx.post(
+        f"{fakes.pyrus.url}/_admin/webhook",
+        json={**webhook, "replay": True, "retry": "2/3"},
+        timeout=60,
+    )
+    time.sleep(1.0)
+    to_customer = [
+        p["request"]
+        for p in store.posted
+        if p["task_id"] == task_id and p["request"].get("channel")
+    ]
+    if len(to_customer) != 1:
+        console.print(f"[red]expected one reply to the customer, got {len(to_customer)}[/red]")
+        raise typer.Exit(1)
+    channel = to_customer[0]["channel"]["type"]
+    console.print(f"sent to the customer through «{channel}» (once, after a replayed webhook):\n")
+    console.print(to_customer[0]["text"])
 
 
 def _demo_effect(settings: Settings, db: Database) -> None:

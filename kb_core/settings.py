@@ -288,7 +288,9 @@ class Settings(BaseSettings):
         default=None, description="Form id of «Актуализация RAG» (curated corrections)."
     )
     pyrus_bot_ids: str = Field(
-        default="", description="Comma-separated person ids whose comments count as bots'."
+        default="",
+        description="Comma-separated person ids of bots whose comments are excluded (never "
+        "answered, never part of a query); mentioning them does not trigger this bot.",
     )
     pyrus_subject_field: str = Field(default="u_subject", description="Field code of the subject.")
     pyrus_description_fields: str = Field(
@@ -302,6 +304,13 @@ class Settings(BaseSettings):
     )
     pyrus_task_url: str = Field(
         default="https://pyrus.com/t#id{id}", description="Link to a task ({id} is replaced)."
+    )
+    # issue 19: THIS bot apart from the other bots whose comments are excluded
+    pyrus_own_bot_id: int | None = Field(
+        default=None,
+        description="Person id of this bot: a comment mentioning it triggers an answer. The "
+        "webhook's user_id counts as well; KB_PYRUS_BOT_IDS are other bots (a mention of "
+        "them never triggers this one).",
     )
 
     # -- the bot ---------------------------------------------------------------------------
@@ -322,6 +331,38 @@ class Settings(BaseSettings):
         default=30.0, ge=0, description="First retry delay of a failed job (doubles each time)."
     )
     bot_search_k: int = Field(default=5, ge=1, description="Sources retrieved per ticket.")
+    # issue 19: the whole ticket as text, its budget, and the agent's send command
+    bot_ticket_max_chars: int = Field(
+        default=4000,
+        ge=500,
+        description="Most characters of ticket text (subject, description, fields, "
+        "attachments, comments) put in the LLM prompt; the middle of a long thread is "
+        "trimmed first, with a visible marker.",
+    )
+    bot_query_max_chars: int = Field(
+        default=1200,
+        ge=100,
+        description="Most characters of the search query built from the ticket, the newest "
+        "question first.",
+    )
+    bot_attachment_max_bytes: int = Field(
+        default=2_000_000,
+        ge=0,
+        description="Largest attachment the bot downloads to read its text (0: names only).",
+    )
+    bot_attachment_max_chars: int = Field(
+        default=3000, ge=0, description="Most characters of text read from one attachment."
+    )
+    bot_send_commands: str = Field(
+        default="отправить;send",
+        description="Semicolon-separated words that, right after a mention of the bot, make "
+        "it send its latest draft to the customer.",
+    )
+    pyrus_bot_send_field: str = Field(
+        default="u_bot_send",
+        description="Code of the ticket checkmark an agent sets to send the bot's latest "
+        "draft to the customer (empty: none).",
+    )
     # -- evaluation gate ------------------------------------------------------------------
     eval_golden_paths: str = Field(
         default="evals/golden/sample.jsonl,evals/golden/regressions.jsonl",

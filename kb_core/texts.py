@@ -53,6 +53,12 @@ class Texts(BaseModel):
     correction_filed: str
     correction_not_filed: str
     correction_task_text: str
+    # issue 19: the agent's send command and the one-line hint under every answer
+    answer_hint: str
+    send_done: str
+    send_already: str
+    send_no_draft: str
+    send_no_channel: str
 
     # notifications
     notify_title_digest: str
@@ -141,6 +147,7 @@ PLACEHOLDERS: dict[str, frozenset[str]] = {
     "recommend_correction": frozenset({"title", "quote"}),
     "correction_filed": frozenset({"url"}),
     "correction_task_text": frozenset({"url"}),
+    "answer_hint": frozenset({"send", "correct"}),
     # notifications
     "notify_digest": frozenset(
         {"day", "tickets", "bot_answered", "answered_percent"}

@@ -4,16 +4,18 @@ Implements: ``POST /v4/auth`` (login + security key → token and ``api_url``), 
 (``GET /v4/tasks/{id}``, ``POST /v4/tasks/{id}/comments`` with the real validation rules,
 ``POST /v4/tasks`` for form tasks),
 form registers (``sort=id``, ``id=gt…``, ``modified_after``, ``item_count``), forms,
-catalogs, members and bots; ``X-RateLimit-*`` headers on every answer and 429
-``too_many_requests`` past the limit; tokens that expire on demand (401
-``expired_token``). Admin endpoints create tickets and customer/agent comments, expire
-tokens, inject faults, list the comments the bot posted, and send webhooks signed with
-``X-Pyrus-Sig`` exactly as Pyrus does.
+catalogs, members and bots, attachments (``GET /v4/files/download/{id}``);
+``X-RateLimit-*`` headers on every answer and 429 ``too_many_requests`` past the limit;
+tokens that expire on demand (401 ``expired_token``). Admin endpoints create tickets and
+customer/agent comments, upload files, expire tokens, inject faults, list the comments
+the bot posted, and send webhooks signed with ``X-Pyrus-Sig`` exactly as Pyrus does
+(or replay the last one's very body, as Pyrus' retries do).
 """
 
 from __future__ import annotations
 
 import asyncio
+import base64
 import copy
 import hashlib
 import hmac
@@ -21,6 +23,7 @@ import json
 import secrets
 import threading
 import time
+import urllib.parse
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -65,6 +68,9 @@ class PyrusStore:
         self.posted: list[dict[str, Any]] = []  # comments posted through the API
         self.webhooks: list[dict[str, Any]] = []  # webhooks sent, with the answers
         self.created: list[dict[str, Any]] = []  # tasks created through the API
+        self.files: dict[int, tuple[str, bytes]] = {}  # attachments: id -> (name, bytes)
+        self.downloads: list[int] = []  # file ids downloaded through the API
+        self.sent_bodies: dict[int, bytes] = {}  # the last webhook body sent per task
         self.lock = threading.RLock()
         self._next_task = max(self.tasks, default=300000) + 1
 
@@ -91,6 +97,20 @@ class PyrusStore:
             if int(member["id"]) == person_id:
                 return dict(member)
         return {"id": person_id, "type": "user"}
+
+    def add_file(self, name: str, data: bytes) -> dict[str, Any]:
+        """An uploaded file, described as tasks list their attachments."""
+        with self.lock:
+            file_id = 700000 + len(self.files) + 1
+            self.files[file_id] = (name, data)
+            return {
+                "id": file_id,
+                "name": name,
+                "size": len(data),
+                "md5": hashlib.md5(data, usedforsecurity=False).hexdigest().upper(),
+                "url": f"https://pyrus.com/services/attachment?id={file_id}",
+                "version": 1,
+            }
 
     def next_comment_id(self, task: dict[str, Any]) -> int:
         ids = [int(c["id"]) for c in task.get("comments", [])]
@@ -141,14 +161,28 @@ class PyrusStore:
                 return definition
         return None
 
+    def _catalog_value(self, definition: dict[str, Any], value: Any) -> Any:
+        """A catalog field is written as ``{"item_id"}`` and read back, as Pyrus does, with
+        the item's headers and values."""
+        catalog = self.catalogs.get(int((definition.get("info") or {}).get("catalog_id") or 0))
+        if catalog is None or not isinstance(value, dict) or "values" in value:
+            return value
+        item = next((i for i in catalog["items"] if i["item_id"] == value.get("item_id")), None)
+        if item is None:
+            return value
+        headers = [h["name"] for h in catalog.get("catalog_headers", [])]
+        return {"item_id": item["item_id"], "headers": headers, "values": list(item["values"])}
+
     def _apply_field_update(self, task: dict[str, Any], update: dict[str, Any]) -> None:
+        definition = self.form_field(int(task.get("form_id") or 0), update) or {}
+        if definition.get("type") == "catalog":
+            update = {**update, "value": self._catalog_value(definition, update.get("value"))}
         for item in task.setdefault("fields", []):
             if item.get("id") == update.get("id") or (
                 update.get("code") and item.get("code") == update.get("code")
             ):
                 item["value"] = update.get("value")
                 return
-        definition = self.form_field(int(task.get("form_id") or 0), update) or {}
         # Tasks list a field once it has a value, with the form's name, type and code.
         item = {k: definition[k] for k in ("id", "type", "name", "code") if k in definition}
         task["fields"].append({**item, **dict(update)})
@@ -367,6 +401,22 @@ def create_pyrus_app(
                     break
         return {"tasks": selected}
 
+    @app.get("/v4/files/download/{file_id}")
+    def download_file(file_id: int) -> Response:
+        with store.lock:
+            found = store.files.get(file_id)
+            if found is not None:
+                store.downloads.append(file_id)
+        if found is None:
+            raise HTTPException(404, detail={"error": "File not found", "error_code": "not_found"})
+        name, data = found
+        quoted = urllib.parse.quote(name)
+        return Response(
+            data,
+            media_type="application/octet-stream",
+            headers={"Content-Disposition": f"attachment; filename*=UTF-8''{quoted}"},
+        )
+
     @app.get("/v4/forms")
     def forms() -> dict[str, Any]:
         return {"forms": list(store.forms.values())}
@@ -431,6 +481,12 @@ def create_pyrus_app(
         with store.lock:
             return list(store.created)
 
+    @app.post("/_admin/files")
+    async def admin_file(request: Request) -> dict[str, Any]:
+        """Upload a file as a person would: ``{"name", "content_base64"}`` → attachment."""
+        spec = await request.json()
+        return store.add_file(str(spec["name"]), base64.b64decode(spec["content_base64"]))
+
     @app.post("/_admin/tasks")
     async def admin_create_task(request: Request) -> dict[str, Any]:
         return {"task": store.create_task(await request.json())}
@@ -457,6 +513,11 @@ def create_pyrus_app(
             "task": task,
         }
         raw = json.dumps(payload, ensure_ascii=False).encode("utf-8")
+        with store.lock:
+            # Pyrus retries a webhook with the very same body ("replay": true).
+            if spec.get("replay") and task["id"] in store.sent_bodies:
+                raw = store.sent_bodies[task["id"]]
+            store.sent_bodies[task["id"]] = raw
         signature = spec.get("signature") or sign(raw, security_key)
         headers = {
             "Content-Type": "application/json",

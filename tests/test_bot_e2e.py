@@ -114,7 +114,8 @@ def test_new_ticket_mention_replay_and_bad_signature(fakes, bot_url, worker, dat
     # the category is written into the form's catalog field, as the catalog item
     category = next(f for f in fakes.pyrus_store.tasks[task_id]["fields"] if f["id"] == 3)
     assert 40011 <= category["value"]["item_id"] <= 40022
-    assert body["field_updates"] == [{"id": 3, "value": category["value"]}]
+    assert body["field_updates"] == [{"id": 3, "value": {"item_id": category["value"]["item_id"]}}]
+    assert category["value"]["values"]  # read back with the item's values, as Pyrus does
 
     # Pyrus retries the same webhook: no second job, no second comment
     _webhook(fakes, task_id, bot_url, retry="2/3")

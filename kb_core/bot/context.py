@@ -8,18 +8,20 @@ from dataclasses import replace
 from kb_core.bot import metrics
 from kb_core.bot.category_field import CategoryField
 from kb_core.bot.corrections import CorrectionFiling
-from kb_core.bot.worker import BotContext, Reply
+from kb_core.bot.ticket_text import AttachmentPolicy
+from kb_core.bot.worker import BotContext, Reply, SendConfig, TicketReading
 from kb_core.categorize.classifier import Prediction
 from kb_core.categorize.configured import classifier_from_settings
 from kb_core.embeddings import query_embedder
 from kb_core.generation import GenerationOptions, generate
 from kb_core.generation.comment import render_html
 from kb_core.generation.llm import ChatClient
+from kb_core.generation.prompt import TICKET_SHARE
 from kb_core.models import SearchHit
 from kb_core.pii.configured import config_from_settings
 from kb_core.pii.scrubber import Scrubber
 from kb_core.search import options_from_settings
-from kb_core.settings import Settings
+from kb_core.settings import Settings, split_list
 from kb_core.sources import configured
 from kb_core.texts import load_texts
 
@@ -85,6 +87,22 @@ def bot_context(settings: Settings) -> BotContext:
     pyrus = configured.pyrus_client(settings)
     classifier = classifier_from_settings(settings, pyrus)
     texts = load_texts(settings.bot_texts_path)
+    fields = configured.ticket_builder(settings).fields
+    send_words = split_list(settings.bot_send_commands, ";")
+    correct_words = split_list(settings.bot_correction_markers, ";")
+    hint = (
+        texts.answer_hint.format(send=send_words[0], correct=correct_words[0])
+        if send_words and correct_words
+        else ""
+    )
+    # Fields the bot writes or reads as commands are not part of the ticket's question.
+    skip = (
+        settings.bot_category_field,
+        settings.pyrus_category_field,
+        settings.pyrus_bot_wrong_field,
+        settings.pyrus_bot_send_field,
+        settings.pyrus_solution_confirmed_field,
+    )
     return BotContext(
         pyrus=pyrus,
         embedder=query_embedder(settings),
@@ -94,9 +112,23 @@ def bot_context(settings: Settings) -> BotContext:
         ),
         scrub=scrubber.scrub,
         answer=Answering(settings, classifier.taxonomy.names),
-        fields=configured.ticket_builder(settings).fields,
-        bot_ids=configured.bot_ids(settings),
+        fields=fields,
+        bot_ids=configured.bot_ids(settings) | configured.own_bot_ids(settings),
         category_field=CategoryField(pyrus, settings.bot_category_field or None),
         classifier=classifier,
         corrections=CorrectionFiling.from_settings(settings, texts),
+        reading=TicketReading(
+            # The prompt keeps the ticket within its share of the context: no cut there.
+            max_chars=min(
+                settings.bot_ticket_max_chars, settings.llm_max_context_chars // TICKET_SHARE
+            ),
+            query_max_chars=settings.bot_query_max_chars,
+            attachments=AttachmentPolicy(
+                max_bytes=settings.bot_attachment_max_bytes,
+                max_chars=settings.bot_attachment_max_chars,
+            ),
+            skip_codes=tuple(code for code in skip if code),
+        ),
+        files=pyrus,
+        send=SendConfig(hint=hint, texts=texts),
     )

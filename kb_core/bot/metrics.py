@@ -32,3 +32,8 @@ CORRECTIONS = Counter(
     "(mention | field), or not_filed when the corrections form is not configured.",
     ["reason"],
 )
+SENDS = Counter(
+    "kb_bot_sends_total",
+    "Send commands of agents, by result (sent, already_sent, no_draft, no_channel).",
+    ["result"],
+)

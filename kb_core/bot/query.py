@@ -1,8 +1,9 @@
 """What the bot searches for, built from the task as Pyrus returns it now.
 
-A new ticket is asked by its subject and description fields. When the bot is mentioned,
-the whole conversation matters: the ticket plus every comment except bots' (edits and
-deletions applied), so a second answer uses what the conversation added since the first.
+``ticket_question`` is the ticket's question alone (subject and description fields), for
+filing corrections and classifying. ``build_query`` reads the whole ticket: fields and
+every comment except bots' (edits and deletions applied), the mention first, so a second
+answer uses what the conversation added since the first.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Collection
 from typing import Any
 
+from kb_core.bot.ticket_text import read_ticket, search_query
 from kb_core.sources.pyrus_tasks import TicketFields, comment_history, field_text
 
 
@@ -24,13 +26,20 @@ def ticket_question(task: dict[str, Any], fields: TicketFields) -> str:
 
 
 def build_query(
-    task: dict[str, Any], trigger: str, fields: TicketFields, bot_ids: Collection[int]
+    task: dict[str, Any],
+    trigger: str,
+    fields: TicketFields,
+    bot_ids: Collection[int],
+    *,
+    mention_id: int | None = None,
+    max_chars: int = 1200,
 ) -> str:
-    question = ticket_question(task, fields)
-    if trigger != "mention":
-        return question
-    conversation = [c.text for c in comment_history(task) if not c.is_bot(bot_ids) and c.text]
-    # The first comment of a new ticket usually repeats the description.
-    if conversation and conversation[0].strip() in question:
-        conversation = conversation[1:]
-    return "\n".join([question, *conversation])
+    """The search query of the whole ticket without attachments (see
+    :func:`kb_core.bot.ticket_text.search_query`); a mention puts its comment (the last
+    one, unless ``mention_id`` says which) first."""
+    ticket = read_ticket(task, fields, bot_ids, skip_codes=(fields.category,))
+    if trigger == "mention" and mention_id is None and ticket.comments:
+        mention_id = ticket.comments[-1].id
+    return search_query(
+        ticket, mention_id=mention_id if trigger == "mention" else None, max_chars=max_chars
+    )

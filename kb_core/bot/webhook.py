@@ -1,11 +1,9 @@
 """Pyrus bot webhooks: signature check, parsing, and whether the bot should answer.
 
 Pyrus signs the raw request body with the bot's security key (HMAC-SHA1, hex). The body
-carries the whole task as GET /tasks returns it; the bot answers a new ticket (the last
-comment was created with the task, or the task has a single comment) or a comment that
-mentions it, and never its own comments or another bot's. A mention whose text opens
-with a correction marker, or a comment by a person that ticks the "bot answer wrong"
-field, is a correction: the bot files it for a knowledge owner instead of answering.
+carries the whole task as GET /tasks returns it. Which comments make the bot act is
+decided by :func:`decide` alone (the rules are listed there and in docs/bot.md): a new
+ticket, a mention of THIS bot, a correction, or the agent's command to send the draft.
 """
 
 from __future__ import annotations
@@ -21,7 +19,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-Trigger = Literal["new_ticket", "mention", "correction"]
+Trigger = Literal["new_ticket", "mention", "correction", "send"]
 
 # A correction marker counts when it opens the comment, after the mention of the bot
 # («@Бот исправление: …», «Бот, поправка — …»): a word this far in, or less.
@@ -131,27 +129,61 @@ def decide(
     *,
     correction_markers: Sequence[str] = (),
     wrong_answer_field: str | None = None,
+    own_ids: Collection[int] = (),
+    send_commands: Sequence[str] = (),
+    send_field: str | None = None,
 ) -> Decision:
-    """New ticket, mention of the bot, correction, or ignore (with the reason, for
-    metrics and logs)."""
+    """The bot's trigger rules, in one place (docs/bot.md repeats them for people).
+
+    ``own_ids`` (with the webhook's ``user_id``) are THIS bot; ``bot_ids`` are other bots
+    (KB_PYRUS_BOT_IDS), whose comments are excluded like ours. Rules, first match wins:
+
+    1. Not a ``comment`` event, or the last comment is an edit or a deletion: ignore.
+    2. The last comment is by a bot (``type == "bot"``, our id or one of ``bot_ids``):
+       ignore, so bots never talk to each other.
+    3. The ticket is closed: ignore, except a correction (rule 4), which is about the
+       knowledge base rather than the ticket.
+    4. A person ticks the "bot answer wrong" field, or mentions THIS bot with a
+       correction marker: ``correction``.
+    5. A person ticks the "send the draft" field, or mentions THIS bot with a send
+       command: ``send`` (the bot's latest draft goes to the customer).
+    6. A person mentions THIS bot: ``mention`` (a fresh answer).
+    7. The last comment is the ticket's first (a single comment, or created with the
+       task): ``new_ticket``.
+    8. Anything else (a plain reply, a mention of a person or of another bot): ignore.
+    """
     if event.event != "comment":
         return Decision(None, None, f"event {event.event!r}")
-    own = set(bot_ids) | ({event.user_id} if event.user_id is not None else set())
-    comments = [c for c in event.task.comments if not c.get("delete_comment_id")]
-    if not comments:
+    own = set(own_ids) | ({event.user_id} if event.user_id is not None else set())
+    if not event.task.comments:
         return Decision("new_ticket", 0, "new ticket without comments")
-    last = comments[-1]
+    last = event.task.comments[-1]
+    if last.get("edit_comment_id") or last.get("delete_comment_id"):
+        return Decision(None, None, "an edit or a deletion of a comment")
+    comments = [
+        c
+        for c in event.task.comments
+        if not (c.get("edit_comment_id") or c.get("delete_comment_id"))
+    ]
     author = _author(last)
-    if author.get("type") == "bot" or author.get("id") in own:
+    if author.get("type") == "bot" or author.get("id") in own | set(bot_ids):
         return Decision(None, None, "comment by a bot")
     comment_id = int(last.get("id", 0))
     fields = getattr(event.task, "fields", None) or []
-    if _ticks_field(last, fields, wrong_answer_field):
-        return Decision("correction", comment_id, "the bot's answer is marked wrong")
-    if own & _mentions(last):
-        text = str(last.get("text") or "") or _TAG.sub(" ", str(last.get("formatted_text") or ""))
-        if correction_text(text, correction_markers) is not None:
-            return Decision("correction", comment_id, "a correction of the bot's answer")
+    closed = bool(getattr(event.task, "is_closed", False))
+    mentioned = bool(own & _mentions(last))
+    text = str(last.get("text") or "") or _TAG.sub(" ", str(last.get("formatted_text") or ""))
+    if _ticks_field(last, fields, wrong_answer_field) or (
+        mentioned and correction_text(text, correction_markers) is not None
+    ):
+        return Decision("correction", comment_id, "a correction of the bot's answer")
+    if closed:
+        return Decision(None, None, "the ticket is closed")
+    if _ticks_field(last, fields, send_field) or (
+        mentioned and correction_text(text, send_commands) is not None
+    ):
+        return Decision("send", comment_id, "the agent sends the bot's draft")
+    if mentioned:
         return Decision("mention", comment_id, "the bot is mentioned")
     created = last.get("create_date")
     task_created = event.task.create_date
@@ -162,6 +194,8 @@ def decide(
     )
     if len(comments) == 1 or same_time:
         return Decision("new_ticket", comment_id, "new ticket")
+    if _mentions(last):
+        return Decision(None, None, "a comment that mentions someone else")
     return Decision(None, None, "a comment that does not mention the bot")
 
 

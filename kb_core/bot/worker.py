@@ -16,22 +16,31 @@ import threading
 import time
 from collections.abc import Callable, Collection, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 
 import psycopg
 
 from kb_core.bot import jobs, metrics
+from kb_core.bot.actions import latest_draft, record_action, send_draft
 from kb_core.bot.category_field import CategoryField
 from kb_core.bot.corrections import CorrectionFiling, file_correction
 from kb_core.bot.jobs import Job
-from kb_core.bot.query import build_query
+from kb_core.bot.ticket_text import (
+    AttachmentPolicy,
+    FileSource,
+    read_ticket,
+    search_query,
+    select,
+)
 from kb_core.categorize.classifier import Prediction, TicketClassifier
+from kb_core.effect.outcomes import category_from_task
 from kb_core.embeddings.base import Embedder
 from kb_core.index.versions import VersionInfo, active_version
 from kb_core.models import SearchHit
 from kb_core.search import SearchOptions, search
 from kb_core.sources.pyrus_tasks import TicketFields, comment_history
+from kb_core.texts import Texts
 
 log = logging.getLogger(__name__)
 
@@ -70,6 +79,24 @@ class PyrusPort(Protocol):
     ) -> dict[str, Any]: ...
 
 
+@dataclass(frozen=True)
+class TicketReading:
+    """How much of a ticket the bot reads (see kb_core.bot.ticket_text)."""
+
+    max_chars: int = 4000  # ticket text in the prompt
+    query_max_chars: int = 1200  # the search query
+    attachments: AttachmentPolicy = field(default_factory=AttachmentPolicy)
+    skip_codes: tuple[str, ...] = ()  # fields the bot writes or reads as commands
+
+
+@dataclass(frozen=True)
+class SendConfig:
+    """The agent's command to send the draft: the words of the bot's one-line hint."""
+
+    hint: str  # appended to every answer; "" for none
+    texts: Texts
+
+
 @dataclass
 class BotContext:
     pyrus: PyrusPort
@@ -78,10 +105,13 @@ class BotContext:
     scrub: Callable[[str], str]
     answer: Answerer
     fields: TicketFields
-    bot_ids: Collection[int]
+    bot_ids: Collection[int]  # every bot whose comments are excluded, this one included
     category_field: CategoryField | None = None
     classifier: TicketClassifier | None = None
     corrections: CorrectionFiling | None = None
+    reading: TicketReading = field(default_factory=TicketReading)
+    files: FileSource | None = None  # attachment downloads (None: names only)
+    send: SendConfig | None = None
 
 
 def job_marker(job: Job) -> str:
@@ -114,7 +144,22 @@ def process_job(conn: psycopg.Connection[Any], job: Job, ctx: BotContext) -> Out
         return Outcome(existing, "already_posted", True, 0.0)
     if job.trigger == "correction":
         return _file_correction(conn, job, ctx, task, started)
-    query = ctx.scrub(build_query(task, job.trigger, ctx.fields, ctx.bot_ids))
+    if job.trigger == "send":
+        return _send_draft(conn, job, ctx, task, started)
+    # One reading of the whole ticket feeds both the search and the prompt.
+    ticket = read_ticket(
+        task,
+        ctx.fields,
+        ctx.bot_ids,
+        files=ctx.files,
+        policy=ctx.reading.attachments,
+        skip_codes=ctx.reading.skip_codes,
+    )
+    mention_id = job.comment_id if job.trigger == "mention" else None
+    query = ctx.scrub(
+        search_query(ticket, mention_id=mention_id, max_chars=ctx.reading.query_max_chars)
+    )
+    ticket_text = ctx.scrub(select(ticket, mention_id=mention_id, max_chars=ctx.reading.max_chars))
     version = active_version(conn, ctx.search_options.namespace)
     t0 = time.perf_counter()
     hits = search(conn, ctx.embedder, query, replace(ctx.search_options, version=version.id))
@@ -122,14 +167,18 @@ def process_job(conn: psycopg.Connection[Any], job: Job, ctx: BotContext) -> Out
     metrics.RETRIEVAL_SECONDS.observe(retrieval_s)
     t1 = time.perf_counter()
     prediction = _categorize(conn, ctx, query, version)
-    reply = ctx.answer(query, hits, prediction)
+    reply = ctx.answer(ticket_text, hits, prediction)
     generation_s = time.perf_counter() - t1
     if reply.note:
         log.warning("job %s: extractive answer (%s)", job.id, reply.note)
-    field_updates = ctx.category_field.updates(task, reply.category) if ctx.category_field else []
+    human_category = _human_category(task, ctx)
+    field_updates: list[dict[str, Any]] = []
+    if ctx.category_field is not None and human_category is None:
+        field_updates = ctx.category_field.updates(task, reply.category)
+    hint = f"<p>{html.escape(ctx.send.hint)}</p>" if ctx.send and ctx.send.hint else ""
     posted = ctx.pyrus.post_comment(
         job.task_id,
-        formatted_text=f"{reply.formatted_text}<p><i>{job_marker(job)}</i></p>",
+        formatted_text=f"{reply.formatted_text}{hint}<p><i>{job_marker(job)}</i></p>",
         field_updates=field_updates or None,
     )
     comment_id = _posted_comment_id(posted, job, ctx.bot_ids) if "comments" in posted else None
@@ -139,8 +188,8 @@ def process_job(conn: psycopg.Connection[Any], job: Job, ctx: BotContext) -> Out
         INSERT INTO bot_interactions (job_id, task_id, trigger, index_version, query, retrieved,
                                       answer, mode, category, confidence, comment_id,
                                       retrieval_ms, generation_ms, total_ms, category_method,
-                                      category_confidence)
-        VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)
+                                      category_confidence, human_category, category_written)
+        VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)
         """,
         (
             job.id,
@@ -170,11 +219,22 @@ def process_job(conn: psycopg.Connection[Any], job: Job, ctx: BotContext) -> Out
             total_s * 1000,
             reply.category_method,
             reply.category_confidence,
+            human_category,
+            bool(field_updates),
         ),
     )
     metrics.ANSWERS.labels(reply.mode).inc()
     metrics.JOB_SECONDS.observe(total_s)
     return Outcome(comment_id, reply.mode, False, total_s * 1000)
+
+
+def _human_category(task: dict[str, Any], ctx: BotContext) -> str | None:
+    """The category a person set on the ticket (the field's latest change was not a
+    bot's, or it was filled with the form), which the bot must not overwrite."""
+    if ctx.category_field is None or not ctx.category_field.code:
+        return None
+    found = category_from_task(task, ctx.category_field.code, ctx.bot_ids)
+    return found[0] if found is not None and found[1] == "agent" else None
 
 
 def _categorize(
@@ -220,8 +280,38 @@ def _file_correction(
         formatted_text=f"<p>{html.escape(note)}</p><p><i>{job_marker(job)}</i></p>",
     )
     comment_id = _posted_comment_id(posted, job, ctx.bot_ids) if "comments" in posted else None
+    draft = latest_draft(conn, job.task_id)
+    record_action(
+        conn,
+        job_id=job.id,
+        task_id=job.task_id,
+        action="corrected",
+        interaction_id=draft.interaction_id if draft is not None else None,
+    )
     metrics.CORRECTIONS.labels(filed.reason if filed.correction_task_id else "not_filed").inc()
     return Outcome(comment_id, "correction", False, (time.perf_counter() - started) * 1000)
+
+
+def _send_draft(
+    conn: psycopg.Connection[Any], job: Job, ctx: BotContext, task: dict[str, Any], started: float
+) -> Outcome:
+    """A send job: the latest draft to the customer (once), then a note for the agent."""
+    result = send_draft(conn, ctx.pyrus, job_id=job.id, task=task, bot_ids=ctx.bot_ids)
+    metrics.SENDS.labels(result.status).inc()
+    if ctx.send is not None:
+        texts = ctx.send.texts
+        note = {
+            "sent": texts.send_done,
+            "already_sent": texts.send_already,
+            "no_draft": texts.send_no_draft,
+            "no_channel": texts.send_no_channel,
+        }[result.status]
+        ctx.pyrus.post_comment(
+            job.task_id,
+            formatted_text=f"<p>{html.escape(note)}</p><p><i>{job_marker(job)}</i></p>",
+        )
+    log.info("job %s (task %s): send command, %s", job.id, job.task_id, result.status)
+    return Outcome(result.comment_id, "send", False, (time.perf_counter() - started) * 1000)
 
 
 @dataclass(frozen=True)

@@ -10,13 +10,14 @@ bot kept records (or by another bot), the text of the bot's first comment on the
 from __future__ import annotations
 
 from collections.abc import Callable, Collection, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, datetime, time, timedelta
 from typing import Any, Protocol
 from zoneinfo import ZoneInfo
 
 import psycopg
 
+from kb_core.bot.actions import explicit_outcome, latest_action
 from kb_core.categorize.classifier import Prediction
 from kb_core.categorize.configured import CatalogReader
 from kb_core.effect.outcomes import CategorySource, category_from_task, ticket_outcome
@@ -111,6 +112,11 @@ def collect_day(
             accepted=config.accepted,
             edited=config.edited,
         )
+        # What the agent explicitly did (sent the draft, corrected it) outranks the
+        # similarity guess: a sent draft is the bot's own comment, not an agent reply.
+        action = latest_action(conn, int(task["id"]))
+        if action is not None and outcome.bot_answered:
+            outcome = replace(outcome, outcome=explicit_outcome(action))
         found = category_from_task(task, config.category_field, config.bot_ids)
         source: CategorySource
         confidence: float | None = None
@@ -127,6 +133,7 @@ def collect_day(
                 category_source=source,
                 category_confidence=confidence,
                 bot_category=bot_category or (category if source == "bot" else None),
+                agent_action=action,
             )
         )
     return rows

@@ -63,7 +63,13 @@ def pyrus_client(settings: Settings) -> PyrusClient:
 
 
 def bot_ids(settings: Settings) -> frozenset[int]:
+    """Bots whose comments are excluded (KB_PYRUS_BOT_IDS), this one included if listed."""
     return frozenset(int(i) for i in split_list(settings.pyrus_bot_ids))
+
+
+def own_bot_ids(settings: Settings) -> frozenset[int]:
+    """THIS bot's configured id (the webhook's ``user_id`` is added per event)."""
+    return frozenset({settings.pyrus_own_bot_id}) if settings.pyrus_own_bot_id else frozenset()
 
 
 def ticket_builder(settings: Settings) -> TicketDocumentBuilder:

@@ -221,6 +221,36 @@ class PyrusClient:
                 return
             last_id = max(int(t["id"]) for t in tasks)
 
+    def download_file(self, file_id: int, *, max_bytes: int) -> bytes | None:
+        """An attachment's bytes (``GET files/download/{id}``, as the official clients
+        call it), or None when it is larger than ``max_bytes``: the body is streamed and
+        dropped at the limit, so a huge file is never held in memory."""
+        for attempt in (1, 2):
+            token = self._token_value()
+            with self.http.client.stream(
+                "GET", f"files/download/{file_id}", headers={"Authorization": f"Bearer {token}"}
+            ) as response:
+                self._remember_rate_limit(response)
+                if response.status_code == 401 and attempt == 1:
+                    self._token_value(refresh=True, stale=token)
+                    continue
+                if response.status_code >= 400:
+                    response.read()
+                    body = _json(response)
+                    raise SourceHTTPError(
+                        f"pyrus: GET files/download/{file_id} failed: HTTP "
+                        f"{response.status_code} {body.get('error_code') or ''}".strip(),
+                        status=response.status_code,
+                        code=body.get("error_code"),
+                    )
+                data = bytearray()
+                for part in response.iter_bytes():
+                    data += part
+                    if len(data) > max_bytes:
+                        return None
+                return bytes(data)
+        raise AssertionError("unreachable")
+
     def get_form(self, form_id: int) -> dict[str, Any]:
         return self.request("GET", f"forms/{form_id}")
 
