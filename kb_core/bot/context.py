@@ -99,4 +99,5 @@ def bot_context(settings: Settings) -> BotContext:
         category_field=CategoryField(pyrus, settings.bot_category_field or None),
         classifier=classifier,
         corrections=CorrectionFiling.from_settings(settings, texts),
+        max_input_chars=settings.bot_max_input_chars,
     )
