@@ -101,8 +101,10 @@ class RetryPolicy:
 
 def error_backoff(policy: RetryPolicy, attempt: int) -> float:
     """Wait after the ``attempt``-th failure of a server or network error: exponential,
-    capped, with a little jitter so that many clients do not retry in step."""
-    base = min(policy.error_backoff_max_s, policy.error_backoff_initial_s * 2 ** (attempt - 1))
+    capped (also by the policy's overall cap), with a little jitter so that many clients
+    do not retry in step."""
+    cap = min(policy.error_backoff_max_s, policy.backoff_max_s)
+    base = min(cap, policy.error_backoff_initial_s * 2.0 ** (attempt - 1))
     return base + random.uniform(0, min(0.25, base / 4))
 
 
