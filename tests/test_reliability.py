@@ -38,6 +38,7 @@ from kb_core.sources.pyrus import PyrusClient
 from kb_core.text.limits import INT64_MAX, clean_text, clip, json_depth_exceeds, windows
 from kb_fakes.pyrus import BOT_LOGIN, BOT_SECURITY_KEY, PyrusStore, create_pyrus_app, sign
 from kb_fakes.server import ServerThread
+from tests.test_effect_assets import effect_env  # noqa: F401  (a fixture used here)
 
 KEY = "bot-secret-key"
 BOT_ID = 9000
@@ -291,6 +292,36 @@ def test_scrubber_takes_text_longer_than_spacys_limit(monkeypatch):
     text = line * (60_000 // len(line))
     scrubbed = scrubber.scrub(text)
     assert "912 345" not in scrubbed and scrubbed.count("<PHONE>") == text.count("912")
+
+
+def test_a_million_character_ticket_is_categorised_for_the_effect_report(
+    request: pytest.FixtureRequest, fakes: Any, database: Database
+):
+    from datetime import datetime
+    from datetime import time as day_time
+    from zoneinfo import ZoneInfo
+
+    from kb_assets.effect import ticket_categories
+    from tests.test_effect_assets import TZ, _materialize, _outcomes, _yesterday
+
+    request.getfixturevalue("effect_env")  # the fakes and settings of the effect assets
+    huge = "Уведомления не приходят на почту. " + "очень длинное описание " * 43_500
+    task = fakes.pyrus_store.create_task(
+        {
+            "form_id": 321,
+            "fields": [
+                {"id": 1, "code": "u_subject", "type": "text", "value": "Уведомления"},
+                {"id": 2, "code": "u_description", "type": "text", "value": huge},
+            ],
+            "text": huge[:2000],
+        }
+    )
+    day = _yesterday()
+    filed = datetime.combine(day, day_time(12, 0), tzinfo=TZ).astimezone(ZoneInfo("UTC"))
+    task["create_date"] = filed.strftime("%Y-%m-%dT%H:%M:%SZ")
+    assert len(huge) > 1_000_000
+    assert _materialize([ticket_categories], database, day).success
+    assert _outcomes(database, day)[int(task["id"])]["category"]
 
 
 # -- findings 6 and 10: hostile webhooks are 400/401 and counted; NUL never stored --------
