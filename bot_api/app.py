@@ -11,15 +11,18 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Annotated, Any
 
+import psycopg
 from fastapi import Depends, FastAPI, HTTPException, Request, Response
+from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
-from psycopg_pool import ConnectionPool
+from psycopg_pool import ConnectionPool, PoolTimeout
 
 from bot_api import log_privacy
 from bot_api.console import ConsoleDeps
 from bot_api.console import router as console_router
 from bot_api.webhook import router as webhook_router
-from kb_core.db import Database, open_database
+from kb_core.bot.worker import WorkerHealth
+from kb_core.db import Database, DatabaseError, open_database
 from kb_core.embeddings import Embedder, query_embedder
 from kb_core.index.versions import NoActiveVersion, active_version
 from kb_core.settings import Settings, get_settings
@@ -44,7 +47,12 @@ def get_state(request: Request) -> AppState:
 StateDep = Annotated[AppState, Depends(get_state)]
 
 
-def create_app(settings: Settings | None = None) -> FastAPI:
+def create_app(
+    settings: Settings | None = None, *, worker_health: WorkerHealth | None = None
+) -> FastAPI:
+    """The API; ``worker_health`` (``kb serve`` with its in-process worker) makes /readyz
+    also answer for the worker threads."""
+
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         resolved = settings or get_settings()
@@ -62,6 +70,19 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(webhook_router)
     app.include_router(console_router)
 
+    # The database down or restarting is a fast, explicit 503 on every route (the pool
+    # waits at most KB_DB_POOL_TIMEOUT_S), not a 500 after half a minute. Pyrus retries a
+    # webhook that did not get 200, so nothing is lost.
+    @app.exception_handler(PoolTimeout)
+    @app.exception_handler(psycopg.OperationalError)
+    @app.exception_handler(DatabaseError)
+    async def database_unavailable(request: Request, exc: Exception) -> JSONResponse:
+        return JSONResponse(
+            {"detail": f"database unavailable ({type(exc).__name__}); retry later"},
+            status_code=503,
+            headers={"Retry-After": "5"},
+        )
+
     @app.get("/metrics", tags=["ops"], include_in_schema=False)
     def prometheus_metrics() -> Response:
         """Prometheus exposition: webhooks, jobs, retrieval, LLM errors, embeddings."""
@@ -74,7 +95,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @app.get("/readyz", tags=["ops"])
     def readyz(kb: StateDep) -> dict[str, Any]:
-        """Readiness: the database answers and an index version has been promoted."""
+        """Readiness: the database answers, an index version has been promoted and, when
+        this process runs the worker, its threads live and poll."""
+        if worker_health is not None:
+            problem = worker_health.problem(kb.settings.bot_worker_stale_s)
+            if problem is not None:
+                raise HTTPException(503, detail=problem)
         try:
             with kb.pool.connection(timeout=2) as conn:
                 version = active_version(conn)
@@ -88,6 +114,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             "indexed_chunks": version.chunks or 0,
             "embedding_model": version.embedding_model,
             "query_model_matches": version.embedding_model == kb.embedder.model_id,
+            "worker_heartbeat_age_s": (
+                round(age, 1)
+                if worker_health is not None and (age := worker_health.age_s()) is not None
+                else None
+            ),
         }
 
     return app

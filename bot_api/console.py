@@ -24,10 +24,11 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse
-from fastapi.security import HTTPBasic, HTTPBasicCredentials
+from fastapi.security import HTTPBasicCredentials
 from fastapi.templating import Jinja2Templates
-from pydantic import BaseModel, Field
+from pydantic import AfterValidator, BaseModel, Field
 
+from bot_api.basic_auth import Utf8HTTPBasic
 from kb_core.bot.corrections import CorrectionFiling
 from kb_core.console import ConsoleAnswer, ConsoleQuery, Feedback, ask, highlight, record_feedback
 from kb_core.console.service import search_options
@@ -40,6 +41,7 @@ from kb_core.search import search as search_kb
 from kb_core.search.hybrid import MODES, Mode, ModelMismatch
 from kb_core.settings import Settings
 from kb_core.sources import configured
+from kb_core.text.limits import INT64_MAX, clean_text
 from kb_core.texts import Texts, load_texts
 
 TEMPLATES = Jinja2Templates(directory=Path(__file__).parent / "templates")
@@ -91,7 +93,7 @@ def _state(request: Request) -> Any:
 
 def engineer(
     request: Request,
-    credentials: Annotated[HTTPBasicCredentials | None, Depends(HTTPBasic(auto_error=False))],
+    credentials: Annotated[HTTPBasicCredentials | None, Depends(Utf8HTTPBasic(auto_error=False))],
 ) -> str | None:
     """The engineer's name (from Basic auth), or None on an open console."""
     settings: Settings = _state(request).settings
@@ -145,13 +147,19 @@ class SourceOut(SearchHitOut):
     highlighted: list[Segment] = Field(description="The snippet cut at the matching words.")
 
 
+# Text from clients loses NUL and other control characters (PostgreSQL refuses NUL: a
+# 500 before); ids are bigint in the database, so larger numbers are a 422 here.
+CleanText = Annotated[str, AfterValidator(clean_text)]
+Id = Annotated[int, Field(ge=0, le=INT64_MAX)]
+
+
 class AnswerRequest(BaseModel):
-    question: str = Field(min_length=1, max_length=2000)
+    question: CleanText = Field(min_length=1, max_length=2000)
     mode: Mode | None = Field(default=None, description="hybrid, vector or lexical")
     k: int = Field(default=5, ge=1, le=50)
     min_score: float | None = Field(default=None, ge=0.0, description="relevance threshold")
     expand: bool | None = Field(default=None, description="query expansion with synonyms")
-    version: int | None = Field(default=None, description="index version (default: active)")
+    version: Id | None = Field(default=None, description="index version (default: active)")
 
 
 class DraftOut(BaseModel):
@@ -174,12 +182,12 @@ class AnswerOut(BaseModel):
 
 class FeedbackRequest(BaseModel):
     verdict: Literal["helpful", "wrong"]
-    question: str = Field(min_length=1, max_length=2000)
-    draft: str = Field(default="", max_length=20000)
-    correction: str = Field(default="", max_length=20000)
-    answer_mode: str | None = None
-    index_version: int | None = None
-    source_documents: list[int] = Field(default_factory=list, max_length=50)
+    question: CleanText = Field(min_length=1, max_length=2000)
+    draft: CleanText = Field(default="", max_length=20000)
+    correction: CleanText = Field(default="", max_length=20000)
+    answer_mode: Literal["llm", "extractive"] | None = None
+    index_version: Id | None = None
+    source_documents: list[Id] = Field(default_factory=list, max_length=50)
 
 
 class FeedbackOut(BaseModel):
@@ -265,10 +273,15 @@ async def search(
     mode: Annotated[Mode | None, Query(description="hybrid, vector or lexical")] = None,
     min_score: Annotated[float | None, Query(ge=0.0, description="relevance threshold")] = None,
     expand: Annotated[bool | None, Query(description="query expansion with synonyms")] = None,
-    version: Annotated[int | None, Query(description="index version (default: active)")] = None,
+    version: Annotated[
+        int | None, Query(ge=0, le=INT64_MAX, description="index version (default: active)")
+    ] = None,
 ) -> list[dict[str, Any]]:
     """Search the knowledge base; each hit explains its vector, lexical and final score."""
     kb = _state(request)
+    q = clean_text(q)
+    if not q.strip():
+        raise HTTPException(422, detail="q: empty after removing control characters")
     query = ConsoleQuery(q, mode=mode, k=k, min_score=min_score, expand=expand, version=version)
     options = search_options(kb.settings, query, snippet_chars=kb.settings.search_snippet_chars)
 
@@ -330,6 +343,8 @@ def _number(text: str, kind: type[Any]) -> Any:
         raise HTTPException(422, detail=f"not a number: {text!r}") from exc
     if value < 0:
         raise HTTPException(422, detail=f"must not be negative: {text!r}")
+    if kind is int and value > INT64_MAX:
+        raise HTTPException(422, detail=f"too large: {text!r}")
     return value
 
 
@@ -346,6 +361,7 @@ async def page(
     version: Annotated[str, Query(max_length=20)] = "",
 ) -> HTMLResponse:
     kb = _state(request)
+    q = clean_text(q)
     threshold = _number(min_score, float)
     chosen_version = _number(version, int)
     deps: ConsoleDeps = kb.console

@@ -56,19 +56,23 @@ async def pyrus_webhook(request: Request, kb: State) -> dict[str, Any]:
         metrics.WEBHOOKS.labels("bad_signature").inc()
         raise HTTPException(401, detail="invalid or missing X-Pyrus-Sig signature")
     try:
-        event = parse_event(body)
+        event = parse_event(body, max_depth=settings.bot_max_json_depth)
+        decision = decide(
+            event,
+            configured.bot_ids(settings),
+            correction_markers=split_list(settings.bot_correction_markers, ";"),
+            wrong_answer_field=settings.pyrus_bot_wrong_field or None,
+            own_ids=configured.own_bot_ids(settings),
+            send_commands=split_list(settings.bot_send_commands, ";"),
+            send_field=settings.pyrus_bot_send_field or None,
+        )
     except WebhookError as exc:
         metrics.WEBHOOKS.labels("bad_request").inc()
         raise HTTPException(400, detail=str(exc)) from exc
-    decision = decide(
-        event,
-        configured.bot_ids(settings),
-        correction_markers=split_list(settings.bot_correction_markers, ";"),
-        wrong_answer_field=settings.pyrus_bot_wrong_field or None,
-        own_ids=configured.own_bot_ids(settings),
-        send_commands=split_list(settings.bot_send_commands, ";"),
-        send_field=settings.pyrus_bot_send_field or None,
-    )
+    except (TypeError, ValueError, AttributeError, KeyError) as exc:
+        # A shape the validation did not foresee: still the sender's fault, never a 500.
+        metrics.WEBHOOKS.labels("bad_request").inc()
+        raise HTTPException(400, detail=f"webhook body not usable: {type(exc).__name__}") from exc
     if decision.trigger is None:
         metrics.WEBHOOKS.labels("ignored").inc()
         log.info("webhook for task %s ignored: %s", event.task_id, decision.reason)

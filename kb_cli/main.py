@@ -13,7 +13,7 @@ import sys
 import threading
 import time
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
@@ -28,6 +28,9 @@ from kb_core.models import SearchHit
 from kb_core.settings import PROJECT_ROOT, Settings, get_settings
 from kb_core.sources.files import SourceError
 from kb_core.sources.http import SourceHTTPError
+
+if TYPE_CHECKING:
+    from kb_core.bot.worker import WorkerHealth
 
 app = typer.Typer(help="Pyrus knowledge-base assistant.", no_args_is_help=True)
 db_app = typer.Typer(help="The knowledge-base database.", no_args_is_help=True)
@@ -150,9 +153,11 @@ def _print_ingest_summary(summary: dict[str, dict[str, object]], seconds: float)
     console.print(table)
 
 
-def _worker_thread(settings: Settings, db: Database, stop: threading.Event) -> threading.Thread:
+def _worker_thread(settings: Settings, db: Database, stop: threading.Event) -> WorkerHealth:
+    """Start the worker threads (KB_BOT_WORKER_THREADS) sharing one bot context; the
+    returned health knows the threads, their heartbeat and the jobs they hold."""
     from kb_core.bot.context import bot_context
-    from kb_core.bot.worker import WorkerConfig, run_worker
+    from kb_core.bot.worker import WorkerConfig, WorkerHealth, run_worker, shared_context
 
     config = WorkerConfig(
         lease_s=settings.bot_job_lease_s,
@@ -160,14 +165,44 @@ def _worker_thread(settings: Settings, db: Database, stop: threading.Event) -> t
         max_attempts=settings.bot_max_attempts,
         backoff_s=settings.bot_retry_backoff_s,
     )
-    thread = threading.Thread(
-        target=run_worker,
-        args=(db.connection, lambda: bot_context(settings), stop, config),
-        name="kb-bot-worker",
-        daemon=True,
-    )
-    thread.start()
-    return thread
+    health = WorkerHealth()
+    context = shared_context(lambda: bot_context(settings))
+    for n in range(settings.bot_worker_threads):
+        thread = threading.Thread(
+            target=run_worker,
+            args=(db.connection, context, stop, config),
+            kwargs={"health": health},
+            name=f"kb-bot-worker-{n}",
+            daemon=True,
+        )
+        thread.start()
+        health.threads.append(thread)
+    return health
+
+
+def _stop_workers(db: Database, health: WorkerHealth | None, stop: threading.Event) -> None:
+    """Graceful stop: no new jobs, a few seconds for the current ones, then the leases
+    of those still running are handed back so another worker answers at once."""
+    from kb_core.bot.worker import release
+
+    stop.set()
+    if health is None:
+        return
+    health.join(timeout=10)
+    released = release(db.connection, health)
+    if released:
+        err_console.print(f"released {released} job(s) still being answered")
+
+
+def _on_signals(stop: threading.Event) -> None:
+    """SIGTERM and SIGINT ask for a graceful stop. A Python handler matters under
+    uvicorn too: it re-raises the signal it caught after shutting down, and with the
+    default SIGTERM action that killed the process before any clean-up (the embedded
+    PostgreSQL it started was left running)."""
+    import signal
+
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop.set())
 
 
 @app.command("serve")
@@ -184,13 +219,15 @@ def serve(
     settings = get_settings()
     db = open_database(settings)
     stop = threading.Event()
-    thread = _worker_thread(settings, db, stop) if worker else None
+    health = _worker_thread(settings, db, stop) if worker else None
+    _on_signals(stop)
     try:
-        uvicorn.run(create_app(settings), host=host, port=port, log_level="info")
+        uvicorn.run(
+            create_app(settings, worker_health=health), host=host, port=port, log_level="info"
+        )
     finally:
-        stop.set()
-        if thread is not None:
-            thread.join(timeout=30)
+        _stop_workers(db, health, stop)
+        db.close()
 
 
 @app.command("worker")
@@ -198,8 +235,8 @@ def worker_command(
     heartbeat_file: Annotated[
         Path | None,
         typer.Option(
-            help="Touched every few seconds while the worker thread lives, for a container "
-            "health check (the worker serves no HTTP)."
+            help="Touched every few seconds while the worker threads live and poll, for a "
+            "container health check (the worker serves no HTTP)."
         ),
     ] = None,
     metrics_port: Annotated[
@@ -210,9 +247,8 @@ def worker_command(
         ),
     ] = None,
 ) -> None:
-    """Only the job worker (scale it out separately from the API)."""
-    import signal
-
+    """Only the job worker (scale it out separately from the API). Runs until SIGTERM or
+    SIGINT (exit 0); database outages are waited out, never a reason to exit."""
     if metrics_port is not None:
         from prometheus_client import start_http_server
 
@@ -220,16 +256,20 @@ def worker_command(
     settings = get_settings()
     db = open_database(settings)
     stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    thread = _worker_thread(settings, db, stop)
+    _on_signals(stop)
+    health = _worker_thread(settings, db, stop)
     try:
-        while thread.is_alive():
-            if heartbeat_file is not None:
+        while not stop.is_set() and health.alive():
+            if heartbeat_file is not None and health.problem(settings.bot_worker_stale_s) is None:
                 heartbeat_file.touch()
-            thread.join(timeout=5)
-    except KeyboardInterrupt:
-        stop.set()
-        thread.join(timeout=30)
+            stop.wait(5)
+    finally:
+        died = not stop.is_set()
+        _stop_workers(db, health, stop)
+        db.close()
+    if died:  # a worker thread ended by itself: a bug, not a state to run on in
+        err_console.print("error: a worker thread stopped unexpectedly")
+        raise typer.Exit(1)
 
 
 @app.command("search")

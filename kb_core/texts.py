@@ -48,6 +48,7 @@ class Texts(BaseModel):
     recommend_article: str
     recommend_ticket: str
     recommend_correction: str
+    links_removed_warning: str  # issue 20
 
     # correction loop
     correction_filed: str

@@ -1,5 +1,7 @@
 """Failures on demand: the next N requests (optionally matching a path) get an error.
 
+A fault may "lose the reply" (``lose_reply``): the request is carried out, then the
+error is answered instead of the result, as when a proxy drops the upstream's answer.
 A fault may also hold a delay: the response (the error, or with ``status`` 0 the normal
 answer) comes that many seconds late, to exercise client time-outs. Fakes that support
 delays await :meth:`Faults.pop` and :meth:`Faults.response`; :meth:`Faults.take` ignores
@@ -24,6 +26,7 @@ class Fault:
     path_contains: str = ""
     body: dict[str, Any] = field(default_factory=dict)
     delay_s: float = 0.0
+    lose_reply: bool = False  # carry the request out, then answer the error
 
 
 class Faults:
@@ -38,7 +41,7 @@ class Faults:
 
     def add_from_spec(self, spec: dict[str, Any], body: dict[str, Any] | None = None) -> None:
         """A fault as an admin request describes it: status, count, retry_after, path,
-        delay_s (status 0 with a delay: answer normally, late)."""
+        delay_s (status 0 with a delay: answer normally, late), lose_reply."""
         self.add(
             Fault(
                 status=int(spec.get("status", 429)),
@@ -47,6 +50,7 @@ class Faults:
                 path_contains=spec.get("path_contains", ""),
                 body=body or {},
                 delay_s=float(spec.get("delay_s", 0.0)),
+                lose_reply=bool(spec.get("lose_reply", False)),
             )
         )
 

@@ -295,6 +295,8 @@ def create_pyrus_app(
         if fault is not None:
             if fault.delay_s:
                 await asyncio.sleep(fault.delay_s)
+            if fault.lose_reply:  # done, but the answer is lost on the way back
+                await call_next(request)
             response = faults.response(fault)
         if response is None and window["count"] > rate_limit:
             response = error(429, "too_many_requests", "Too many requests")

@@ -131,4 +131,5 @@ def bot_context(settings: Settings) -> BotContext:
         ),
         files=pyrus,
         send=SendConfig(hint=hint, texts=texts),
+        max_input_chars=settings.bot_max_input_chars,
     )

@@ -80,6 +80,21 @@ def renew_lease(conn: psycopg.Connection[Any], job: Job, worker: str, lease_s: f
     return row is not None
 
 
+def release(conn: psycopg.Connection[Any], job: Job, worker: str) -> int:
+    """Hand a job this worker holds back to the queue at once (graceful shutdown); the
+    attempt does not count. Returns 1 when released."""
+    row = conn.execute(
+        """
+        UPDATE bot_jobs SET status = 'queued', lease_until = NULL, worker = NULL,
+               attempts = greatest(attempts - 1, 0), run_after = now(), updated_at = now()
+        WHERE id = %s AND status = 'running' AND worker = %s
+        RETURNING id
+        """,
+        (job.id, worker),
+    ).fetchone()
+    return 1 if row else 0
+
+
 def complete(conn: psycopg.Connection[Any], job: Job) -> None:
     conn.execute(
         """

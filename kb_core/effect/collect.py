@@ -166,6 +166,7 @@ def ticket_classifier(
     from kb_core.pii.configured import config_from_settings
     from kb_core.pii.scrubber import Scrubber
     from kb_core.sources import configured
+    from kb_core.text.limits import clean_text, clip
 
     classifier = classifier_from_settings(settings, pyrus)
     scrubber = Scrubber(config_from_settings(settings))
@@ -177,7 +178,9 @@ def ticket_classifier(
     usable = version is not None and version.embedding_model == embedder.model_id
 
     def classify(task: dict[str, Any]) -> Prediction:
-        text = scrubber.scrub(ticket_question(task, fields))
+        # Clipped like the bot's query: a 1,000,000-character ticket crashed the report.
+        raw = clip(clean_text(ticket_question(task, fields)), settings.bot_max_input_chars)
+        text = scrubber.scrub(raw)
         return classifier.predict(
             conn,
             text,

@@ -22,11 +22,12 @@ from pydantic import ValidationError
 
 from kb_core.categorize.taxonomy import category_key, load_taxonomy
 from kb_core.generation.extractive import extractive_answer, quote_sources
+from kb_core.generation.links import leaks_prompt, vet_links
 from kb_core.generation.llm import ChatClient, LLMError
-from kb_core.generation.prompt import build_prompt, select_sources
+from kb_core.generation.prompt import SYSTEM_PROMPT, build_prompt, select_sources
 from kb_core.generation.schema import BotAnswer, FallbackReason, GeneratedAnswer, Source
 from kb_core.models import SearchHit
-from kb_core.settings import Settings
+from kb_core.settings import Settings, split_list
 from kb_core.texts import Texts, load_texts
 
 __all__ = [
@@ -44,6 +45,11 @@ log = logging.getLogger(__name__)
 _FENCE = re.compile(r"^\s*```(?:json)?\s*\n?(.*?)\n?\s*```\s*$", re.DOTALL | re.IGNORECASE)
 
 
+# Confidence of an answer whose links had to be removed: it followed something other
+# than the sources, whatever it claims.
+FLAGGED_MAX_CONFIDENCE = 0.3
+
+
 class InvalidAnswer(ValueError):
     """The LLM's reply is not a usable answer (the message says why, without its text)."""
 
@@ -54,6 +60,7 @@ class GenerationOptions:
     max_context_chars: int = 12000
     max_sources: int = 5
     texts_path: Path | None = None  # overrides of config/texts_ru.yaml
+    link_allowlist: tuple[str, ...] = ()  # issue 20: hosts a draft may link to unsourced
 
     @classmethod
     def from_settings(cls, settings: Settings) -> GenerationOptions:
@@ -62,6 +69,7 @@ class GenerationOptions:
             max_context_chars=settings.llm_max_context_chars,
             max_sources=settings.bot_max_sources,
             texts_path=settings.bot_texts_path,
+            link_allowlist=tuple(split_list(settings.bot_link_allowlist)),
         )
 
 
@@ -152,8 +160,37 @@ def generate(
     except InvalidAnswer as exc:
         log.warning("LLM answer invalid, answering extractively: %s", exc)
         return _extractive(question, hits, categories, options, texts, "invalid_output", str(exc))
+    return _vetted(question, hits, categories, options, texts, prompt.sources, answer)
+
+
+def _vetted(
+    question: str,
+    hits: Sequence[SearchHit],
+    categories: Sequence[str],
+    options: GenerationOptions,
+    texts: Texts | None,
+    sources: Sequence[Source],
+    answer: BotAnswer,
+) -> GeneratedAnswer:
+    """The LLM's answer after the output checks (:mod:`kb_core.generation.links`): one
+    that recites the system prompt is not used; links no cited source holds are removed,
+    the answer flagged and its confidence capped, so the agent looks twice."""
+    said = "\n".join([answer.draft_reply, *answer.recommendations])
+    if leaks_prompt(said, SYSTEM_PROMPT):
+        log.warning("LLM answer repeats the system prompt; answering extractively")
+        return _extractive(
+            question, hits, categories, options, texts, "invalid_output", "system prompt leaked"
+        )
+    checked = vet_links(answer, sources, options.link_allowlist)
+    flags: tuple[str, ...] = ()
+    if checked.removed:
+        log.warning("LLM answer: %d link(s) no cited source holds removed", len(checked.removed))
+        flags = ("links_removed",)
+        answer = checked.answer.model_copy(
+            update={"confidence": min(checked.answer.confidence, FLAGGED_MAX_CONFIDENCE)}
+        )
     return GeneratedAnswer(
-        mode="llm", answer=answer, sources=quote_sources(question, prompt.sources)
+        mode="llm", answer=answer, sources=quote_sources(question, sources), flags=flags
     )
 
 

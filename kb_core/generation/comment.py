@@ -82,6 +82,8 @@ def render_html(answer: GeneratedAnswer, texts: Texts | None = None) -> str:
     texts = texts or load_texts()
     reply = answer.answer
     parts = [f"<p><i>{_e(_mode_note(answer, texts))}</i></p>"]
+    if "links_removed" in answer.flags:
+        parts.append(f"<p><b>{_e(texts.links_removed_warning)}</b></p>")
     parts.append(
         f"<p><b>{_e(texts.label_category)}:</b> {_e(reply.category)}<br>"
         f"<b>{_e(texts.label_confidence)}:</b> {_e(_confidence(answer, texts))}</p>"
@@ -116,6 +118,7 @@ def render_text(answer: GeneratedAnswer, texts: Texts | None = None) -> str:
     reply = answer.answer
     lines = [
         _mode_note(answer, texts),
+        *([texts.links_removed_warning] if "links_removed" in answer.flags else []),
         f"{texts.label_category}: {reply.category}",
         f"{texts.label_confidence}: {_confidence(answer, texts)}",
     ]

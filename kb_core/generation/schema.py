@@ -91,6 +91,7 @@ class GeneratedAnswer:
     sources: tuple[Source, ...]  # the hits used as context, in rank order
     fallback_reason: FallbackReason | None = None  # set in extractive mode
     detail: str | None = None  # what went wrong with the LLM (for logs; never shown)
+    flags: tuple[str, ...] = ()  # output checks that changed the answer (links_removed)
 
     @property
     def hits(self) -> tuple[SearchHit, ...]:

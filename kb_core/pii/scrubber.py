@@ -20,6 +20,8 @@ from typing import Any
 
 import yaml
 
+from kb_core.text.limits import windows
+
 log = logging.getLogger(__name__)
 
 LANGUAGE = "ru"
@@ -42,6 +44,10 @@ PLACEHOLDER_NAMES = {
     "IBAN_CODE": "IBAN",
 }
 
+
+# Longest piece analysed at once: far below spaCy's max_length (1,000,000), and a size
+# at which one analysis stays fast; longer texts are scanned window by window.
+SCAN_WINDOW_CHARS = 50_000
 
 PLACEHOLDER_PATTERN = re.compile(r"<[A-Z_]{3,20}>")
 
@@ -188,21 +194,30 @@ class Scrubber:
         )
 
     def scan(self, text: str) -> list[Finding]:
-        """Personal data in ``text`` above the threshold, overlaps resolved, in order."""
+        """Personal data in ``text`` above the threshold, overlaps resolved, in order.
+
+        Any length: a long text is analysed in windows (cut at line or word breaks)
+        well below spaCy's ``max_length``, which refused a 1,000,000-character ticket
+        outright; the windows' findings are put back at their offsets."""
         if not text.strip():
             return []
-        with self._lock:  # spaCy pipelines and natasha models are not re-entrant
-            results = self.analyzer.analyze(
-                text=text,
-                language=LANGUAGE,
-                entities=self.entities,
-                score_threshold=self.config.threshold,
-            )
-        kept = [
-            Finding(res.entity_type, res.start, res.end, float(res.score))
-            for res in results
-            if not self._allowed(text[res.start : res.end])
-        ]
+        kept: list[Finding] = []
+        offset = 0
+        for piece in windows(text, SCAN_WINDOW_CHARS):
+            if piece.strip():
+                with self._lock:  # spaCy pipelines and natasha models are not re-entrant
+                    results = self.analyzer.analyze(
+                        text=piece,
+                        language=LANGUAGE,
+                        entities=self.entities,
+                        score_threshold=self.config.threshold,
+                    )
+                kept.extend(
+                    Finding(res.entity_type, offset + res.start, offset + res.end, float(res.score))
+                    for res in results
+                    if not self._allowed(piece[res.start : res.end])
+                )
+            offset += len(piece)
         return _resolve_overlaps(kept, text)
 
     def scrub(self, text: str) -> str:

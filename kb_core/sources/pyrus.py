@@ -119,12 +119,19 @@ class PyrusClient:
                 self._token = self._authenticate()
             return self._token
 
-    def request(self, method: str, path: str, **kwargs: Any) -> dict[str, Any]:
-        """Call the API as the bot; re-login once when the token is rejected."""
+    def request(
+        self, method: str, path: str, *, idempotent: bool = True, **kwargs: Any
+    ) -> dict[str, Any]:
+        """Call the API as the bot; re-login once when the token is rejected (a 401 is
+        refused before processing, so even a non-idempotent call may be sent again)."""
         token = self._token_value()
         for attempt in (1, 2):
             response = self.http.request(
-                method, path, headers={"Authorization": f"Bearer {token}"}, **kwargs
+                method,
+                path,
+                idempotent=idempotent,
+                headers={"Authorization": f"Bearer {token}"},
+                **kwargs,
             )
             self._remember_rate_limit(response)
             body = _json(response)
@@ -168,7 +175,9 @@ class PyrusClient:
     ) -> dict[str, Any]:
         """Add a comment; exactly one of ``text`` / ``formatted_text`` (HTML).
 
-        Without ``channel`` the comment is internal: only task participants see it.
+        Without ``channel`` the comment is internal: only task participants see it. Not
+        retried on a 5xx or a lost reply (a second comment would be a duplicate): the
+        :class:`SourceHTTPError` is ``ambiguous`` then, and the caller looks first.
         """
         if (text is None) == (formatted_text is None):
             raise ValueError("give exactly one of text or formatted_text")
@@ -179,7 +188,9 @@ class PyrusClient:
             body["formatted_text"] = formatted_text
         if field_updates:
             body["field_updates"] = field_updates
-        task: dict[str, Any] = self.request("POST", f"tasks/{task_id}/comments", json=body)["task"]
+        task: dict[str, Any] = self.request(
+            "POST", f"tasks/{task_id}/comments", json=body, idempotent=False
+        )["task"]
         return task
 
     def create_task(
@@ -189,7 +200,7 @@ class PyrusClient:
         body: dict[str, Any] = {"form_id": form_id, "fields": fields}
         if text:
             body["text"] = text
-        task: dict[str, Any] = self.request("POST", "tasks", json=body)["task"]
+        task: dict[str, Any] = self.request("POST", "tasks", json=body, idempotent=False)["task"]
         return task
 
     def iter_register(
