@@ -11,6 +11,7 @@ from kb_core.bot.corrections import CorrectionFiling
 from kb_core.bot.worker import BotContext, Reply
 from kb_core.categorize.classifier import Prediction
 from kb_core.categorize.configured import classifier_from_settings
+from kb_core.effect.holdout import HoldoutPolicy
 from kb_core.embeddings import query_embedder
 from kb_core.generation import GenerationOptions, generate
 from kb_core.generation.comment import render_html
@@ -99,4 +100,5 @@ def bot_context(settings: Settings) -> BotContext:
         category_field=CategoryField(pyrus, settings.bot_category_field or None),
         classifier=classifier,
         corrections=CorrectionFiling.from_settings(settings, texts),
+        holdout=HoldoutPolicy(settings.effect_holdout_enabled, settings.effect_holdout_share),
     )

@@ -27,6 +27,7 @@ from kb_core.bot.corrections import CorrectionFiling, file_correction
 from kb_core.bot.jobs import Job
 from kb_core.bot.query import build_query
 from kb_core.categorize.classifier import Prediction, TicketClassifier
+from kb_core.effect.holdout import HoldoutPolicy, bot_stays_silent
 from kb_core.embeddings.base import Embedder
 from kb_core.index.versions import VersionInfo, active_version
 from kb_core.models import SearchHit
@@ -82,6 +83,7 @@ class BotContext:
     category_field: CategoryField | None = None
     classifier: TicketClassifier | None = None
     corrections: CorrectionFiling | None = None
+    holdout: HoldoutPolicy | None = None  # issue 22: tickets the bot sits out
 
 
 def job_marker(job: Job) -> str:
@@ -114,6 +116,9 @@ def process_job(conn: psycopg.Connection[Any], job: Job, ctx: BotContext) -> Out
         return Outcome(existing, "already_posted", True, 0.0)
     if job.trigger == "correction":
         return _file_correction(conn, job, ctx, task, started)
+    if bot_stays_silent(conn, job.task_id, job.trigger, ctx.holdout):
+        log.info("job %s: ticket %s is in the holdout; nothing posted", job.id, job.task_id)
+        return Outcome(None, "holdout", False, (time.perf_counter() - started) * 1000)
     query = ctx.scrub(build_query(task, job.trigger, ctx.fields, ctx.bot_ids))
     version = active_version(conn, ctx.search_options.namespace)
     t0 = time.perf_counter()
