@@ -361,6 +361,7 @@ body{font-family:system-ui,sans-serif;margin:2em;max-width:1200px;color:#222}
 table{border-collapse:collapse;margin:1em 0;font-size:13px}
 td,th{border:1px solid #ccc;padding:4px 8px;text-align:right}
 td:first-child,th:first-child{text-align:left}
+table.effect td{white-space:nowrap}
 th{background:#f3f3f3} tr.total td{font-weight:bold;background:#fafafa}
 img{max-width:100%} figure{margin:1em 0} figcaption{color:#555;font-size:13px}
 </style></head><body>
@@ -368,7 +369,8 @@ img{max-width:100%} figure{margin:1em 0} figcaption{color:#555;font-size:13px}
 <p>{{ period }}</p>
 {% if effect %}<h2>{{ texts.effect_heading_effect }}</h2>
 <p>{{ effect.summary }}</p>
-<table><thead><tr>{% for cell in effect.header %}<th>{{ cell }}</th>{% endfor %}</tr></thead><tbody>
+<table class="effect">
+<thead><tr>{% for cell in effect.header %}<th>{{ cell }}</th>{% endfor %}</tr></thead><tbody>
 {% for row in effect.rows %}<tr{% if loop.last %} class="total"{% endif %}>
 {%- for cell in row %}<td>{{ cell }}</td>{% endfor %}</tr>
 {% endfor %}</tbody></table>
