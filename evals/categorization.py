@@ -8,7 +8,20 @@ held out exactly once). Reported per method: the nearest-neighbour vote with key
 tie-breaks (what the bot uses without an LLM), the vote alone, the keyword rules alone,
 and the category-name lemma overlap used before.
 
-    python -m evals.categorization [--folds 5] [--k 7] [--json]
+Then a **time-ordered split**, as the classifier meets tickets in production: the older
+``--train-share`` of the tickets (by creation time) are the labelled examples, the newer
+ones are classified in arrival order. Two variants on the same split:
+
+- *frozen*: only the older tickets' categories vote (nothing learnt after the split);
+- *learning from agents*: each newer ticket, once classified, gets the category the agent
+  set on it and joins the examples for the tickets after it (what storing agents'
+  categories as labelled examples gives the bot).
+
+Reported: accuracy, macro-F1, a confusion table (gold rows, predicted columns) and the
+share of tickets at or above the confidence threshold with its accuracy. Nothing here
+is tuned on the sample: k, the tie margin and the threshold are the bot's settings.
+
+    python -m evals.categorization [--folds 5] [--k 7] [--train-share 0.6] [--json]
 """
 
 from __future__ import annotations
@@ -75,7 +88,105 @@ def sample_tickets(files: Sequence[Path] = TICKET_FILES) -> list[dict[str, Any]]
     return tasks
 
 
-def evaluate(folds: int = 5, k: int = 7, scrub: bool = True) -> dict[str, Any]:
+CONFIDENCE_THRESHOLD = 0.5
+
+
+def confusion(gold: Sequence[str], predicted: Sequence[str]) -> dict[str, dict[str, int]]:
+    """gold → predicted → count, every gold label present (predicted ones only if seen)."""
+    table: dict[str, dict[str, int]] = {label: {} for label in sorted(set(gold))}
+    for g, p in zip(gold, predicted, strict=True):
+        table[g][p] = table[g].get(p, 0) + 1
+    return table
+
+
+def time_split(
+    tickets: Sequence[tuple[str, str, str, str]], train_share: float
+) -> tuple[list[tuple[str, str, str, str]], list[tuple[str, str, str, str]]]:
+    """(older, newer) of (created, id, category, text) tuples, by creation time."""
+    if not 0 < train_share < 1:
+        raise ValueError(f"train share must be between 0 and 1, not {train_share}")
+    ordered = sorted(tickets)
+    cut = max(1, min(len(ordered) - 1, round(len(ordered) * train_share)))
+    return ordered[:cut], ordered[cut:]
+
+
+def _scores(
+    gold: Sequence[str], predicted: Sequence[str], confidences: Sequence[float]
+) -> dict[str, Any]:
+    accuracy, macro_f1, _ = accuracy_and_macro_f1(gold, predicted)
+    confident = [
+        g == p
+        for g, p, c in zip(gold, predicted, confidences, strict=True)
+        if c >= CONFIDENCE_THRESHOLD
+    ]
+    return {
+        "accuracy": round(accuracy, 4),
+        "macro_f1": round(macro_f1, 4),
+        "confident_share": round(len(confident) / max(len(gold), 1), 4),
+        "confident_accuracy": round(sum(confident) / max(len(confident), 1), 4),
+        "confusion": confusion(gold, predicted),
+    }
+
+
+def evaluate_time_split(
+    conn: Any,
+    embedder: Any,
+    tickets: Sequence[tuple[str, str, str, str]],
+    taxonomy: Taxonomy,
+    *,
+    k: int,
+    train_share: float,
+) -> dict[str, Any]:
+    """Frozen vs learning-from-agents on the time-ordered split (module docstring)."""
+    from kb_core.categorize.examples import example_neighbours, merge, remember
+    from kb_core.index.versions import active_version
+
+    version = active_version(conn)
+    conn.execute("DELETE FROM category_examples")
+    older, newer = time_split(tickets, train_share)
+    newer_ids = [ticket_id for _, ticket_id, _, _ in newer]
+    gold = [category for _, _, category, _ in newer]
+    variants: dict[str, tuple[list[str], list[float]]] = {
+        "frozen": ([], []),
+        "learning_from_agents": ([], []),
+        "keywords_only": ([], []),
+    }
+    for _, ticket_id, category, text in tqdm(newer, desc="time split", unit="ticket"):
+        vector = embedder.embed_query(text)
+        keywords = keyword_hits(text, taxonomy)
+        indexed = ticket_neighbours(
+            conn,
+            vector,
+            model_id=embedder.model_id,
+            dimension=embedder.dimension,
+            version=version,
+            k=k,
+            exclude=newer_ids,
+        )
+        frozen = classify(indexed, keywords, taxonomy)
+        # The product's path: agents' categories stored as examples vote beside the index.
+        examples = example_neighbours(conn, vector, model_id=embedder.model_id, k=k)
+        learning = classify(merge(indexed, examples, k), keywords, taxonomy)
+        for variant, prediction in (("frozen", frozen), ("learning_from_agents", learning)):
+            variants[variant][0].append(prediction.category)
+            variants[variant][1].append(prediction.confidence)
+        # Classified; now the agent sets the category, and it becomes an example.
+        remember(conn, int(ticket_id), category, vector, embedder.model_id)
+        only_keywords = classify([], keywords, taxonomy)
+        variants["keywords_only"][0].append(only_keywords.category)
+        variants["keywords_only"][1].append(only_keywords.confidence)
+    return {
+        "train": len(older),
+        "test": len(newer),
+        "split_at": newer[0][0] if newer else None,
+        "threshold": CONFIDENCE_THRESHOLD,
+        "variants": {name: _scores(gold, p, c) for name, (p, c) in variants.items()},
+    }
+
+
+def evaluate(
+    folds: int = 5, k: int = 7, scrub: bool = True, train_share: float = 0.6
+) -> dict[str, Any]:
     from evals.sample_kb import sample_index
     from kb_core.bot.query import ticket_question
     from kb_core.categorize.configured import taxonomy_from_settings
@@ -91,10 +202,12 @@ def evaluate(folds: int = 5, k: int = 7, scrub: bool = True) -> dict[str, Any]:
     fields = configured.ticket_builder(settings).fields
     scrubber = Scrubber(config_from_settings(settings)) if scrub else None
     labelled = []
+    created: dict[str, str] = {}
     for task in sample_tickets():
         category = taxonomy.canonical(field_text(task, fields.category))
         if category:
             labelled.append((str(task["id"]), category, ticket_question(task, fields)))
+            created[str(task["id"])] = str(task.get("create_date") or "")
     fold_of = stratified_folds([(t, c) for t, c, _ in labelled], folds)
     members: dict[int, list[str]] = defaultdict(list)
     for ticket_id, fold in fold_of.items():
@@ -126,6 +239,10 @@ def evaluate(folds: int = 5, k: int = 7, scrub: bool = True) -> dict[str, Any]:
             )
             gold.append(category)
             confidences.append((full.confidence, full.category == category))
+        dated = [(created[t], t, c, scrubber.scrub(q) if scrubber else q) for t, c, q in labelled]
+        time_results = evaluate_time_split(
+            conn, embedder, dated, taxonomy, k=k, train_share=train_share
+        )
     results: dict[str, Any] = {"tickets": len(gold), "folds": folds, "k": k, "methods": {}}
     for method in methods:
         accuracy, macro_f1, per_label = accuracy_and_macro_f1(gold, predictions[method])
@@ -139,6 +256,7 @@ def evaluate(folds: int = 5, k: int = 7, scrub: bool = True) -> dict[str, Any]:
         "share": round(len(confident) / max(len(confidences), 1), 4),
         "accuracy": round(sum(confident) / max(len(confident), 1), 4),
     }
+    results["time_split"] = time_results
     return results
 
 
@@ -147,9 +265,12 @@ def main() -> None:
     parser.add_argument("--folds", type=int, default=5)
     parser.add_argument("--k", type=int, default=7)
     parser.add_argument("--no-scrub", action="store_true", help="classify unscrubbed text")
+    parser.add_argument(
+        "--train-share", type=float, default=0.6, help="older share of the time-ordered split"
+    )
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
-    results = evaluate(args.folds, args.k, scrub=not args.no_scrub)
+    results = evaluate(args.folds, args.k, scrub=not args.no_scrub, train_share=args.train_share)
     if args.json:
         print(json.dumps(results, ensure_ascii=False, indent=2))
         return
@@ -159,6 +280,34 @@ def main() -> None:
         print(f"{method:<24} {m['accuracy']:>9.4f} {m['macro_f1']:>9.4f}")
     c = results["confidence_at_least_0.5"]
     print(f"confidence >= 0.5: {c['share']:.0%} of tickets, accuracy {c['accuracy']:.4f}")
+    _print_time_split(results["time_split"])
+
+
+def _print_time_split(split: dict[str, Any]) -> None:
+    print()
+    print(
+        f"time-ordered split: train {split['train']} older tickets, test {split['test']} "
+        f"newer (from {split['split_at']})"
+    )
+    print(
+        f"{'variant':<24} {'accuracy':>9} {'macro-F1':>9} {'conf>=' + str(split['threshold']):>10}"
+        f" {'acc there':>10}"
+    )
+    for name, v in split["variants"].items():
+        print(
+            f"{name:<24} {v['accuracy']:>9.4f} {v['macro_f1']:>9.4f} "
+            f"{v['confident_share']:>10.0%} {v['confident_accuracy']:>10.4f}"
+        )
+    table = split["variants"]["learning_from_agents"]["confusion"]
+    labels = sorted(set(table) | {p for row in table.values() for p in row})
+    print("\nconfusion (learning_from_agents; rows: agent's category, columns: predicted)")
+    for index, label in enumerate(labels):
+        print(f"  {index:>2} {label}")
+    print("    " + "".join(f"{i:>4}" for i in range(len(labels))))
+    for index, label in enumerate(labels):
+        if label in table:
+            cells = "".join(f"{table[label].get(p, 0) or '.':>4}" for p in labels)
+            print(f"  {index:>2}{cells}")
 
 
 if __name__ == "__main__":

@@ -8,6 +8,7 @@ loading upstream partitions, and the weekly report reads seven days the same way
 
 from dataclasses import asdict
 from datetime import date, datetime, timedelta
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import dagster as dg
@@ -18,7 +19,13 @@ from kb_assets.resources import (
     NotificationsResource,
     PyrusResource,
 )
-from kb_core.effect.collect import collect_config, collect_day, ticket_classifier
+from kb_core.effect.collect import (
+    collect_config,
+    collect_day,
+    ticket_classifier,
+    ticket_learner,
+)
+from kb_core.effect.measured import MeasuredEffect
 from kb_core.effect.report import png_data_uri
 from kb_core.effect.reporting import period_report
 from kb_core.effect.stats import upsert_outcomes
@@ -67,7 +74,9 @@ def ticket_categories(
     day = _day(context)
     with pyrus.client() as client, database.connection() as conn:
         classify = ticket_classifier(conn, settings, client, embedder.get())
-        rows = collect_day(conn, client, day, collect_config(settings, pyrus.form_ids), classify)
+        learn = ticket_learner(conn, settings, embedder.get())
+        config = collect_config(settings, pyrus.form_ids)
+        rows = collect_day(conn, client, day, config, classify, learn)
         upsert_outcomes(conn, rows)
     by_source: dict[str, int] = {}
     for row in rows:
@@ -104,7 +113,9 @@ def category_stats(
     sent = notifications.send(
         "digest",
         title("digest"),
-        digest_text(day, asdict(report.total), [asdict(s) for s in report.stats]),
+        digest_text(
+            day, asdict(report.total), [asdict(s) for s in report.stats], effect=report.effect
+        ),
     )
     charts = "\n\n".join(
         f"**{caption}**\n\n![{caption}]({png_data_uri(png)})"
@@ -123,6 +134,7 @@ def category_stats(
             "charts": dg.MetadataValue.md(charts),
             "report": dg.MetadataValue.path(str(files.html_path)),
             "digest_sent": sent,
+            **_effect_metadata(report.effect, report.effect_markdown),
         }
     )
 
@@ -162,8 +174,28 @@ def weekly_effect_report(
             "minutes_saved": round(report.total.minutes_saved, 1),
             "report": dg.MetadataValue.path(location),
             "pdf": files.pdf_path is not None,
+            **_effect_metadata(report.effect, report.effect_markdown),
         }
     )
+
+
+def _effect_metadata(effect: MeasuredEffect | None, table: str) -> dict[str, Any]:
+    """The measured effect in a partition's metadata: each day's materialisation keeps
+    that day's figures, so the partitions are the effect's daily history."""
+    if effect is None:
+        return {}
+    metadata: dict[str, Any] = {
+        "effect_window": f"{effect.start.isoformat()} — {effect.end.isoformat()}",
+        "holdout_tickets": effect.total.holdout,
+        "assisted_tickets": effect.total.assisted,
+        "effect_table": dg.MetadataValue.md(table),
+    }
+    first = effect.total.controlled.get("first_response")
+    if first is not None and first.estimate is not None:
+        metadata["first_response_change"] = round(first.estimate, 4)
+        metadata["first_response_change_low"] = round(first.low or 0.0, 4)
+        metadata["first_response_change_high"] = round(first.high or 0.0, 4)
+    return metadata
 
 
 EFFECT_ASSETS = [ticket_categories, category_stats, weekly_effect_report]

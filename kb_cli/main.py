@@ -530,6 +530,36 @@ def _demo_effect(settings: Settings, db: Database) -> None:
     console.print(f"effect report: {files.html_path}")
 
 
+def _demo_simulated_effect() -> None:
+    """The estimator on a simulated history with a planted effect: it must find the
+    30 % in the three categories where it was planted and nothing elsewhere."""
+    from kb_core.effect.estimate import EstimateConfig, estimate_effects
+    from kb_core.effect.report import format_effect
+    from kb_core.effect.simulation import DEFAULT_SPECS, SimulationConfig, simulate
+    from kb_core.texts import load_texts
+
+    config = SimulationConfig()
+    console.rule("Measured effect on a simulated history (planted: 30 % faster, 3 categories)")
+    records = simulate(DEFAULT_SPECS, config, seed=0)
+    per_category, total = estimate_effects(
+        records, EstimateConfig(resamples=1000, metrics=("first_response",))
+    )
+    texts = load_texts()
+    planted = {s.name: s.first_response_effect for s in DEFAULT_SPECS}
+    console.print(
+        f"{len(records)} simulated tickets; holdout {total.holdout}, assisted {total.assisted}, "
+        f"before the start {total.before}. First response, median change [95 % interval]:"
+    )
+    for effect in [*per_category, total]:
+        name = effect.category or "всего"
+        truth = f"planted {-planted[name] * 100 + 0.0:+.0f} %" if name in planted else "pooled"
+        console.print(
+            f"  {name:<20} {format_effect(effect.controlled['first_response'], texts):<22} "
+            f"({truth}; before/after "
+            f"{format_effect(effect.before_after['first_response'], texts)})"
+        )
+
+
 def _demo_console(settings: Settings, port: int, serve: bool) -> None:
     """The agent console on the demo's data: served until Ctrl-C when asked (the fakes
     still run, so its feedback files corrections in the fake Pyrus), else its address."""
@@ -593,6 +623,7 @@ def demo(
                 _print_hits(question, hits)
         _demo_bot(settings, db, fakes)
         _demo_effect(settings, db)
+        _demo_simulated_effect()
         console.print('Try your own question: .venv/bin/kb search "…" --k 5')
         _demo_console(settings, port, sys.stdin.isatty() if serve is None else serve)
     finally:

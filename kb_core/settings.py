@@ -7,6 +7,7 @@ its default in the README's settings table; a test keeps the two in step.
 
 from __future__ import annotations
 
+from datetime import date
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
@@ -506,6 +507,46 @@ class Settings(BaseSettings):
     reports_dir: Path | None = Field(
         default=None,
         description="Where effect reports (HTML, PDF) are written. Unset: KB_DATA_DIR/reports.",
+    )
+    # issue 22: the measured effect (holdout, before/after baseline, intervals)
+    effect_holdout_enabled: bool = Field(
+        default=False,
+        description="Keep a holdout of new tickets on which the bot posts nothing, to "
+        "measure its effect. Off: no new ticket is held out; recorded arms are kept.",
+    )
+    effect_holdout_share: float = Field(
+        default=0.1,
+        ge=0,
+        le=1,
+        description="Share of new tickets in the holdout (chosen by a hash of the ticket id).",
+    )
+    effect_assistant_start: date | None = Field(
+        default=None,
+        description="Day (YYYY-MM-DD) the assistant was switched on: tickets created before "
+        "it are the before/after baseline. Unset: no before/after figure.",
+    )
+    effect_window_days: int = Field(
+        default=90,
+        ge=7,
+        description="Days of tickets (up to the report's last day) the effect and its "
+        "intervals are estimated on.",
+    )
+    effect_min_sample: int = Field(
+        default=30,
+        ge=5,
+        description="Fewest tickets with the metric in each arm for an effect figure; "
+        "below it the report says «мало данных».",
+    )
+    effect_bootstrap_resamples: int = Field(
+        default=2000, ge=200, description="Bootstrap resamples behind each effect interval."
+    )
+    effect_confidence_level: float = Field(
+        default=0.95, gt=0.5, lt=1, description="Confidence level of the effect intervals."
+    )
+    effect_minutes_fallback: bool = Field(
+        default=True,
+        description="Where the measured minutes saved lack data, show the constant-based "
+        "estimate (KB_EFFECT_MINUTES_*), labelled as such.",
     )
 
     # -- notifications and printed reports --------------------------------------------------

@@ -103,6 +103,29 @@ class Texts(BaseModel):
     effect_series_tickets: str
     effect_series_answered: str
     effect_series_drafts_used: str
+    # issue 22: the measured effect (controlled comparison, before/after, intervals)
+    effect_heading_effect: str
+    effect_holdout_summary: str
+    effect_holdout_on: str
+    effect_holdout_off: str
+    effect_interval_note: str
+    effect_insufficient: str
+    effect_col_assisted: str
+    effect_col_holdout: str
+    effect_col_first_response_change: str
+    effect_col_resolution_change: str
+    effect_col_reopen_change: str
+    effect_col_replies_change: str
+    effect_col_minutes_measured: str
+    effect_col_before_after: str
+    effect_minutes_fallback: str
+    effect_before_after_caveat: str
+    effect_no_baseline: str
+    effect_chart_effect: str
+    effect_chart_effect_trend: str
+    effect_method_effect: str
+    notify_digest_effect: str
+    notify_digest_effect_line: str
 
     # agent console
     console_title: str
@@ -165,6 +188,13 @@ PLACEHOLDERS: dict[str, frozenset[str]] = {
     "effect_method_thresholds": frozenset(
         {"accepted", "edited", "minutes_accepted", "minutes_edited"}
     ),
+    # issue 22: the measured effect
+    "effect_holdout_summary": frozenset({"window", "assisted", "holdout", "share", "state"}),
+    "effect_interval_note": frozenset({"level", "insufficient", "min_sample"}),
+    "effect_minutes_fallback": frozenset({"minutes"}),
+    "effect_before_after_caveat": frozenset({"start", "before"}),
+    "notify_digest_effect": frozenset({"window", "assisted", "holdout"}),
+    "notify_digest_effect_line": frozenset({"category", "effect"}),
 }
 
 

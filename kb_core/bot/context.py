@@ -12,6 +12,7 @@ from kb_core.bot.ticket_text import AttachmentPolicy
 from kb_core.bot.worker import BotContext, Reply, SendConfig, TicketReading
 from kb_core.categorize.classifier import Prediction
 from kb_core.categorize.configured import classifier_from_settings
+from kb_core.effect.holdout import HoldoutPolicy
 from kb_core.embeddings import query_embedder
 from kb_core.generation import GenerationOptions, generate
 from kb_core.generation.comment import render_html
@@ -132,4 +133,5 @@ def bot_context(settings: Settings) -> BotContext:
         files=pyrus,
         send=SendConfig(hint=hint, texts=texts),
         max_input_chars=settings.bot_max_input_chars,
+        holdout=HoldoutPolicy(settings.effect_holdout_enabled, settings.effect_holdout_share),
     )

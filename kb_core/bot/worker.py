@@ -36,6 +36,7 @@ from kb_core.bot.ticket_text import (
 )
 from kb_core.categorize.classifier import Prediction, TicketClassifier
 from kb_core.effect.outcomes import category_from_task
+from kb_core.effect.holdout import HoldoutPolicy, bot_stays_silent
 from kb_core.embeddings.base import Embedder
 from kb_core.index.versions import VersionInfo, active_version
 from kb_core.models import SearchHit
@@ -116,6 +117,7 @@ class BotContext:
     files: FileSource | None = None  # attachment downloads (None: names only)
     send: SendConfig | None = None
     max_input_chars: int = 20_000  # issue 20: longest ticket text scrubbed and searched
+    holdout: HoldoutPolicy | None = None  # issue 22: tickets the bot sits out
 
 
 def job_marker(job: Job) -> str:
@@ -185,6 +187,9 @@ def process_job(conn: psycopg.Connection[Any], job: Job, ctx: BotContext) -> Out
         return Outcome(existing, "already_posted", True, 0.0)
     if job.trigger == "correction":
         return _file_correction(conn, job, ctx, task, started)
+    if bot_stays_silent(conn, job.task_id, job.trigger, ctx.holdout):
+        log.info("job %s: ticket %s is in the holdout; nothing posted", job.id, job.task_id)
+        return Outcome(None, "holdout", False, (time.perf_counter() - started) * 1000)
     if job.trigger == "send":
         return _send_draft(conn, job, ctx, task, started)
     # One reading of the whole ticket feeds both the search and the prompt. Control

@@ -136,6 +136,7 @@ class TicketClassifier:
 
     taxonomy: Taxonomy
     k: int = 7
+    learn_from_agents: bool = True  # issue 22: agents' categories vote too
 
     def predict(
         self,
@@ -162,4 +163,12 @@ class TicketClassifier:
                 k=self.k,
                 exclude=exclude,
             )
+        if query_vector is not None and self.learn_from_agents:
+            # issue 22: categories agents set, stored as examples (kb_core.categorize.examples)
+            from kb_core.categorize.examples import example_neighbours, merge
+
+            examples = example_neighbours(
+                conn, query_vector, model_id=model_id, k=self.k, exclude=exclude
+            )
+            neighbours = merge(neighbours, examples, self.k)
         return classify(neighbours, keyword_hits(text, self.taxonomy), self.taxonomy)

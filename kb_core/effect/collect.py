@@ -92,9 +92,11 @@ def collect_day(
     day: date,
     config: CollectConfig,
     classify: Callable[[dict[str, Any]], Prediction],
+    learn: Callable[[dict[str, Any], str], None] | None = None,
 ) -> list[OutcomeRow]:
     """Every ticket of the day, each with a category (``classify``: for tickets whose
-    field is empty)."""
+    field is empty). ``learn``: called with each ticket whose category an agent set, so
+    the classifier keeps it as a labelled example (``ticket_learner``)."""
     rows = []
     for summary in tickets_created_on(pyrus, config.form_ids, day, config.tz):
         task = pyrus.get_task(int(summary["id"]))
@@ -123,6 +125,8 @@ def collect_day(
         if found is not None:
             category, chosen_by = found
             source = "bot" if chosen_by == "bot" else "agent"
+            if source == "agent" and learn is not None:
+                learn(task, category)
         else:
             prediction = classify(task)
             category, source, confidence = prediction.category, "classifier", prediction.confidence
@@ -192,3 +196,24 @@ def ticket_classifier(
         )
 
     return classify
+
+
+def ticket_learner(
+    conn: psycopg.Connection[Any], settings: Settings, embedder: Embedder
+) -> Callable[[dict[str, Any], str], None]:
+    """Stores an agent's category with the vector of the ticket's scrubbed question, as
+    the bot would embed it (``kb_core.categorize.examples``)."""
+    from kb_core.bot.query import ticket_question
+    from kb_core.categorize.examples import remember
+    from kb_core.pii.configured import config_from_settings
+    from kb_core.pii.scrubber import Scrubber
+    from kb_core.sources import configured
+
+    scrubber = Scrubber(config_from_settings(settings))
+    fields = configured.ticket_builder(settings).fields
+
+    def learn(task: dict[str, Any], category: str) -> None:
+        text = scrubber.scrub(ticket_question(task, fields))
+        remember(conn, int(task["id"]), category, embedder.embed_query(text), embedder.model_id)
+
+    return learn

@@ -21,6 +21,9 @@ Definitions (one ticket, as Pyrus returns it with its comment history):
   ``accepted`` — similarity ≥ the accepted threshold (KB_EFFECT_ACCEPTED_SIMILARITY);
   ``edited`` — similarity ≥ the edited threshold (KB_EFFECT_EDITED_SIMILARITY);
   ``rewritten`` — below both.
+- **agent replies** (``agent_replies``): how many agent replies the ticket has.
+- **reopened**: a comment with ``action`` "reopened" (the ticket was closed and opened
+  again, by the customer's answer or by an agent).
 - **day**: the calendar day of ``create_date`` in the statistics time zone, so a ticket
   filed at 01:00 Moscow time counts for that Moscow day, not the previous UTC one.
 
@@ -62,6 +65,8 @@ class TicketOutcome:
     first_response_s: float | None
     resolution_s: float | None
     is_closed: bool
+    agent_replies: int | None = None  # agent replies to the customer (see above)
+    reopened: bool | None = None  # a comment reopened the ticket after it was closed
 
 
 def _is_bot(author: dict[str, Any], bot_ids: Collection[int]) -> bool:
@@ -175,4 +180,8 @@ def ticket_outcome(
         first_response_s=first_response_s,
         resolution_s=resolution_s,
         is_closed=is_closed,
+        agent_replies=len(replies),
+        reopened=any(
+            (comment.get("action") == "reopened") for comment in task.get("comments") or []
+        ),
     )

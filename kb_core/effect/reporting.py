@@ -12,9 +12,11 @@ from typing import Any
 
 import psycopg
 
+from kb_core.effect.measured import EffectSettings, MeasuredEffect, measured_effect
 from kb_core.effect.report import (
     EffectThresholds,
     build_charts,
+    effect_markdown,
     markdown_table,
     render_html,
 )
@@ -34,6 +36,8 @@ class PeriodReport:
     charts: dict[str, bytes]  # caption → PNG
     markdown: str
     html: str
+    effect: MeasuredEffect | None = None
+    effect_markdown: str = ""
 
     @property
     def label(self) -> str:
@@ -65,5 +69,46 @@ def period_report(
     trend_start = min(start, end - timedelta(days=trend_days - 1))
     charts = build_charts(stats, daily_trend(conn, trend_start, end), texts)
     label = start.isoformat() if start == end else f"{start.isoformat()} — {end.isoformat()}"
-    html = render_html(title, label, stats, total, charts, thresholds=thresholds, texts=texts)
-    return PeriodReport(start, end, stats, total, charts, markdown_table(stats, total, texts), html)
+    effect = measured_effect(conn, end, EffectSettings.from_settings(settings))
+    fallback = (
+        _constant_minutes(conn, effect, thresholds) if settings.effect_minutes_fallback else None
+    )
+    html = render_html(
+        title,
+        label,
+        stats,
+        total,
+        charts,
+        thresholds=thresholds,
+        texts=texts,
+        effect=effect,
+        fallback_minutes=fallback,
+    )
+    return PeriodReport(
+        start,
+        end,
+        stats,
+        total,
+        charts,
+        markdown_table(stats, total, texts),
+        html,
+        effect,
+        effect_markdown(effect, texts, fallback),
+    )
+
+
+def _constant_minutes(
+    conn: psycopg.Connection[Any], effect: MeasuredEffect, thresholds: EffectThresholds
+) -> dict[str | None, float]:
+    """The constant-based estimate over the effect's window, per category and in total:
+    the labelled fallback where the measured figure lacks data."""
+    stats, total = category_stats(
+        conn,
+        effect.start,
+        effect.end,
+        minutes_accepted=thresholds.minutes_accepted,
+        minutes_edited=thresholds.minutes_edited,
+    )
+    out: dict[str | None, float] = {s.category: s.minutes_saved for s in stats}
+    out[None] = total.minutes_saved
+    return out

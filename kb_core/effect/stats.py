@@ -59,12 +59,12 @@ _UPSERT = """
 INSERT INTO ticket_outcomes (
     task_id, form_id, day, category, category_source, category_confidence, bot_category,
     bot_answered, bot_mode, draft_similarity, outcome, first_response_s, resolution_s,
-    is_closed, agent_action
+    is_closed, agent_action, agent_replies, reopened
 ) VALUES (
     %(task_id)s, %(form_id)s, %(day)s, %(category)s, %(category_source)s,
     %(category_confidence)s, %(bot_category)s, %(bot_answered)s, %(bot_mode)s,
     %(draft_similarity)s, %(outcome)s, %(first_response_s)s, %(resolution_s)s, %(is_closed)s,
-    %(agent_action)s
+    %(agent_action)s, %(agent_replies)s, %(reopened)s
 )
 ON CONFLICT (task_id) DO UPDATE SET
     form_id = EXCLUDED.form_id,
@@ -81,6 +81,8 @@ ON CONFLICT (task_id) DO UPDATE SET
     resolution_s = EXCLUDED.resolution_s,
     is_closed = EXCLUDED.is_closed,
     agent_action = EXCLUDED.agent_action,
+    agent_replies = EXCLUDED.agent_replies,
+    reopened = EXCLUDED.reopened,
     updated_at = now()
 """
 
@@ -104,6 +106,8 @@ def upsert_outcomes(conn: psycopg.Connection[Any], rows: Iterable[OutcomeRow]) -
             "resolution_s": row.outcome.resolution_s,
             "is_closed": row.outcome.is_closed,
             "agent_action": row.agent_action,
+            "agent_replies": row.outcome.agent_replies,
+            "reopened": row.outcome.reopened,
         }
         for row in rows
     ]

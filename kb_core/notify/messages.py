@@ -9,9 +9,12 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from kb_core.texts import Texts, load_texts
+
+if TYPE_CHECKING:
+    from kb_core.effect.measured import MeasuredEffect
 
 #: How many categories the daily digest lists.
 TOP_CATEGORIES = 5
@@ -38,12 +41,15 @@ def digest_text(
     totals: Mapping[str, Any],
     per_category: Sequence[Mapping[str, Any]],
     texts: Texts | None = None,
+    effect: MeasuredEffect | None = None,
 ) -> str:
     """The daily digest.
 
     ``totals``: ``tickets``, ``bot_answered``, ``accepted``, ``edited``, ``minutes_saved``
     (a missing key counts as 0). ``per_category``: dicts with ``category``, ``tickets`` and
-    ``bot_answered``; the busiest :data:`TOP_CATEGORIES` are listed.
+    ``bot_answered``; the busiest :data:`TOP_CATEGORIES` are listed. ``effect``: the
+    measured effect (controlled first-response change with its interval, or «мало данных»)
+    of the busiest categories and in total, with the holdout's size.
     """
     texts = texts or load_texts()
     tickets = _count(totals, "tickets")
@@ -70,6 +76,23 @@ def digest_text(
             )
             for row in busiest
         )
+    if effect is not None:
+        from kb_core.effect.report import format_effect
+
+        lines.append(
+            texts.notify_digest_effect.format(
+                window=f"{effect.start.isoformat()} — {effect.end.isoformat()}",
+                assisted=effect.total.assisted,
+                holdout=effect.total.holdout,
+            )
+        )
+        for row in [*effect.per_category[:TOP_CATEGORIES], effect.total]:
+            lines.append(
+                texts.notify_digest_effect_line.format(
+                    category=row.category if row.category is not None else texts.effect_total,
+                    effect=format_effect(row.controlled.get("first_response"), texts),
+                )
+            )
     return "\n".join(lines)
 
 
