@@ -15,6 +15,7 @@ from kb_core.embeddings import query_embedder
 from kb_core.generation import GenerationOptions, generate
 from kb_core.generation.comment import render_html
 from kb_core.generation.llm import ChatClient
+from kb_core.generation.rerank import AnswerSteps
 from kb_core.models import SearchHit
 from kb_core.pii.configured import config_from_settings
 from kb_core.pii.scrubber import Scrubber
@@ -34,12 +35,18 @@ class Answering:
         self.categories = categories
         self.options = GenerationOptions.from_settings(settings)
         self.texts = load_texts(settings.bot_texts_path)
+        self.steps = AnswerSteps.from_settings(settings)
         if self.llm is None:
             log.info("no LLM configured (KB_LLM_URL): answers are extractive")
+
+    def search_query(self, question: str) -> str:
+        """The query to search with: the LLM's rewrite when KB_LLM_OPT_QUERY is on."""
+        return self.steps.query(self.llm, question)
 
     def __call__(
         self, question: str, hits: list[SearchHit], prediction: Prediction | None = None
     ) -> Reply:
+        hits = self.steps.rerank(self.llm, question, hits)
         generated = generate(
             question, hits, self.categories, self.llm, options=self.options, texts=self.texts
         )
@@ -85,6 +92,7 @@ def bot_context(settings: Settings) -> BotContext:
     pyrus = configured.pyrus_client(settings)
     classifier = classifier_from_settings(settings, pyrus)
     texts = load_texts(settings.bot_texts_path)
+    answering = Answering(settings, classifier.taxonomy.names)
     return BotContext(
         pyrus=pyrus,
         embedder=query_embedder(settings),
@@ -93,10 +101,11 @@ def bot_context(settings: Settings) -> BotContext:
             settings, k=settings.bot_search_k, snippet_chars=settings.chunk_size + 200
         ),
         scrub=scrubber.scrub,
-        answer=Answering(settings, classifier.taxonomy.names),
+        answer=answering,
         fields=configured.ticket_builder(settings).fields,
         bot_ids=configured.bot_ids(settings),
         category_field=CategoryField(pyrus, settings.bot_category_field or None),
         classifier=classifier,
         corrections=CorrectionFiling.from_settings(settings, texts),
+        search_query=answering.search_query if answering.steps.opt_query else None,
     )

@@ -82,6 +82,8 @@ class BotContext:
     category_field: CategoryField | None = None
     classifier: TicketClassifier | None = None
     corrections: CorrectionFiling | None = None
+    # issue 23: the query the knowledge base is searched with (LLM query optimisation)
+    search_query: Callable[[str], str] | None = None
 
 
 def job_marker(job: Job) -> str:
@@ -117,7 +119,8 @@ def process_job(conn: psycopg.Connection[Any], job: Job, ctx: BotContext) -> Out
     query = ctx.scrub(build_query(task, job.trigger, ctx.fields, ctx.bot_ids))
     version = active_version(conn, ctx.search_options.namespace)
     t0 = time.perf_counter()
-    hits = search(conn, ctx.embedder, query, replace(ctx.search_options, version=version.id))
+    searched = ctx.search_query(query) if ctx.search_query is not None else query
+    hits = search(conn, ctx.embedder, searched, replace(ctx.search_options, version=version.id))
     retrieval_s = time.perf_counter() - t0
     metrics.RETRIEVAL_SECONDS.observe(retrieval_s)
     t1 = time.perf_counter()

@@ -21,6 +21,7 @@ from functools import lru_cache
 
 from razdel import sentenize
 
+from kb_core.generation.draft import extractive_draft
 from kb_core.generation.schema import BotAnswer, Source
 from kb_core.models import SearchHit
 from kb_core.text.lemmas import lemmas
@@ -168,7 +169,7 @@ def extractive_answer(
         )
         return answer, quoted
     top = quoted[0]
-    draft = texts.draft_template.format(answer=" ".join(top.quotes), title=top.hit.title)
+    draft = extractive_draft(question, quoted, texts).text
     answer = BotAnswer(
         answered=True,
         category=category,
