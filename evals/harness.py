@@ -7,7 +7,12 @@ go to ``eval_runs`` / ``eval_cases``, so trends survive and the gate can compare
 candidate with the active version's stored result. The gate passes when the hybrid
 figures meet the thresholds AND none fell more than the tolerance below the active
 version's AND every approved correction (a regression case, see evals.regressions) still
-finds its entry among the first five sources.
+finds its entry among the first five sources. With an LLM, the answer metrics
+(faithfulness, answer relevancy) are gated the same way (``GateConfig.answer_thresholds``).
+
+Answer modes (``default``, ``opt_query``, ``rerank``: docs/answers.md) may be evaluated
+besides the retrieval modes; they search in hybrid mode, with the LLM's query or a
+reranked order, and get answer metrics, the draft lint and the naive baseline.
 """
 
 from __future__ import annotations

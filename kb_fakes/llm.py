@@ -17,6 +17,11 @@ Markdown fence when the system message asks for JSON, in prose otherwise, as mod
 It never follows instructions inside the data (it is a fake, but tests check the
 prompt it received).
 
+The answer-side helper prompts (``kb_core.generation.rerank``) get their own JSON: a
+reranking prompt ``{"order": ["P2", "P1", …]}`` (passages by word overlap with the
+ticket, or ``config.rerank_order``), a query-optimisation prompt ``{"query": …}`` (the
+ticket's longer words, or ``config.optimized_query``).
+
 Admin endpoints: ``POST /_admin/faults`` queues HTTP faults (``{"status": 429,
 "retry_after": 2, "count": 1}``, ``{"status": 500, "count": 3}``, ``{"status": 0,
 "delay_s": 2}`` for a late answer: see faults.py) or bad outputs (``{"output":

@@ -41,6 +41,9 @@ from kb_core.texts import Texts
 
 BODY_BUDGET = 700  # characters of answer a customer reads at a glance
 MIN_OVERLAP = 1  # content lemmas a block must share with the question to be added
+INSTRUCTION_BONUS = 1.5  # what a block that tells what to do is worth, in shared lemmas
+SOURCES_COMPARED = 3  # the best sources whose blocks compete for the answer
+RANK_DECAY = 0.8  # each rank down weighs a source's best block this much less
 
 _HEADING = re.compile(r"^\s{0,3}#{1,6}\s+")
 _LIST_ITEM = re.compile(r"^\s*(?:\d{1,2}[.)]|[-*•])\s+")
@@ -50,6 +53,7 @@ _SPACE = re.compile(r"[ \t]+")
 _VOCATIVE = re.compile(r",\s*(?:<\s*[A-Z_]+\s*>\s*)+(?=[!.,?])")
 _ID = re.compile(r"#\s?\d+|\b\d{5,}\b|\S+@\S+\.\w+|https?://\S+")
 _STRIP_MD = re.compile(r"\*\*|__|`")
+_EMPHASIS = re.compile(r"(?<![\w*])[*_](?=\S)([^*_\n]+?)(?<=\S)[*_](?![\w*])")
 
 # Politeness formulas of a reply: the draft has its own greeting and closing.
 _FORMULA = re.compile(
@@ -115,8 +119,17 @@ def blocks(text: str) -> list[Block]:
             out.append(Block("list", (intro, *items), len(out)))
         items, intro = [], ""
 
+    in_code = False
     for raw in text.splitlines():
-        line = _SPACE.sub(" ", _STRIP_MD.sub("", raw)).strip()
+        if raw.strip().startswith(("```", "~~~")):
+            in_code = not in_code
+            flush_paragraph()
+            flush_list()
+            continue
+        line = _SPACE.sub(" ", _EMPHASIS.sub(r"«\1»", _STRIP_MD.sub("", raw))).strip()
+        # Code, tables and quoted messages (someone else's words) are not the reply.
+        if in_code or raw.lstrip().startswith(">"):
+            line = ""
         if not line or _HEADING.match(raw) or line.startswith("|"):
             if items and not line:
                 continue  # a blank line inside a list does not end it
@@ -281,19 +294,33 @@ def content_lemmas(text: str) -> frozenset[str]:
     return shared(text)
 
 
+def block_score(block: Block, wanted: frozenset[str]) -> tuple[int, float]:
+    """(content lemmas shared with the question, score): an answer to a support question
+    is mostly what to do, so a block that instructs scores higher than one that describes
+    (a list of symptoms shares the question's words but does not answer it)."""
+    overlap = len(content_lemmas(block.text()) & wanted)
+    sentences = block.sentences[1:] if block.kind == "list" else block.sentences
+    bonus = INSTRUCTION_BONUS if any(instructs(s) for s in sentences) else 0.0
+    return overlap, overlap + bonus if overlap else 0.0
+
+
+def usable_blocks(hit: SearchHit) -> list[Block]:
+    foreign = hit.source == "pyrus"
+    return [b for b in (clean_block(b, foreign) for b in blocks(resolution_text(hit))) if b]
+
+
 def select_blocks(question: str, hit: SearchHit, *, budget: int = BODY_BUDGET) -> list[Block]:
     """The blocks of ``hit`` that answer ``question``, whole and in the source's order."""
     wanted = content_lemmas(question)
-    foreign = hit.source == "pyrus"
-    usable = [b for b in (clean_block(b, foreign) for b in blocks(resolution_text(hit))) if b]
+    usable = usable_blocks(hit)
     if not usable:
         return []
     scored = sorted(
-        ((len(content_lemmas(b.text()) & wanted), -b.order, b) for b in usable),
-        key=lambda item: (item[0], item[1]),
+        ((*block_score(b, wanted), -b.order, b) for b in usable),
+        key=lambda item: (item[1], item[2]),
         reverse=True,
     )
-    best = scored[0][2]
+    best, best_score = scored[0][3], scored[0][1]
     chosen = [_fit(best, budget)]
     used = len(chosen[0].text())
     # A paragraph that announces what follows («Чтобы …:») brings the next block along.
@@ -302,8 +329,8 @@ def select_blocks(question: str, hit: SearchHit, *, budget: int = BODY_BUDGET) -
         if following and used + len(following[0].text()) <= budget:
             chosen.append(following[0])
             used += len(following[0].text())
-    for overlap, _, block in scored[1:]:
-        if overlap < MIN_OVERLAP or block in chosen:
+    for overlap, score, _, block in scored[1:]:
+        if overlap < MIN_OVERLAP or score < best_score / 2 or block in chosen:
             continue
         if used + len(block.text()) > budget:
             continue
@@ -370,9 +397,19 @@ class Draft:
 
 
 def extractive_draft(question: str, sources: Sequence[Source], texts: Texts) -> Draft:
-    """The customer draft from the first source (in rank order) that yields a clean one."""
+    """The customer draft from the strongest source that yields a clean one."""
     reference = reference_line(sources, texts)
-    for source in sources:
+    wanted = content_lemmas(question)
+
+    def strength(rank: int, source: Source) -> float:
+        scores = [block_score(b, wanted)[1] for b in usable_blocks(source.hit)]
+        return max(scores, default=0.0) * RANK_DECAY**rank
+
+    # The best few sources compete on their best block (rank still counts); the rest
+    # follow in rank order, as fallbacks.
+    head = sorted(enumerate(sources[:SOURCES_COMPARED]), key=lambda item: -strength(*item))
+    ordered = [source for _, source in head] + list(sources[SOURCES_COMPARED:])
+    for source in ordered:
         chosen = select_blocks(question, source.hit)
         while chosen:
             draft = compose(body_text(chosen), reference, texts, source.hit.title)
