@@ -43,6 +43,9 @@ _STOP_WORDS = """
 STOP_LEMMAS = frozenset(_STOP_WORDS.split())
 _RESOLUTION = re.compile(r"\bРешение\b")
 _SPACE = re.compile(r"\s+")
+_MARKER_AT_END = re.compile(r"(?<=[.:!?])\s+\d{1,2}[.)]$")
+_MARKER_AT_START = re.compile(r"^\d{1,2}[.)]\s+")
+_MARKER_ONLY = re.compile(r"\d{1,2}[.)]?")
 
 
 @lru_cache(maxsize=4096)
@@ -52,7 +55,14 @@ def content_lemmas(text: str) -> frozenset[str]:
 
 
 def sentences(text: str) -> list[str]:
-    return [s.text.strip() for s in sentenize(_SPACE.sub(" ", text)) if s.text.strip()]
+    """Sentences without list markers: razdel leaves «1.» at the end of the sentence before
+    an item or alone, and a quote must not end in a marker with no item after it."""
+    out = []
+    for found in sentenize(_SPACE.sub(" ", text)):
+        sentence = _MARKER_AT_END.sub("", _MARKER_AT_START.sub("", found.text.strip()))
+        if sentence and not _MARKER_ONLY.fullmatch(sentence):
+            out.append(sentence)
+    return out
 
 
 def _cut(text: str, limit: int) -> str:
