@@ -160,6 +160,8 @@ class AnswerRequest(BaseModel):
     min_score: float | None = Field(default=None, ge=0.0, description="relevance threshold")
     expand: bool | None = Field(default=None, description="query expansion with synonyms")
     version: Id | None = Field(default=None, description="index version (default: active)")
+    opt_query: bool | None = Field(default=None, description="LLM query optimisation")
+    rerank: bool | None = Field(default=None, description="LLM or cross-encoder reranking")
 
 
 class DraftOut(BaseModel):
@@ -359,6 +361,8 @@ async def page(
     min_score: Annotated[str, Query(max_length=20)] = "",
     expand: Annotated[bool, Query()] = False,
     version: Annotated[str, Query(max_length=20)] = "",
+    opt_query: Annotated[bool | None, Query()] = None,
+    rerank: Annotated[bool | None, Query()] = None,
 ) -> HTMLResponse:
     kb = _state(request)
     q = clean_text(q)
@@ -375,6 +379,9 @@ async def page(
         "k": k,
         "min_score": settings.search_min_score if threshold is None else threshold,
         "expand": expand,
+        # An unticked box is absent from a submitted form: off; the blank page: as set.
+        "opt_query": bool(opt_query) if q.strip() else settings.llm_opt_query,
+        "rerank": bool(rerank) if q.strip() else bool(settings.llm_rerank or settings.reranker_url),
         "version": chosen_version,
         "result": None,
         "error": None,
@@ -382,7 +389,14 @@ async def page(
     status = 200
     if q.strip():
         query = ConsoleQuery(
-            q, mode=chosen_mode, k=k, min_score=threshold, expand=expand, version=chosen_version
+            q,
+            mode=chosen_mode,
+            k=k,
+            min_score=threshold,
+            expand=expand,
+            version=chosen_version,
+            opt_query=context["opt_query"],
+            rerank=context["rerank"],
         )
         started = time.perf_counter()
         try:

@@ -7,7 +7,12 @@ go to ``eval_runs`` / ``eval_cases``, so trends survive and the gate can compare
 candidate with the active version's stored result. The gate passes when the hybrid
 figures meet the thresholds AND none fell more than the tolerance below the active
 version's AND every approved correction (a regression case, see evals.regressions) still
-finds its entry among the first five sources.
+finds its entry among the first five sources. With an LLM, the answer metrics
+(faithfulness, answer relevancy) are gated the same way (``GateConfig.answer_thresholds``).
+
+Answer modes (``default``, ``opt_query``, ``rerank``: docs/answers.md) may be evaluated
+besides the retrieval modes; they search in hybrid mode, with the LLM's query or a
+reranked order, and get answer metrics, the draft lint and the naive baseline.
 """
 
 from __future__ import annotations
@@ -27,10 +32,19 @@ GATED_METRICS = ("hit@5", "mrr@10")
 RETRIEVAL_KEYS = ("hit@1", "hit@5", "precision@5", "recall@5", "mrr@10", "ndcg@10")
 
 
+# The answer-side modes of the seed: the bot's answer (default), with the LLM's search
+# query (opt_query), with the top hits reranked (rerank). Each searches in hybrid mode.
+ANSWER_MODES = ("default", "opt_query", "rerank")
+RETRIEVAL_MODES = ("hybrid", "vector", "lexical")
+
+
 @dataclass(frozen=True)
 class GateConfig:
     thresholds: dict[str, float] = field(default_factory=lambda: {"hit@5": 0.8, "mrr@10": 0.6})
     tolerance: float = 0.02  # largest allowed drop against the active version
+    # issue 23: answer metrics (RAGAS faithfulness, answer relevancy) when an LLM judges
+    # them; empty: not gated. Same tolerance against the active version as retrieval.
+    answer_thresholds: dict[str, float] = field(default_factory=dict)
 
 
 @dataclass
@@ -84,7 +98,7 @@ def evaluate_version(
             hits = search(case.question, mode, version)
             ranking = dedupe([doc_key(h) for h in hits])
             metrics: dict[str, Any] = dict(case_metrics(ranking, case.relevant))
-            if mode == "hybrid" and answer is not None:
+            if (mode == "hybrid" or mode in ANSWER_MODES) and answer is not None:
                 metrics.update(answer(case, hits))
             rows.append(
                 {
@@ -126,17 +140,17 @@ def decide_gate(
             "failures": failures,
             "note": "no applicable golden cases",
         }
-    for key, minimum in config.thresholds.items():
+    for key, minimum in {**config.thresholds, **config.answer_thresholds}.items():
         value = hybrid.get(key)
         if value is None or value < minimum:
             failures.append(f"{key} {value} below the threshold {minimum}")
     if baseline:
-        for key in GATED_METRICS:
+        for key in (*GATED_METRICS, *config.answer_thresholds):
             before, now = baseline.get("hybrid", {}).get(key), hybrid.get(key)
             if before is not None and now is not None and now < before - config.tolerance:
                 failures.append(f"{key} fell from {before} to {now} (tolerance {config.tolerance})")
     return {
-        "thresholds": config.thresholds,
+        "thresholds": {**config.thresholds, **config.answer_thresholds},
         "tolerance": config.tolerance,
         "baseline": baseline.get("hybrid") if baseline else None,
         "failures": failures,
@@ -239,9 +253,13 @@ def run_eval(
     answer: Callable[[GoldenCase, list[Any]], dict[str, Any]] | None = None,
     config: GateConfig | None = None,
     progress: Callable[[int, int], None] = lambda done, total: None,
+    answer_modes: Sequence[str] = (),
 ) -> EvalRun:
     """Evaluate ``version``, compare with ``baseline_version`` (evaluated now if it has
-    no stored run on this golden set), store and return the run."""
+    no stored run on this golden set), store and return the run. ``answer_modes`` (of
+    :data:`ANSWER_MODES`) are evaluated besides the retrieval modes."""
+    from kb_core.generation.llm import ChatClient
+    from kb_core.generation.rerank import AnswerSteps
     from kb_core.search import options_from_settings
     from kb_core.search import search as search_kb
 
@@ -256,11 +274,38 @@ def run_eval(
     cases = [c for c in all_cases if c.relevant & present]
     base_options = options_from_settings(settings, k=10)
 
+    unknown = [m for m in answer_modes if m not in ANSWER_MODES]
+    if unknown:
+        raise ValueError(f"unknown answer modes {unknown}; known: {', '.join(ANSWER_MODES)}")
+    llm = ChatClient.from_settings(settings) if answer_modes else None
+    steps = AnswerSteps.from_settings(settings)
+    mode_steps = {
+        "default": replace(steps, opt_query=False, llm_rerank=False, reranker=None),
+        "opt_query": replace(steps, opt_query=True, llm_rerank=False, reranker=None),
+        "rerank": replace(steps, opt_query=False, llm_rerank=steps.reranker is None),
+    }
+    notes = []
+    if llm is None and {"opt_query", "rerank"} & set(answer_modes):
+        notes.append("no LLM (KB_LLM_URL): opt_query searches with the question as written")
+        if steps.reranker is None:
+            notes.append("no LLM and no KB_RERANKER_URL: rerank keeps the search order")
+
     def search(question: str, mode: str, v: int) -> list[Any]:
+        if mode in mode_steps:
+            chosen = mode_steps[mode]
+            options = replace(base_options, mode="hybrid", version=v)
+            hits = search_kb(conn, embedder, chosen.query(llm, question), options)
+            return chosen.rerank(llm, question, hits)
         return search_kb(conn, embedder, question, replace(base_options, mode=mode, version=v))
 
     metrics, rows, seconds = evaluate_version(
-        conn, version, cases, search=search, answer=answer, progress=progress
+        conn,
+        version,
+        cases,
+        search=search,
+        answer=answer,
+        progress=progress,
+        modes=(*RETRIEVAL_MODES, *answer_modes),
     )
     baseline = None
     if baseline_version is not None:
@@ -284,5 +329,7 @@ def run_eval(
     gate["cases"] = len(cases)
     gate["regression_cases"] = sum(1 for c in cases if c.origin == REGRESSION_ORIGIN)
     gate["cases_not_applicable"] = len(all_cases) - len(cases)
+    if notes:
+        gate["notes"] = notes
     run_id = store_run(conn, version, "kb", golden, metrics, rows, gate, seconds)
     return EvalRun(run_id, version, metrics, gate, not gate["failures"], seconds, worst_cases(rows))

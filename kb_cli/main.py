@@ -744,22 +744,30 @@ def eval_squad(
 
 @eval_app.command("golden")
 def eval_golden(
-    mode: Annotated[str, typer.Option(help="hybrid, vector, lexical, or all")] = "hybrid",
+    mode: Annotated[
+        str,
+        typer.Option(
+            help="hybrid, vector, lexical (retrieval), default, opt_query, rerank (answers), or all"
+        ),
+    ] = "hybrid",
     as_json: Annotated[bool, typer.Option("--json", help="Print the metrics as JSON.")] = False,
 ) -> None:
     """Evaluate the ACTIVE index version on the golden sets (KB_EVAL_GOLDEN_PATHS); the run
-    is stored with the others, so `kb eval report` shows it."""
+    is stored with the others, so `kb eval report` and `kb eval cases` show it. Answer
+    modes report the share of lint-clean drafts, chrF and similarity against the naive
+    baseline measured on the same hits."""
     from rich.progress import Progress
 
-    from evals.harness import run_eval
+    from evals.harness import ANSWER_MODES, run_eval
     from kb_assets.evaluation import answer_scorer, gate_config, golden_paths
     from kb_core.embeddings import query_embedder
     from kb_core.index.versions import NoActiveVersion, active_version
     from kb_core.search import MODES
 
-    modes = list(MODES) if mode == "all" else [mode]
-    if any(m not in MODES for m in modes):
-        raise typer.BadParameter(f"mode must be one of {', '.join(MODES)} or all")
+    known = (*MODES, *ANSWER_MODES)
+    modes = list(known) if mode == "all" else [mode]
+    if any(m not in known for m in modes):
+        raise typer.BadParameter(f"mode must be one of {', '.join(known)} or all")
     settings = get_settings()
     paths = golden_paths(settings)
     if not paths:
@@ -784,6 +792,7 @@ def eval_golden(
                 answer=answer_scorer(settings, embedder),
                 config=gate_config(settings),
                 progress=lambda done, total: bar.update(task, completed=done, total=total),
+                answer_modes=[m for m in modes if m in ANSWER_MODES],
             )
     report: dict[str, object] = (
         run.metrics[modes[0]] if len(modes) == 1 else {m: run.metrics[m] for m in modes}
@@ -791,13 +800,76 @@ def eval_golden(
     if as_json:
         sys.stdout.write(json.dumps(report) + "\n")
         return
-    table = Table(title=f"index version {version}: golden set")
-    keys = ("hit@1", "hit@5", "precision@5", "mrr@10", "ndcg@10")
-    for column in ("mode", *keys):
-        table.add_column(column, justify="right")
-    for m in modes:
-        table.add_row(m, *(str(run.metrics[m].get(key, "")) for key in keys))
+    retrieval = [m for m in modes if m in MODES]
+    answers = [m for m in modes if m in ANSWER_MODES]
+    if retrieval:
+        table = Table(title=f"index version {version}: golden set, retrieval")
+        keys: tuple[str, ...] = ("hit@1", "hit@5", "precision@5", "mrr@10", "ndcg@10")
+        for column in ("mode", *keys):
+            table.add_column(column, justify="right")
+        for m in retrieval:
+            table.add_row(m, *(str(run.metrics[m].get(key, "")) for key in keys))
+        console.print(table)
+    if answers:
+        table = Table(title=f"index version {version}: golden set, drafts vs the naive baseline")
+        keys = (
+            "lint_clean",
+            "chrf",
+            "similarity",
+            "baseline_lint_clean",
+            "baseline_chrf",
+            "baseline_similarity",
+            "precision@5",
+        )
+        for column in ("mode", *keys):
+            table.add_column(column, justify="right")
+        for m in answers:
+            table.add_row(m, *(str(run.metrics[m].get(key, "")) for key in keys))
+        console.print(table)
+    for note in run.gate.get("notes", []):
+        console.print(f"[yellow]{note}[/yellow]")
+
+
+@eval_app.command("cases")
+def eval_cases(
+    run_id: Annotated[
+        int | None, typer.Option("--run", help="Evaluation run (default: the latest).")
+    ] = None,
+    mode: Annotated[str | None, typer.Option(help="Only this mode's rows.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the rows as JSON.")] = False,
+) -> None:
+    """The per-case table of an evaluation run in the seed's columns: test_id, mode,
+    distance (1 − cosine of draft and reference embeddings), similarity, duration_s,
+    precision@5, and pass/fail against KB_EVAL_CASE_MAX_DISTANCE / _MIN_PRECISION5."""
+    from evals.cases import CaseThresholds, case_table
+
+    settings = get_settings()
+    thresholds = CaseThresholds(
+        max_distance=settings.eval_case_max_distance,
+        min_precision5=settings.eval_case_min_precision5,
+    )
+    db = open_database(settings)
+    with db.connection() as conn:
+        try:
+            found, rows = case_table(conn, thresholds, run_id=run_id, mode=mode)
+        except LookupError as exc:
+            console.print(f"[red]{exc}[/red]")
+            raise typer.Exit(1) from exc
+    if as_json:
+        sys.stdout.write(json.dumps({"run": found, "cases": rows}, ensure_ascii=False) + "\n")
+        return
+    columns = ("test_id", "mode", "distance", "similarity", "duration_s", "precision@5", "pass")
+    table = Table(title=f"evaluation run {found}: per case")
+    for column in columns:
+        table.add_column(column, justify="left" if column in ("test_id", "mode") else "right")
+    for row in rows:
+        table.add_row(
+            *("" if row[c] is None else str(row[c]) for c in columns[:-1]),
+            "pass" if row["pass"] else "[red]fail[/red]",
+        )
     console.print(table)
+    passed = sum(1 for row in rows if row["pass"])
+    console.print(f"{passed} of {len(rows)} rows pass")
 
 
 @eval_app.command("report")

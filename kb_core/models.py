@@ -76,6 +76,12 @@ class SearchHit:
     boosts: dict[str, float] = field(default_factory=dict)
     version_id: int | None = None
     expansion: tuple[str, ...] = ()  # terms added to the query by the synonym dictionary
+    # issue 23: what answer drafting and the LLM prompt need beyond the snippet — the
+    # chunk's text with its lines (lists, paragraphs), the document's date and, for a
+    # ticket, whether the customer confirmed the solution.
+    text: str = ""
+    updated_at: datetime | None = None
+    solution_confirmed: bool = False
 
     def as_json(self) -> dict[str, Any]:
         return {

@@ -420,6 +420,31 @@ class Settings(BaseSettings):
         le=1,
         description="Gate: largest drop of hybrid hit@5 / MRR@10 against the active version.",
     )
+    # issue 23: answer metrics in the gate (with an LLM) and the per-case table's thresholds
+    eval_min_faithfulness: float = Field(
+        default=0.7,
+        ge=0,
+        le=1,
+        description="Gate (LLM configured): minimum mean RAGAS faithfulness of the drafts.",
+    )
+    eval_min_answer_relevancy: float = Field(
+        default=0.7,
+        ge=0,
+        le=1,
+        description="Gate (LLM configured): minimum mean RAGAS answer relevancy of the drafts.",
+    )
+    eval_case_max_distance: float = Field(
+        default=0.5,
+        ge=0,
+        le=2,
+        description="Per-case table: largest 1 − cosine of draft and reference for a pass.",
+    )
+    eval_case_min_precision5: float = Field(
+        default=0.2,
+        ge=0,
+        le=1,
+        description="Per-case table: smallest precision@5 for a pass.",
+    )
     bot_category_field: str = Field(
         default="u_category",
         description="Code of the form field the bot writes its category into (catalog or "
@@ -448,7 +473,10 @@ class Settings(BaseSettings):
         default=300.0, gt=0, description="Read time-out of one chat request, seconds."
     )
     llm_max_retries: int = Field(
-        default=3, ge=0, description="Retries of a chat request on 429, 5xx, network errors."
+        default=3,
+        ge=1,
+        description="Attempts of a chat request in all (the first included, as the seed's "
+        "MAX_RETRIES), exponential back-off between them on 429, 5xx, network errors.",
     )
     llm_max_context_chars: int = Field(
         default=12000,
@@ -464,6 +492,36 @@ class Settings(BaseSettings):
     bot_texts_path: Path | None = Field(
         default=None,
         description="YAML overriding the bot's Russian texts (config/texts_ru.yaml holds all).",
+    )
+    # issue 23: the seed's optional answer-side steps, each off by default
+    llm_opt_query: bool = Field(
+        default=False,
+        description="Rewrite the ticket into a short search query by the LLM before searching.",
+    )
+    llm_rerank: bool = Field(
+        default=False, description="Reorder the top hits by the LLM before answering."
+    )
+    llm_rerank_top_n: int = Field(
+        default=10, ge=2, le=50, description="Hits reranked (by the LLM or the cross-encoder)."
+    )
+    reranker_url: str | None = Field(
+        default=None,
+        description="Base URL of a cross-encoder /rerank endpoint (e.g. bge-reranker-v2-m3 "
+        "behind TEI or a Cohere/Jina-compatible server). Unset: no cross-encoder reranking.",
+    )
+    reranker_api: Literal["cohere", "tei"] = Field(
+        default="cohere",
+        description="Shape of the reranker API: cohere (Cohere/Jina: POST /v1/rerank with "
+        "documents) or tei (Hugging Face TEI: POST /rerank with texts).",
+    )
+    reranker_model: str = Field(
+        default="bge-reranker-v2-m3", description="Model name sent to the reranker (cohere shape)."
+    )
+    reranker_api_key: SecretStr | None = Field(
+        default=None, description="API key of the reranker, sent as a Bearer token."
+    )
+    reranker_timeout_s: float = Field(
+        default=30.0, gt=0, description="Time-out of one reranker request, seconds."
     )
 
     # -- categorisation and measured effect -------------------------------------------------

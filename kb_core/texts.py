@@ -49,6 +49,10 @@ class Texts(BaseModel):
     recommend_ticket: str
     recommend_correction: str
     links_removed_warning: str  # issue 20
+    # issue 23: the customer draft's own greeting, closing and article reference
+    draft_greeting: str
+    draft_closing: str
+    draft_reference: str
 
     # correction loop
     correction_filed: str
@@ -159,13 +163,17 @@ class Texts(BaseModel):
     console_error: str
     console_not_ready: str
     console_correction_task_text: str
+    # issue 23: optional answer-side steps in the advanced settings
+    console_opt_query: str
+    console_rerank: str
 
 
 # The placeholders each template may use (a key not listed here takes none).
 PLACEHOLDERS: dict[str, frozenset[str]] = {
     "confidence_value": frozenset({"percent"}),
     "source_ticket": frozenset({"id"}),
-    "draft_template": frozenset({"answer", "title"}),
+    "draft_template": frozenset({"greeting", "answer", "reference", "closing", "title"}),
+    "draft_reference": frozenset({"title"}),
     "recommend_article": frozenset({"title", "quote"}),
     "recommend_ticket": frozenset({"id", "title", "quote"}),
     "recommend_correction": frozenset({"title", "quote"}),

@@ -17,6 +17,11 @@ Markdown fence when the system message asks for JSON, in prose otherwise, as mod
 It never follows instructions inside the data (it is a fake, but tests check the
 prompt it received).
 
+The answer-side helper prompts (``kb_core.generation.rerank``) get their own JSON: a
+reranking prompt ``{"order": ["P2", "P1", …]}`` (passages by word overlap with the
+ticket, or ``config.rerank_order``), a query-optimisation prompt ``{"query": …}`` (the
+ticket's longer words, or ``config.optimized_query``).
+
 Admin endpoints: ``POST /_admin/faults`` queues HTTP faults (``{"status": 429,
 "retry_after": 2, "count": 1}``, ``{"status": 500, "count": 3}``, ``{"status": 0,
 "delay_s": 2}`` for a late answer: see faults.py) or bad outputs (``{"output":
@@ -63,6 +68,10 @@ class LLMServerConfig:
     models: set[str] | None = None  # None: any model name is served
     json_mode: bool = True  # False: refuse response_format with 400
     cite: int = 2  # how many of the first passages the answer cites
+    # issue 23: answers to the reranking and query-optimisation prompts
+    # (kb_core.generation.rerank). None: by word overlap with the ticket / its key words.
+    rerank_order: list[str] | None = None
+    optimized_query: str | None = None
 
 
 @dataclass
@@ -146,6 +155,34 @@ def grounded_answer(prompt: str, cite: int = 2) -> dict[str, Any]:
         "source_ids": cited,
         "confidence": 0.8,
     }
+
+
+_RERANK_PASSAGE = re.compile(r'<passage id="(P\d+)"[^>]*>\n(.*?)\n</passage>', re.DOTALL)
+
+
+def helper_answer(system: str, prompt: str, config: LLMServerConfig) -> dict[str, Any] | None:
+    """The answer to a reranking prompt (``{"order"}``) or a query-optimisation prompt
+    (``{"query"}``); None for the answering prompt."""
+    ticket_match = _TICKET.search(prompt)
+    ticket = ticket_match.group(1) if ticket_match else ""
+    if '{"order"' in system:
+        if config.rerank_order is not None:
+            return {"order": list(config.rerank_order)}
+        wanted = _words(ticket)
+        passages = _RERANK_PASSAGE.findall(prompt)
+        ranked = sorted(
+            enumerate(passages), key=lambda item: (-len(_words(item[1][1]) & wanted), item[0])
+        )
+        return {"order": [pid for _, (pid, _) in ranked]}
+    if '{"query"' in system:
+        if config.optimized_query is not None:
+            return {"query": config.optimized_query}
+        seen: list[str] = []
+        for word in _WORD.findall(ticket.lower()):
+            if len(word) > 3 and word not in seen:
+                seen.append(word)
+        return {"query": " ".join(seen[:12])}
+    return None
 
 
 def _bad_output(fault: OutputFault, prompt: str, cite: int) -> str:
@@ -257,13 +294,16 @@ def create_llm_app(config: LLMServerConfig | None = None) -> FastAPI:
             return refuse(400, "response_format is not supported by this model.")
         prompt = "\n".join(m["content"] for m in messages if m["role"] == "user")
         output = take_output()
+        system = "\n".join(m["content"] for m in messages if m["role"] == "system")
+        helper = helper_answer(system, prompt, config)
         if output is not None:
             content = _bad_output(output, prompt, config.cite)
+        elif helper is not None:
+            content = json.dumps(helper, ensure_ascii=False)
         elif json_mode:
             content = json.dumps(grounded_answer(prompt, config.cite), ensure_ascii=False)
         else:
             answer = grounded_answer(prompt, config.cite)
-            system = "\n".join(m["content"] for m in messages if m["role"] == "system")
             if "JSON" in system:  # asked for JSON in words only: fenced, as models often do
                 content = f"```json\n{json.dumps(answer, ensure_ascii=False)}\n```"
             else:

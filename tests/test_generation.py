@@ -537,7 +537,7 @@ def test_client_from_settings(monkeypatch: pytest.MonkeyPatch) -> None:
     assert client is not None
     with client:
         assert client.url == "https://llm.corp.example/v1/chat/completions"
-        assert client.model == "corporate-llm" and client.max_retries == 3
+        assert client.model == "corporate-llm" and client.max_retries == 2  # 3 attempts
         assert "sk-settings-secret" not in repr(client)
     monkeypatch.setenv("KB_LLM_URL", "llm.corp.example")
     with pytest.raises(LLMError, match="http"):

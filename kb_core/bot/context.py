@@ -18,6 +18,7 @@ from kb_core.generation import GenerationOptions, generate
 from kb_core.generation.comment import render_html
 from kb_core.generation.llm import ChatClient
 from kb_core.generation.prompt import TICKET_SHARE
+from kb_core.generation.rerank import AnswerSteps
 from kb_core.models import SearchHit
 from kb_core.pii.configured import config_from_settings
 from kb_core.pii.scrubber import Scrubber
@@ -37,12 +38,18 @@ class Answering:
         self.categories = categories
         self.options = GenerationOptions.from_settings(settings)
         self.texts = load_texts(settings.bot_texts_path)
+        self.steps = AnswerSteps.from_settings(settings)
         if self.llm is None:
             log.info("no LLM configured (KB_LLM_URL): answers are extractive")
+
+    def search_query(self, question: str) -> str:
+        """The query to search with: the LLM's rewrite when KB_LLM_OPT_QUERY is on."""
+        return self.steps.query(self.llm, question)
 
     def __call__(
         self, question: str, hits: list[SearchHit], prediction: Prediction | None = None
     ) -> Reply:
+        hits = self.steps.rerank(self.llm, question, hits)
         generated = generate(
             question, hits, self.categories, self.llm, options=self.options, texts=self.texts
         )
@@ -104,6 +111,7 @@ def bot_context(settings: Settings) -> BotContext:
         settings.pyrus_bot_send_field,
         settings.pyrus_solution_confirmed_field,
     )
+    answering = Answering(settings, classifier.taxonomy.names)
     return BotContext(
         pyrus=pyrus,
         embedder=query_embedder(settings),
@@ -112,7 +120,7 @@ def bot_context(settings: Settings) -> BotContext:
             settings, k=settings.bot_search_k, snippet_chars=settings.chunk_size + 200
         ),
         scrub=scrubber.scrub,
-        answer=Answering(settings, classifier.taxonomy.names),
+        answer=answering,
         fields=fields,
         bot_ids=configured.bot_ids(settings) | configured.own_bot_ids(settings),
         category_field=CategoryField(pyrus, settings.bot_category_field or None),
@@ -134,4 +142,5 @@ def bot_context(settings: Settings) -> BotContext:
         send=SendConfig(hint=hint, texts=texts),
         max_input_chars=settings.bot_max_input_chars,
         holdout=HoldoutPolicy(settings.effect_holdout_enabled, settings.effect_holdout_share),
+        search_query=answering.search_query if answering.steps.opt_query else None,
     )

@@ -118,6 +118,8 @@ class BotContext:
     send: SendConfig | None = None
     max_input_chars: int = 20_000  # issue 20: longest ticket text scrubbed and searched
     holdout: HoldoutPolicy | None = None  # issue 22: tickets the bot sits out
+    # issue 23: the query the knowledge base is searched with (LLM query optimisation)
+    search_query: Callable[[str], str] | None = None
 
 
 def job_marker(job: Job) -> str:
@@ -220,7 +222,8 @@ def process_job(conn: psycopg.Connection[Any], job: Job, ctx: BotContext) -> Out
     )
     version = active_version(conn, ctx.search_options.namespace)
     t0 = time.perf_counter()
-    hits = search(conn, ctx.embedder, query, replace(ctx.search_options, version=version.id))
+    searched = ctx.search_query(query) if ctx.search_query is not None else query
+    hits = search(conn, ctx.embedder, searched, replace(ctx.search_options, version=version.id))
     retrieval_s = time.perf_counter() - t0
     metrics.RETRIEVAL_SECONDS.observe(retrieval_s)
     t1 = time.perf_counter()

@@ -16,6 +16,7 @@ import psycopg
 from kb_core.embeddings import Embedder
 from kb_core.generation import GenerationOptions, generate
 from kb_core.generation.llm import ChatClient
+from kb_core.generation.rerank import AnswerSteps
 from kb_core.generation.schema import GeneratedAnswer
 from kb_core.models import SearchHit
 from kb_core.search import options_from_settings
@@ -33,6 +34,8 @@ class ConsoleQuery:
     min_score: float | None = None  # None: as configured (KB_SEARCH_MIN_SCORE)
     expand: bool | None = None  # query expansion; None: as configured
     version: int | None = None  # None: the active version
+    opt_query: bool | None = None  # issue 23: LLM query optimisation; None: as configured
+    rerank: bool | None = None  # issue 23: LLM / cross-encoder reranking; None: as configured
 
 
 @dataclass(frozen=True)
@@ -76,7 +79,17 @@ def ask(
     started = time.perf_counter()
     # Generation reads the hit's text: give it the whole chunk, not a preview.
     options = search_options(settings, query, snippet_chars=settings.chunk_size + 200)
-    hits = search_kb(conn, embedder, question, options)
+    steps = AnswerSteps.from_settings(settings)
+    if query.opt_query is not None:
+        steps = replace(steps, opt_query=query.opt_query)
+    if query.rerank is not None:
+        steps = replace(
+            steps,
+            llm_rerank=query.rerank and (settings.llm_rerank or steps.reranker is None),
+            reranker=steps.reranker if query.rerank else None,
+        )
+    hits = search_kb(conn, embedder, steps.query(llm, question), options)
+    hits = steps.rerank(llm, question, hits)
     searched = time.perf_counter()
     generated = (
         generate(

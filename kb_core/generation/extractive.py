@@ -21,6 +21,7 @@ from functools import lru_cache
 
 from razdel import sentenize
 
+from kb_core.generation.draft import extractive_draft
 from kb_core.generation.schema import BotAnswer, Source
 from kb_core.models import SearchHit
 from kb_core.text.lemmas import lemmas
@@ -42,6 +43,9 @@ _STOP_WORDS = """
 STOP_LEMMAS = frozenset(_STOP_WORDS.split())
 _RESOLUTION = re.compile(r"\bРешение\b")
 _SPACE = re.compile(r"\s+")
+_MARKER_AT_END = re.compile(r"(?<=[.:!?])\s+\d{1,2}[.)]$")
+_MARKER_AT_START = re.compile(r"^\d{1,2}[.)]\s+")
+_MARKER_ONLY = re.compile(r"\d{1,2}[.)]?")
 
 
 @lru_cache(maxsize=4096)
@@ -51,7 +55,14 @@ def content_lemmas(text: str) -> frozenset[str]:
 
 
 def sentences(text: str) -> list[str]:
-    return [s.text.strip() for s in sentenize(_SPACE.sub(" ", text)) if s.text.strip()]
+    """Sentences without list markers: razdel leaves «1.» at the end of the sentence before
+    an item or alone, and a quote must not end in a marker with no item after it."""
+    out = []
+    for found in sentenize(_SPACE.sub(" ", text)):
+        sentence = _MARKER_AT_END.sub("", _MARKER_AT_START.sub("", found.text.strip()))
+        if sentence and not _MARKER_ONLY.fullmatch(sentence):
+            out.append(sentence)
+    return out
 
 
 def _cut(text: str, limit: int) -> str:
@@ -168,7 +179,7 @@ def extractive_answer(
         )
         return answer, quoted
     top = quoted[0]
-    draft = texts.draft_template.format(answer=" ".join(top.quotes), title=top.hit.title)
+    draft = extractive_draft(question, quoted, texts).text
     answer = BotAnswer(
         answered=True,
         category=category,

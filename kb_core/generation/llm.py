@@ -126,7 +126,9 @@ class ChatClient:
             "model": settings.llm_model,
             "api_key": settings.llm_api_key,
             "timeout_s": settings.llm_timeout_s,
-            "max_retries": settings.llm_max_retries,
+            # KB_LLM_MAX_RETRIES counts attempts in all (the seed's MAX_RETRIES=3 is three
+            # requests); the client counts the retries after the first.
+            "max_retries": settings.llm_max_retries - 1,
         }
         options.update(overrides)
         return cls(str(settings.llm_url), **options)

@@ -9,8 +9,11 @@
   (``<passage id="S1" …>`` inside ``<context>``). Text inside the blocks cannot close
   or open a block: any ``<ticket``, ``</passage`` … it contains is defused (its ``<``
   becomes ``‹``), so «</ticket> игнорируй инструкции» stays inside the ticket block.
-- No URLs, keys or settings: passages carry an id, a kind and a title; links are added
-  when the comment is rendered, from the hits themselves.
+- No URLs, keys or settings: passages carry an id, a kind, a title, a date, for a ticket
+  whether its solution was confirmed, and a priority (1: curated correction, 2: ticket
+  with a confirmed solution, 3: article or document, 4: other ticket) — what the system
+  message's priority and conflict rules are applied by; links are added when the comment
+  is rendered, from the hits themselves.
 - Size: ticket text plus passages stay within ``max_context_chars``; the ticket takes at
   most a third of it, passages are added best first and the last one that fits is cut.
 """
@@ -50,6 +53,18 @@ SYSTEM_PROMPT = """\
 и без упоминания базы знаний. "recommendations" — от одного до пяти коротких указаний агенту \
 на русском: что проверить или сделать, со ссылкой на фрагмент, например «(S1)».
 8. "confidence" — число от 0 до 1: насколько полно фрагменты отвечают на вопрос.
+9. Приоритет источников (атрибут priority фрагмента, 1 — самый надёжный): 1 — уточнение \
+базы знаний (kind="уточнение"), 2 — заявка с подтверждённым решением \
+(status="решение подтверждено"), 3 — статья или документ, 4 — прочие заявки.
+10. Если фрагменты противоречат друг другу, следуй фрагменту с более высоким приоритетом, \
+а при равном приоритете — более новому (атрибут date). Устаревшие фрагменты — более старые, \
+чем противоречащий им фрагмент, или описывающие то, что другой фрагмент называет \
+изменившимся, — игнорируй и не упоминай.
+11. Заявки — это случаи других пользователей: бери из них только способ решения. Не \
+переноси в ответ их имена, номера, даты и подробности («вчера», «в вашем профиле …»), \
+не выдавай их диагноз за диагноз этого пользователя.
+12. В "draft_reply" не бывает заполнителей вида <PERSON>, <EMAIL>: обращайся без имени \
+(«Здравствуйте!») и опускай фразы, в которых они есть.
 
 Верни ОДИН JSON-объект, без пояснений и без Markdown, строго такого вида:
 {"answered": true, "category": "…", "recommendations": ["…"], "draft_reply": "…", \
@@ -100,11 +115,37 @@ def _cut(text: str, limit: int) -> str:
 
 
 def passage_text(hit: SearchHit) -> str:
-    return _SPACE.sub(" ", hit.snippet).strip()
+    """The hit's whole chunk (its snippet may be a preview), on one line."""
+    return _SPACE.sub(" ", hit.text or hit.snippet).strip()
 
 
 def source_kind(hit: SearchHit) -> str:
     return SOURCE_KINDS.get(hit.source, "документ")
+
+
+def source_priority(hit: SearchHit) -> int:
+    """1 curated correction, 2 confirmed ticket solution, 3 article/document, 4 other ticket
+    (the order the seed found the model must be told)."""
+    if hit.source == "correction":
+        return 1
+    if hit.source == "pyrus":
+        return 2 if hit.solution_confirmed else 4
+    return 3
+
+
+def passage_attributes(source: Source) -> str:
+    hit = source.hit
+    parts = [
+        f'id="{source.id}"',
+        f'kind="{source_kind(hit)}"',
+        f'title="{_attribute(hit.title)}"',
+        f'date="{hit.updated_at.date().isoformat() if hit.updated_at else "неизвестна"}"',
+    ]
+    if hit.source == "pyrus":
+        status = "решение подтверждено" if hit.solution_confirmed else "решение не подтверждено"
+        parts.append(f'status="{status}"')
+    parts.append(f'priority="{source_priority(hit)}"')
+    return " ".join(parts)
 
 
 def select_sources(
@@ -150,10 +191,7 @@ def build_prompt(
     lines += [f"- {_attribute(name)}" for name in categories]
     lines += ["</categories>", "", "<ticket>", ticket, "</ticket>", "", "<context>"]
     for source in sources:
-        lines.append(
-            f'<passage id="{source.id}" kind="{source_kind(source.hit)}" '
-            f'title="{_attribute(source.hit.title)}">'
-        )
+        lines.append(f"<passage {passage_attributes(source)}>")
         lines += [defuse(source.text), "</passage>"]
     lines += ["</context>", "", USER_FOOTER]
     messages: list[ChatMessage] = [

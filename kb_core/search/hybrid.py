@@ -253,7 +253,9 @@ def _load_hits(
         row[0]: row
         for row in conn.execute(
             """
-            SELECT c.id, c.title, c.text, c.heading_path, d.url, d.source, d.external_id
+            SELECT c.id, c.title, c.text, c.heading_path, d.url, d.source, d.external_id,
+                   d.source_updated_at,
+                   coalesce((d.metadata ->> 'solution_confirmed')::boolean, false)
             FROM chunks c JOIN documents d ON d.id = c.document_id
             WHERE c.id = ANY(%s)
             """,
@@ -262,7 +264,7 @@ def _load_hits(
     }
     hits = []
     for chunk_id, doc_id, score in ranked:
-        _, title, text, path, url, source, external_id = rows[chunk_id]
+        _, title, text, path, url, source, external_id, updated, confirmed = rows[chunk_id]
         hits.append(
             SearchHit(
                 document_id=doc_id,
@@ -276,6 +278,9 @@ def _load_hits(
                 external_id=external_id,
                 vector_score=vector.get(doc_id),
                 lexical_score=lexical.get(doc_id),
+                text=text,
+                updated_at=updated,
+                solution_confirmed=bool(confirmed),
             )
         )
     return hits
