@@ -126,9 +126,11 @@ POSSIBLE_MIN = 0.1
 
 @lru_cache(maxsize=300_000)
 def _weights(word: str) -> tuple[dict[str, float], float]:
-    """Weight of each name kind among the word's dictionary readings, and of the rest.
+    """Share of each name kind among the word's dictionary readings, and of common words.
 
-    First names in the plural are not counted («о лидах» is about leads, not Lidas).
+    First names in the plural («о лидах» is about leads, not Lidas) and other proper
+    nouns (the town «Артём», the region «Виктория») are left out: the question is
+    whether the word is a person's name or a common word.
     """
     parses = morph().parse(word)
     weights: dict[str, float] = {}
@@ -138,10 +140,14 @@ def _weights(word: str) -> tuple[dict[str, float], float]:
             continue
         label = next((lb for tag, lb in NAME_TAGS if tag in parse.tag), None)
         if label is None:
-            other += parse.score
+            if not ({"Geox", "Orgn"} & parse.tag.grammemes):
+                other += parse.score
         elif not (label == "name" and "plur" in parse.tag):
             weights[label] = weights.get(label, 0.0) + parse.score
-    return weights, other
+    total = sum(weights.values()) + other
+    if not total:
+        return {}, 0.0
+    return {k: v / total for k, v in weights.items()}, other / total
 
 
 def _abbreviation(word: str) -> bool:
