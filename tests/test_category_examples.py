@@ -51,3 +51,20 @@ def test_a_ticket_in_the_index_and_in_the_examples_votes_once_with_the_agents_ca
         ("1", "Доступ и права"),
         ("3", "Доступ и права"),
     ]
+
+
+def test_time_split_trains_on_older_tickets_and_tests_on_newer():
+    from evals.categorization import confusion, time_split
+
+    tickets = [
+        ("2026-05-03", "3", "Уведомления", "c"),
+        ("2026-05-01", "1", "Уведомления", "a"),
+        ("2026-05-04", "4", "Доступ и права", "d"),
+        ("2026-05-02", "2", "Доступ и права", "b"),
+        ("2026-05-05", "5", "Уведомления", "e"),
+    ]
+    older, newer = time_split(tickets, 0.6)
+    assert [t[1] for t in older] == ["1", "2", "3"]
+    assert [t[1] for t in newer] == ["4", "5"]
+    table = confusion(["A", "A", "B"], ["A", "B", "B"])
+    assert table == {"A": {"A": 1, "B": 1}, "B": {"B": 1}}
