@@ -285,10 +285,10 @@ def run_eval(
         "rerank": replace(steps, opt_query=False, llm_rerank=steps.reranker is None),
     }
     notes = []
-    if llm is None and {"opt_query", "rerank"} & set(answer_modes):
+    if llm is None and "opt_query" in answer_modes:
         notes.append("no LLM (KB_LLM_URL): opt_query searches with the question as written")
-        if steps.reranker is None:
-            notes.append("no LLM and no KB_RERANKER_URL: rerank keeps the search order")
+    if llm is None and steps.reranker is None and "rerank" in answer_modes:
+        notes.append("no LLM and no KB_RERANKER_URL: rerank keeps the search order")
 
     def search(question: str, mode: str, v: int) -> list[Any]:
         if mode in mode_steps:

@@ -825,7 +825,7 @@ def eval_golden(
             table.add_column(column, justify="right")
         for m in answers:
             table.add_row(m, *(str(run.metrics[m].get(key, "")) for key in keys))
-        console.print(table)
+        console.print(table, width=max(console.width, 120))
     for note in run.gate.get("notes", []):
         console.print(f"[yellow]{note}[/yellow]")
 
@@ -867,7 +867,7 @@ def eval_cases(
             *("" if row[c] is None else str(row[c]) for c in columns[:-1]),
             "pass" if row["pass"] else "[red]fail[/red]",
         )
-    console.print(table)
+    console.print(table, width=max(console.width, 120))
     passed = sum(1 for row in rows if row["pass"])
     console.print(f"{passed} of {len(rows)} rows pass")
 

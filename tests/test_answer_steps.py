@@ -6,6 +6,7 @@ no reranking with a warning; the answer gate and the per-case table. No database
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -284,3 +285,36 @@ def test_case_rows_pass_or_fail_against_the_thresholds() -> None:
     assert not case_row("gc-002", "default", {"similarity": 0.5, "precision@5": 0.4}, 1, t)["pass"]
     assert not case_row("gc-003", "hybrid", {"precision@5": 0.0}, 1, t)["pass"]
     assert case_row("gc-003", "hybrid", {"precision@5": 0.4}, 1, t)["distance"] is None
+
+
+def test_llm_drafts_lose_placeholders_recommendations_keep_them(
+    llm: tuple[ChatClient, Any, str],
+) -> None:
+    client, _, url = llm
+    content = json.dumps(
+        {
+            "answered": True,
+            "category": "Другое",
+            "recommendations": ["Ответьте <PERSON> по шагам из S2."],
+            "draft_reply": "Здравствуйте, <PERSON>!\n\nНапишите на <EMAIL>. "
+            "Включите письма о новых задачах в профиле.",
+            "source_ids": ["S2"],
+            "confidence": 0.8,
+        },
+        ensure_ascii=False,
+    )
+    spec = {"output": "raw", "content": content, "count": 1}
+    httpx.post(f"{url}/_admin/faults", json=spec).raise_for_status()
+    result = generate(QUESTION, HITS, CATEGORIES, client)
+    assert result.mode == "llm"
+    assert result.answer.draft_reply == (
+        "Здравствуйте!\n\nВключите письма о новых задачах в профиле."
+    )
+    assert result.answer.recommendations == ["Ответьте <PERSON> по шагам из S2."]
+    only = json.loads(content)
+    only["draft_reply"] = "Здравствуйте, <PERSON>! Пишите на <EMAIL>."
+    spec = {"output": "raw", "content": json.dumps(only, ensure_ascii=False), "count": 1}
+    httpx.post(f"{url}/_admin/faults", json=spec).raise_for_status()
+    fallback = generate(QUESTION, HITS, CATEGORIES, client)
+    assert fallback.mode == "extractive" and fallback.fallback_reason == "invalid_output"
+    assert "<" not in fallback.answer.draft_reply

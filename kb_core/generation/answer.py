@@ -21,8 +21,10 @@ from typing import Any
 from pydantic import ValidationError
 
 from kb_core.categorize.taxonomy import category_key, load_taxonomy
+from kb_core.generation.draft import without_placeholders
 from kb_core.generation.extractive import extractive_answer, quote_sources
 from kb_core.generation.links import leaks_prompt, vet_links
+from kb_core.generation.lint import body_of
 from kb_core.generation.llm import ChatClient, LLMError
 from kb_core.generation.prompt import SYSTEM_PROMPT, build_prompt, select_sources
 from kb_core.generation.schema import BotAnswer, FallbackReason, GeneratedAnswer, Source
@@ -189,6 +191,15 @@ def _vetted(
         answer = checked.answer.model_copy(
             update={"confidence": min(checked.answer.confidence, FLAGGED_MAX_CONFIDENCE)}
         )
+    # The customer never sees a placeholder, whatever the model wrote (the agent's
+    # recommendations may keep them: they say what kind of data was there).
+    draft = without_placeholders(answer.draft_reply)
+    if not body_of(draft):  # a greeting alone answers nothing
+        log.warning("LLM draft held nothing but placeholders, answering extractively")
+        return _extractive(
+            question, hits, categories, options, texts, "invalid_output", "placeholder-only draft"
+        )
+    answer = answer.model_copy(update={"draft_reply": draft})
     return GeneratedAnswer(
         mode="llm", answer=answer, sources=quote_sources(question, sources), flags=flags
     )

@@ -419,6 +419,27 @@ def extractive_draft(question: str, sources: Sequence[Source], texts: Texts) -> 
     return Draft(texts.no_answer_draft, None)
 
 
+def without_placeholders(draft: str) -> str:
+    """``draft`` as a customer may read it: a vocative placeholder cut («Здравствуйте,
+    <PERSON>!» → «Здравствуйте!»), any other sentence holding a placeholder left out,
+    line by line so lists and paragraphs keep their shape (for the LLM's drafts)."""
+    lines = []
+    for line in draft.splitlines():
+        if not PLACEHOLDER.search(line):
+            lines.append(line)
+            continue
+        marker = _LIST_ITEM.match(line)
+        prefix = marker.group(0) if marker else ""
+        kept = [
+            text
+            for sentence in _sentences(line[len(prefix) :])
+            if (text := _strip_vocative(sentence)) and not PLACEHOLDER.search(text)
+        ]
+        if kept:
+            lines.append(prefix + " ".join(kept))
+    return re.sub(r"\n{3,}", "\n\n", "\n".join(lines)).strip()
+
+
 def naive_draft(hits: Sequence[SearchHit], sentences: int = 2) -> str:
     """What a naive extractive bot sends: the first sentences of the top-ranked
     document's resolution, as they stand (the evaluation's baseline)."""
