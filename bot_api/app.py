@@ -11,11 +11,10 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Annotated, Any
 
-from fastapi import Depends, FastAPI, HTTPException, Request, Response
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from fastapi import Depends, FastAPI, HTTPException, Request
 from psycopg_pool import ConnectionPool
 
-from bot_api import log_privacy
+from bot_api import log_privacy, observability
 from bot_api.console import ConsoleDeps
 from bot_api.console import router as console_router
 from bot_api.webhook import router as webhook_router
@@ -62,10 +61,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(webhook_router)
     app.include_router(console_router)
 
-    @app.get("/metrics", tags=["ops"], include_in_schema=False)
-    def prometheus_metrics() -> Response:
-        """Prometheus exposition: webhooks, jobs, retrieval, LLM errors, embeddings."""
-        return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+    observability.install(app, lambda: app.state.kb)
 
     @app.get("/healthz", tags=["ops"])
     def healthz() -> dict[str, str]:

@@ -20,6 +20,8 @@ import psycopg
 
 from kb_core.embeddings.base import Embedder, invalid_rows
 from kb_core.embeddings.metrics import record_vectors
+from kb_core.ops.counters import bump
+from kb_core.ops.metrics import timed_call
 from kb_core.index.postings import impact
 from kb_core.index.vector_index import ensure_vector_index
 from kb_core.index.versions import (
@@ -357,10 +359,14 @@ def embed_pending(
         if not batch:
             break
         texts = [embedding_input(title, path, text) for _, title, path, text in batch]
-        vectors = embedder.embed_documents(texts)
+        with timed_call("embedding"):
+            vectors = embedder.embed_documents(texts)
         invalid = invalid_rows(vectors)
         record_vectors(model_id, len(batch), int(invalid.sum()))
         with conn.transaction(), conn.cursor() as cur:
+            # Persisted with the batch: the run's own counters die with its process.
+            bump(conn, "kb_pipeline_vectors", {"model": model_id}, len(batch))
+            bump(conn, "kb_pipeline_invalid_vectors", {"model": model_id}, int(invalid.sum()))
             cur.executemany(
                 "UPDATE chunks SET embedding = %s, embedding_model = %s WHERE id = %s",
                 [

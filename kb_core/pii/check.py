@@ -15,6 +15,7 @@ from typing import Any
 
 import psycopg
 
+from kb_core.ops.counters import bump
 from kb_core.pii.scrubber import Scrubber
 
 
@@ -47,6 +48,7 @@ def check_unchecked_chunks(
             (after, batch_size),
         ).fetchall()
         if not rows:
+            _count(conn, result)
             return result
         clean = []
         for chunk_id, text in rows:
@@ -59,3 +61,11 @@ def check_unchecked_chunks(
         if clean:
             conn.execute("UPDATE chunks SET pii_checked_at = now() WHERE id = ANY(%s)", (clean,))
         after = rows[-1][0]
+
+
+def _count(conn: psycopg.Connection[Any], result: PiiCheckResult) -> None:
+    """The check's outcome and findings by type, for the bot's /metrics (the check runs
+    in a pipeline process nothing scrapes)."""
+    bump(conn, "kb_pipeline_pii_checks", {"outcome": "passed" if result.passed else "failed"})
+    for entity, count in sorted(result.counts.items()):
+        bump(conn, "kb_pipeline_pii_findings", {"entity": entity}, count)

@@ -22,6 +22,7 @@ import psycopg
 from kb_core.embeddings.base import Embedder
 from kb_core.index.versions import VersionInfo, active_version, get_version
 from kb_core.models import SearchHit
+from kb_core.ops.metrics import timed_call
 from kb_core.search.boosts import NO_BOOSTS, Boosts, document_boosts
 from kb_core.search.candidates import Candidate
 from kb_core.search.lexical import POSTINGS_PER_TERM, bm25_candidates
@@ -173,9 +174,11 @@ def search(
     if options.mode in ("hybrid", "vector") and model_matches:
         # The embedder gets the query as typed: normalising it was measured to cost
         # vector quality (XQuAD-ru MRR@10 0.883 → 0.877), and embedders handle synonyms.
+        with timed_call("embedding"):
+            query_vector = embedder.embed_query(query)
         vector = vector_candidates(
             conn,
-            embedder.embed_query(query),
+            query_vector,
             model_id=embedder.model_id,
             dimension=embedder.dimension,
             k=pool,

@@ -23,6 +23,8 @@ from tenacity import (
     wait_exponential_jitter,
 )
 
+from kb_core.ops.metrics import timed_call
+
 log = logging.getLogger(__name__)
 
 RETRY_STATUSES = frozenset({413, 429, 500, 502, 503, 504})
@@ -146,7 +148,8 @@ class ApiHttp:
             reraise=True,
         )
         try:
-            return retrying(attempt)
+            with timed_call(self.name):
+                return retrying(attempt)
         except _Retryable as exc:
             raise SourceHTTPError(
                 f"{self.name}: {method} {url} still failing after {self.policy.attempts} "
