@@ -14,20 +14,18 @@ from typing import Any
 
 from fastapi import FastAPI, Request, Response
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, generate_latest
-from starlette.routing import Match
 
 from kb_core.ops.collector import DatabaseCollector
 from kb_core.ops.metrics import HTTP_REQUESTS, HTTP_SECONDS
 
 
 def _route(request: Request) -> str:
-    """The route's template (``/api/search``), never the raw path: paths with ids or
-    typos must not create a series each. Unmatched paths count as ``other``."""
-    for route in request.app.router.routes:
-        match, _ = route.matches(request.scope)
-        if match == Match.FULL:
-            return str(getattr(route, "path", "other"))
-    return "other"
+    """The matched route's template (``/api/search``), never the raw path: paths with ids
+    or typos must not create a series each. Read after the call: the router records the
+    route it chose in the scope. Unmatched paths count as ``other``."""
+    route = request.scope.get("route")
+    path = getattr(route, "path_format", None) or getattr(route, "path", None)
+    return str(path) if path else "other"
 
 
 def install(app: FastAPI, state: Callable[[], Any]) -> None:
@@ -38,9 +36,6 @@ def install(app: FastAPI, state: Callable[[], Any]) -> None:
     async def count_requests(
         request: Request, call_next: Callable[[Request], Awaitable[Response]]
     ) -> Response:
-        route = _route(request)
-        if route == "/metrics":
-            return await call_next(request)
         started = time.perf_counter()
         status = "5xx"
         try:
@@ -48,8 +43,10 @@ def install(app: FastAPI, state: Callable[[], Any]) -> None:
             status = f"{response.status_code // 100}xx"
             return response
         finally:
-            HTTP_REQUESTS.labels(route, request.method, status).inc()
-            HTTP_SECONDS.labels(route).observe(time.perf_counter() - started)
+            route = _route(request)
+            if route != "/metrics":
+                HTTP_REQUESTS.labels(route, request.method, status).inc()
+                HTTP_SECONDS.labels(route).observe(time.perf_counter() - started)
 
     database = CollectorRegistry(auto_describe=False)
     database.register(DatabaseCollector(lambda: state().pool.connection(timeout=2)))

@@ -21,6 +21,8 @@ from kb_assets.resources import (
     NotificationsResource,
     PyrusResource,
 )
+from kb_core.console import audit
+from kb_core.index.access import apply_form_access, sync_access
 from kb_core.index.documents import load_cursor, sync_source
 from kb_core.index.maintenance import run_maintenance
 from kb_core.index.stages import chunk_pending, convert_pending, embed_pending
@@ -36,6 +38,7 @@ from kb_core.notify import promotion_blocked_text, title
 from kb_core.pii.check import check_unchecked_chunks
 from kb_core.pii.configured import ParallelScrubber, config_from_settings, config_signature
 from kb_core.pii.scrubber import Scrubber
+from kb_core.search.access import form_audiences, parse_group_map
 from kb_core.settings import get_settings
 from kb_core.sources import configured
 from kb_core.sources.confluence import SOURCE_NAME as CONFLUENCE_SOURCE
@@ -167,6 +170,9 @@ def raw_confluence_pages(
             now=_now(),
             overlap=configured.overlap(settings),
             listing_interval=configured.listing_interval(settings),
+            space_groups=parse_group_map(
+                settings.confluence_space_groups, "KB_CONFLUENCE_SPACE_GROUPS"
+            ),
         )
         retries = client.http.retries
     counts = _write_incremental(
@@ -176,6 +182,8 @@ def raw_confluence_pages(
         fetch.live_ids,
         fetch.cursor,
     )
+    with database.connection() as conn:
+        sync_access(conn, CONFLUENCE_SOURCE, fetch.access, origin="confluence")
     context.log.info(f"Confluence {fetch.mode} sync: {counts}")
     return dg.MaterializeResult(
         metadata=_counts_metadata(
@@ -217,6 +225,8 @@ def raw_pyrus_tickets(
     counts = _write_incremental(
         database, TICKETS_SOURCE, fetch.documents, fetch.live_ids, fetch.cursor
     )
+    with database.connection() as conn:
+        apply_form_access(conn, TICKETS_SOURCE, form_audiences(settings.pyrus_form_groups))
     context.log.info(f"Pyrus tickets {fetch.mode} sync: {counts}")
     return dg.MaterializeResult(
         metadata=_counts_metadata(
@@ -564,8 +574,11 @@ def index_maintenance(
         report = run_maintenance(
             conn, keep_versions=settings.index_keep_versions, log=context.log.info
         )
+        # The audit log's retention (KB_AUDIT_RETENTION_DAYS) is kept here, weekly.
+        audit_purged = audit.purge(conn, settings.audit_retention_days)
     return dg.MaterializeResult(
         metadata={
+            "audit_entries_purged": audit_purged,
             "versions_purged": report.versions_purged,
             "chunks_purged": report.chunks_purged,
             "reindexed": dg.MetadataValue.json(report.reindexed),

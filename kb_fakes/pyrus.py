@@ -142,13 +142,25 @@ class PyrusStore:
         return None
 
     def _apply_field_update(self, task: dict[str, Any], update: dict[str, Any]) -> None:
+        definition = self.form_field(int(task.get("form_id") or 0), update) or {}
+        value = update.get("value")
+        if definition.get("type") == "multiple_choice" and isinstance(value, dict):
+            # Pyrus takes choice ids and answers with the choices' names too.
+            names = {
+                o.get("choice_id"): o.get("choice_value")
+                for o in (definition.get("info") or {}).get("options", [])
+            }
+            ids = list(value.get("choice_ids") or [])
+            update = {
+                **update,
+                "value": {"choice_ids": ids, "choice_names": [names[i] for i in ids if i in names]},
+            }
         for item in task.setdefault("fields", []):
             if item.get("id") == update.get("id") or (
                 update.get("code") and item.get("code") == update.get("code")
             ):
                 item["value"] = update.get("value")
                 return
-        definition = self.form_field(int(task.get("form_id") or 0), update) or {}
         # Tasks list a field once it has a value, with the form's name, type and code.
         item = {k: definition[k] for k in ("id", "type", "name", "code") if k in definition}
         task["fields"].append({**item, **dict(update)})

@@ -14,9 +14,9 @@ import logging
 import socket
 import threading
 import time
-from collections.abc import Callable, Collection, Iterator
+from collections.abc import Callable, Collection, Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 
 import psycopg
@@ -82,6 +82,15 @@ class BotContext:
     category_field: CategoryField | None = None
     classifier: TicketClassifier | None = None
     corrections: CorrectionFiling | None = None
+    # issue 25: who reads the bot's comments on each form (KB_PYRUS_FORM_GROUPS); a form
+    # not listed is read by an unknown audience, shown only what everyone may read.
+    form_audiences: Mapping[int, frozenset[str]] = field(default_factory=dict)
+
+
+def audience(task: dict[str, Any], ctx: BotContext) -> frozenset[str]:
+    """The groups that read comments on the task's form."""
+    form = task.get("form_id")
+    return ctx.form_audiences.get(int(form), frozenset()) if form is not None else frozenset()
 
 
 def job_marker(job: Job) -> str:
@@ -117,7 +126,8 @@ def process_job(conn: psycopg.Connection[Any], job: Job, ctx: BotContext) -> Out
     query = ctx.scrub(build_query(task, job.trigger, ctx.fields, ctx.bot_ids))
     version = active_version(conn, ctx.search_options.namespace)
     t0 = time.perf_counter()
-    hits = search(conn, ctx.embedder, query, replace(ctx.search_options, version=version.id))
+    options = replace(ctx.search_options, version=version.id, reader_groups=audience(task, ctx))
+    hits = search(conn, ctx.embedder, query, options)
     retrieval_s = time.perf_counter() - t0
     metrics.RETRIEVAL_SECONDS.observe(retrieval_s)
     t1 = time.perf_counter()

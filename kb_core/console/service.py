@@ -33,6 +33,8 @@ class ConsoleQuery:
     min_score: float | None = None  # None: as configured (KB_SEARCH_MIN_SCORE)
     expand: bool | None = None  # query expansion; None: as configured
     version: int | None = None  # None: the active version
+    # issue 25: the signed-in reader's groups; None only for trusted internal callers
+    reader_groups: frozenset[str] | None = None
 
 
 @dataclass(frozen=True)
@@ -53,6 +55,7 @@ def search_options(settings: Settings, query: ConsoleQuery, *, snippet_chars: in
         min_score=query.min_score,
         version=query.version,
         snippet_chars=snippet_chars,
+        reader_groups=query.reader_groups,
     )
     if query.expand is not None:
         options = replace(options, synonyms_path=settings.synonyms_path if query.expand else None)

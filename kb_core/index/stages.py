@@ -20,8 +20,6 @@ import psycopg
 
 from kb_core.embeddings.base import Embedder, invalid_rows
 from kb_core.embeddings.metrics import record_vectors
-from kb_core.ops.counters import bump
-from kb_core.ops.metrics import timed_call
 from kb_core.index.postings import impact
 from kb_core.index.vector_index import ensure_vector_index
 from kb_core.index.versions import (
@@ -32,6 +30,8 @@ from kb_core.index.versions import (
     retire_chunks,
 )
 from kb_core.models import sha256_text
+from kb_core.ops.counters import bump
+from kb_core.ops.metrics import timed_call
 from kb_core.pii.scrubber import count_placeholders
 from kb_core.text.chunking import ChunkerConfig, chunk_markdown
 from kb_core.text.lemmas import term_counts
@@ -351,6 +351,9 @@ def embed_pending(
     total = int(total_row[0]) if total_row else 0
     after = 0
     started = time.perf_counter()
+    # The model's counters exist from its first run on, so a first invalid vector is a rise.
+    bump(conn, "kb_pipeline_vectors", {"model": model_id}, 0)
+    bump(conn, "kb_pipeline_invalid_vectors", {"model": model_id}, 0)
     while True:
         batch = conn.execute(
             pending_sql,

@@ -17,6 +17,7 @@ import psycopg
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
+from kb_core.notify.messenger import KINDS
 from kb_core.ops.counters import COUNTERS, Connect, stored
 
 log = logging.getLogger(__name__)
@@ -61,17 +62,21 @@ def _collect(conn: psycopg.Connection[Any]) -> Iterator[Metric]:
 
 
 def _persisted(conn: psycopg.Connection[Any]) -> Iterator[Metric]:
-    families = {
-        name: CounterMetricFamily(name, help_text, labels=list(labels))
-        for name, (help_text, labels) in COUNTERS.items()
-    }
+    values: dict[str, dict[tuple[str, ...], float]] = {name: {} for name in COUNTERS}
+    # Known label sets start at zero, so their first increase is an increase.
+    for kind in KINDS:
+        for outcome in ("sent", "failed"):
+            values["kb_pipeline_notifications"][(kind, outcome)] = 0.0
+    for outcome in ("passed", "failed"):
+        values["kb_pipeline_pii_checks"][(outcome,)] = 0.0
     for metric, labels, value in stored(conn):
-        family = families.get(metric)
-        if family is None:
-            continue  # a counter a newer version wrote and this one does not know
-        names = COUNTERS[metric][1]
-        family.add_metric([labels.get(n, "") for n in names], value)
-    yield from families.values()
+        if metric in values:  # else a counter a newer version wrote and this one ignores
+            values[metric][tuple(labels.get(n, "") for n in COUNTERS[metric][1])] = value
+    for name, (help_text, names) in COUNTERS.items():
+        family = CounterMetricFamily(name, help_text, labels=list(names))
+        for label_values, value in sorted(values[name].items()):
+            family.add_metric(list(label_values), value)
+        yield family
 
 
 def _index(conn: psycopg.Connection[Any]) -> Iterator[Metric]:

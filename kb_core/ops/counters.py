@@ -60,8 +60,8 @@ def bump(
         raise ValueError(f"{metric} takes labels {help_and_labels[1]}, got {sorted(labels)}")
     if by < 0:
         raise ValueError("a counter only grows")
-    if by == 0:
-        return
+    # Adding zero still creates the row: Prometheus's increase() needs a series to exist
+    # before its first rise, or the first invalid vector would never alert.
     conn.execute(
         "INSERT INTO ops_counters (metric, labels, value) VALUES (%s, %s, %s) "
         "ON CONFLICT (metric, labels) DO UPDATE "

@@ -62,6 +62,9 @@ class SearchOptions:
     boosts: Boosts = NO_BOOSTS
     synonyms_path: Path | None = None  # query expansion dictionary (None: off)
     expansion_weight: float = 0.25  # of an added synonym's BM25 contribution
+    # issue 25: the reader's groups; only documents they may read are found (None: no
+    # permission filter, for the pipeline and evaluation). Kept apart from any scope.
+    reader_groups: frozenset[str] | None = None
 
 
 def make_snippet(text: str, limit: int) -> str:
@@ -184,6 +187,7 @@ def search(
             k=pool,
             version=version,
             ef_search=options.ef_search,
+            reader_groups=options.reader_groups,
         )
     if options.mode in ("hybrid", "lexical"):
         lexical = bm25_candidates(
@@ -194,6 +198,7 @@ def search(
             extra_terms=expansion.added_terms if expansion is not None else (),
             extra_weight=options.expansion_weight,
             postings_per_term=options.postings_per_term,
+            reader_groups=options.reader_groups,
         )
     vec_docs, lex_docs = best_per_document(vector), best_per_document(lexical)
     vec_scores = {doc: c.score for doc, c in vec_docs.items()}
