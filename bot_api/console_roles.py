@@ -55,6 +55,8 @@ async def approve(
             except NotACorrection as exc:
                 raise HTTPException(404, detail=str(exc)) from exc
             except SourceHTTPError as exc:
+                if exc.status == 404:
+                    raise HTTPException(404, detail=f"no task {task_id} in Pyrus") from exc
                 raise HTTPException(502, detail=f"Pyrus: {exc}") from exc
         return {"task_id": task_id, "approved": True}
 

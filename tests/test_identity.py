@@ -12,7 +12,7 @@ from fastapi.testclient import TestClient
 from pydantic import SecretStr
 
 from bot_api.app import create_app
-from kb_core.console.identity import Principal, Role, RoleMapping
+from kb_core.console.identity import AuthError, OidcVerifier, Principal, Role, RoleMapping
 from kb_core.db import Database
 from kb_core.settings import Settings
 from kb_fakes.identity import FakeIdentityProvider, create_identity_app
@@ -155,12 +155,28 @@ def test_unsigned_forged_expired_and_foreign_tokens_are_refused(
     assert client.get("/api/me", headers=_bearer(good)).json()["roles"] == ["agent"]
 
 
-def test_a_rotated_signing_key_needs_no_restart(client: TestClient, idp: FakeIdentityProvider):
+def test_a_rotated_signing_key_needs_no_restart(idp: FakeIdentityProvider):
+    # Discovery from the issuer, keys from the provider's JWKS over HTTP.
+    verifier = OidcVerifier(idp.issuer, idp.audience, refetch_cooldown_s=0)
+    mapping = RoleMapping(agent=frozenset({"kb-agents"}))
     before = idp.issue(sub="r", groups=["kb-agents"])
-    assert client.get("/api/me", headers=_bearer(before)).status_code == 200
+    assert verifier.principal(before, mapping).role is Role.AGENT
     idp.rotate()
     after = idp.issue(sub="r", groups=["kb-agents"])
-    assert client.get("/api/me", headers=_bearer(after)).status_code == 200
+    assert verifier.principal(after, mapping).subject == "r"
+    # a key the provider never published
+    import jwt
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    stranger = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    forged = jwt.encode(
+        {"iss": idp.issuer, "aud": idp.audience, "sub": "r", "iat": 1, "exp": 2**31},
+        stranger,
+        algorithm="RS256",
+        headers={"kid": "not-published"},
+    )
+    with pytest.raises(AuthError, match="signing key"):
+        verifier.claims(forged)
 
 
 def test_an_agent_cannot_approve_corrections_and_a_knowledge_owner_can(

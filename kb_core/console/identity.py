@@ -129,8 +129,9 @@ class OidcVerifier:
     """Verifies bearer tokens of one OpenID Connect provider.
 
     The signing keys come from the provider's JWKS (discovered from the issuer when
-    KB_OIDC_JWKS_URL is unset) and are cached; an unknown key id refetches them once, so
-    a key rotation needs no restart.
+    KB_OIDC_JWKS_URL is unset) and are cached; an unknown key id refetches them (at most
+    once per ``refetch_cooldown_s``, so forged key ids cannot hammer the provider), so a
+    key rotation needs no restart.
     """
 
     issuer: str
@@ -140,6 +141,7 @@ class OidcVerifier:
     algorithms: tuple[str, ...] = ("RS256", "ES256")
     leeway_s: float = 30.0
     timeout_s: float = 5.0
+    refetch_cooldown_s: float = 30.0
     _client: jwt.PyJWKClient | None = field(default=None, init=False, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
 
@@ -159,7 +161,9 @@ class OidcVerifier:
         with self._lock:
             if self._client is None:
                 url = self.jwks_url or self._discover()
-                self._client = jwt.PyJWKClient(url, cache_keys=True, timeout=int(self.timeout_s))
+                self._client = jwt.PyJWKClient(
+                    url, timeout=self.timeout_s, cooldown_duration=self.refetch_cooldown_s
+                )
             return self._client
 
     def _discover(self) -> str:
