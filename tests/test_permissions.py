@@ -22,8 +22,10 @@ from kb_core.bot.worker import process_job
 from kb_core.db import Database
 from kb_core.embeddings import query_embedder
 from kb_core.search import SearchOptions, search
+from kb_core.search.access import form_audiences
 from kb_core.settings import Settings, get_settings
 from kb_core.sources.confluence import ConfluencePage, effective_access
+from kb_fakes.confluence import ConfluenceStore
 from kb_fakes.services import FakeServices, start_fakes
 from tests.conftest import run_ingest
 
@@ -38,15 +40,24 @@ GROUP = "l2-engineers"
 TICKETS_FORM = 321
 
 
+# A slice of the sample spaces keeps each ingest short; the evaluation gate (whose golden
+# set needs every sample page) is off, the permission filter is what is under test.
+KEPT_PAGES = 12
+
+
 @pytest.fixture
 def fakes(kb_env: Settings, monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeServices]:
-    services = start_fakes()
+    samples = ConfluenceStore.from_samples()
+    kept = [*sorted(samples.pages)[:KEPT_PAGES], "1002001"]
+    services = start_fakes(confluence_store=ConfluenceStore([samples.pages[i] for i in kept]))
     services.confluence_store.upsert(
         SECRET_ID, space="ADM", title=SECRET_TITLE, body=SECRET_BODY, parent_id="1002001"
     )
     services.confluence_store.pages[SECRET_ID].read_groups = [GROUP]
     for key, value in services.env().items():
         monkeypatch.setenv(key, value)
+    monkeypatch.setenv("KB_PYRUS_FORM_IDS", "")  # no ticket ingest (the bot still answers)
+    monkeypatch.setenv("KB_EVAL_GATE", "false")
     monkeypatch.setenv("KB_HTTP_BACKOFF_MAX_S", "0.2")
     get_settings.cache_clear()
     yield services
@@ -208,18 +219,36 @@ def test_the_bot_never_cites_what_its_forms_audience_may_not_read(
     assert secret_doc in [item["doc_id"] for item in retrieved]
 
 
-def test_tickets_of_a_restricted_form_are_readable_by_its_groups_only(
-    fakes: FakeServices, database: Database, monkeypatch: pytest.MonkeyPatch
-):
-    monkeypatch.setenv("KB_PYRUS_FORM_GROUPS", f"{TICKETS_FORM}:support-l1")
-    get_settings.cache_clear()
-    run_ingest(database, None)
+def test_tickets_of_a_restricted_form_are_readable_by_its_groups_only(database: Database):
+    from kb_core.index.access import apply_form_access
+    from kb_core.index.documents import sync_source
+    from kb_core.models import SourceDocument
+
+    def ticket(task_id: int, form: int) -> SourceDocument:
+        return SourceDocument(
+            source="pyrus",
+            external_id=str(task_id),
+            title=f"Заявка {task_id}",
+            raw_format="markdown",
+            raw_body=f"# Заявка {task_id}\n",
+            metadata={"form_id": form},
+        )
+
+    def access() -> dict[str, list[str]]:
+        with database.connection() as conn:
+            rows = conn.execute(
+                "SELECT d.external_id, a.groups FROM documents d "
+                "JOIN document_access a ON a.document_id = d.id WHERE d.source = 'pyrus'"
+            ).fetchall()
+        return dict(rows)
+
     with database.connection() as conn:
-        rows = conn.execute(
-            "SELECT a.groups, count(*) FROM documents d JOIN document_access a "
-            "ON a.document_id = d.id WHERE d.source = 'pyrus' GROUP BY a.groups"
-        ).fetchall()
-        tickets = conn.execute(
-            "SELECT count(*) FROM documents WHERE source = 'pyrus' AND deleted_at IS NULL"
-        ).fetchone()[0]
-    assert rows == [(["support-l1"], tickets)] and tickets > 0
+        sync_source(conn, "pyrus", [ticket(1, 321), ticket(2, 321), ticket(3, 400)])
+        apply_form_access(conn, "pyrus", form_audiences("321:support-l1,support-l2"))
+    assert access() == {"1": ["support-l1", "support-l2"], "2": ["support-l1", "support-l2"]}
+    # a changed setting reaches tickets indexed long ago; an unlisted form opens them
+    with database.connection() as conn:
+        apply_form_access(conn, "pyrus", form_audiences("400:billing"))
+    assert access() == {"3": ["billing"]}
+    with pytest.raises(ValueError, match="KB_PYRUS_FORM_GROUPS"):
+        form_audiences("321")
