@@ -9,7 +9,9 @@ candidates, fusion, boosts and the hit rows are timed, the embedding is not), an
 separately the embedding of a query with the packaged model. Also reports HNSW
 recall@10 against exact search at the configured ``ef_search`` and across a sweep of
 ``ef_search`` values (with the vector query's own latency), and how much of BM25's
-top 10 early termination keeps compared with reading every posting.
+top 10 early termination keeps compared with reading every posting. With
+``--restricted-share`` (default 0.1) each mode is also timed for a reader whose groups
+exclude that share of the documents (``*_reader_ms``: the permission clause of issue 25).
 
 Loading is built for a million chunks: vectors are generated in NumPy batches and sent
 with binary COPY, and the postings are computed inside PostgreSQL from the chunk text
@@ -161,6 +163,7 @@ def run(
     recall_queries: int = 100,
     ef_sweep: tuple[int, ...] = (40, 100, 200, 400),
     seed: int = 11,
+    restricted_share: float = 0.1,
 ) -> dict[str, Any]:
     from pgvector.psycopg import register_vector
     from psycopg.conninfo import make_conninfo
@@ -222,6 +225,21 @@ def run(
                 conn.execute("SELECT pg_database_size(current_database())").fetchone()[0] / 1024**2
             )
             active = get_version(conn, version)
+            # Source permissions (issue 25): a share of the documents restricted to a
+            # group the searching reader is not in, so the permission clause both runs
+            # and removes candidates; timed against the same queries without it.
+            restricted = 0
+            if restricted_share > 0:
+                step = max(1, round(1 / restricted_share))
+                restricted = conn.execute(
+                    "INSERT INTO document_access (document_id, groups, origin) "
+                    "SELECT id, ARRAY['restricted-group'], 'bench' FROM documents "
+                    "WHERE id %% %s = 0",
+                    (step,),
+                ).rowcount
+                conn.execute("ANALYZE document_access")
+            report["restricted_documents"] = restricted
+            reader = frozenset({"kb-agents", "support"})
 
             sample_ids = [rng.randrange(1, chunks + 1) for _ in range(queries)]
             texts = dict(
@@ -238,16 +256,22 @@ def run(
                 qv = centre + 0.8 * nprng.standard_normal(DIM).astype(np.float32)
                 query_set.append((query_text, (qv / np.linalg.norm(qv)).astype(np.float32)))
 
-            timings: dict[str, list[float]] = {"vector": [], "lexical": [], "hybrid": []}
             modes = ("vector", "lexical", "hybrid")
+            runs = [(mode, None) for mode in modes]
+            if restricted:
+                runs += [(mode, reader) for mode in modes]
+            timings: dict[str, list[float]] = {
+                f"{mode}{'_reader' if groups is not None else ''}": [] for mode, groups in runs
+            }
             for number, (query_text, qv) in enumerate(query_set):
                 embedder = Precomputed(qv)
                 # Rotate the order, so no mode always finds the query's pages cached.
-                for mode in modes[number % 3 :] + modes[: number % 3]:
-                    options = options_from_settings(settings, mode=mode, k=10)
+                for mode, groups in runs[number % len(runs) :] + runs[: number % len(runs)]:
+                    options = options_from_settings(settings, mode=mode, k=10, reader_groups=groups)
                     t0 = time.perf_counter()
                     search(conn, embedder, query_text, options)
-                    timings[mode].append((time.perf_counter() - t0) * 1000)
+                    key = f"{mode}{'_reader' if groups is not None else ''}"
+                    timings[key].append((time.perf_counter() - t0) * 1000)
             for mode, values in timings.items():
                 report[f"{mode}_ms"] = latency_summary(values)
 
@@ -326,9 +350,25 @@ def main() -> None:
     parser.add_argument(
         "--ef-sweep", default="40,100,200,400", help="ef_search values to measure recall at"
     )
+    parser.add_argument(
+        "--restricted-share",
+        type=float,
+        default=0.1,
+        help="share of documents restricted to a group the reader lacks; the *_reader "
+        "timings search with the reader's groups (0: no permission timings)",
+    )
     args = parser.parse_args()
     sweep = tuple(int(v) for v in args.ef_sweep.split(",") if v.strip())
-    emit(run(args.chunks, args.queries, args.words, args.recall_queries, sweep))
+    emit(
+        run(
+            args.chunks,
+            args.queries,
+            args.words,
+            args.recall_queries,
+            sweep,
+            restricted_share=args.restricted_share,
+        )
+    )
 
 
 if __name__ == "__main__":

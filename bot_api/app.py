@@ -12,14 +12,14 @@ from dataclasses import dataclass
 from typing import Annotated, Any
 
 import psycopg
-from fastapi import Depends, FastAPI, HTTPException, Request, Response
+from fastapi import Depends, FastAPI, HTTPException, Request
 from fastapi.responses import JSONResponse
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from psycopg_pool import ConnectionPool, PoolTimeout
 
-from bot_api import log_privacy
+from bot_api import log_privacy, observability
 from bot_api.console import ConsoleDeps
 from bot_api.console import router as console_router
+from bot_api.console_roles import router as console_roles_router
 from bot_api.webhook import router as webhook_router
 from kb_core.bot.worker import WorkerHealth
 from kb_core.db import Database, DatabaseError, open_database
@@ -69,6 +69,7 @@ def create_app(
     app = FastAPI(title="Pyrus KB assistant", version="0.1.0", lifespan=lifespan)
     app.include_router(webhook_router)
     app.include_router(console_router)
+    app.include_router(console_roles_router)
 
     # The database down or restarting is a fast, explicit 503 on every route (the pool
     # waits at most KB_DB_POOL_TIMEOUT_S), not a 500 after half a minute. Pyrus retries a
@@ -83,10 +84,7 @@ def create_app(
             headers={"Retry-After": "5"},
         )
 
-    @app.get("/metrics", tags=["ops"], include_in_schema=False)
-    def prometheus_metrics() -> Response:
-        """Prometheus exposition: webhooks, jobs, retrieval, LLM errors, embeddings."""
-        return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+    observability.install(app, lambda: app.state.kb)
 
     @app.get("/healthz", tags=["ops"])
     def healthz() -> dict[str, str]:

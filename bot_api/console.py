@@ -5,9 +5,11 @@ or extractive), the sources with matching words highlighted and each hit's score
 every search knob. Feedback feeds the correction loop. The page is rendered on the server
 (Jinja2) and works without JavaScript; a little script only sends feedback in place.
 
-Access: HTTP Basic with one shared password (KB_CONSOLE_PASSWORD), or open when
-KB_CONSOLE_OPEN is set (the demo). Questions travel in the query string of ``/``, and
-the access log drops query strings (``bot_api.log_privacy``).
+Access: by KB_CONSOLE_AUTH (bot_api.auth): an OpenID Connect bearer token, the headers of
+an authenticating proxy, or (the demo) HTTP Basic with one shared password
+(KB_CONSOLE_PASSWORD), open when KB_CONSOLE_OPEN is set. Every route needs the agent
+role; searches see only what the user's groups may read. Questions travel in the query
+string of ``/``, and the access log drops query strings (``bot_api.log_privacy``).
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from fastapi.security import HTTPBasicCredentials
 from fastapi.templating import Jinja2Templates
 from pydantic import AfterValidator, BaseModel, Field
 
+from bot_api.auth import Agent, audited
 from bot_api.basic_auth import Utf8HTTPBasic
 from kb_core.bot.corrections import CorrectionFiling
 from kb_core.console import ConsoleAnswer, ConsoleQuery, Feedback, ask, highlight, record_feedback
@@ -269,7 +272,7 @@ router = APIRouter()
 @router.get("/api/search", tags=["console"], response_model=list[SearchHitOut])
 async def search(
     request: Request,
-    _: Engineer,
+    user: Agent,
     q: Annotated[str, Query(min_length=1, max_length=2000, description="Question")],
     k: Annotated[int, Query(ge=1, le=50)] = 5,
     mode: Annotated[Mode | None, Query(description="hybrid, vector or lexical")] = None,
@@ -284,11 +287,19 @@ async def search(
     q = clean_text(q)
     if not q.strip():
         raise HTTPException(422, detail="q: empty after removing control characters")
-    query = ConsoleQuery(q, mode=mode, k=k, min_score=min_score, expand=expand, version=version)
+    query = ConsoleQuery(
+        q,
+        mode=mode,
+        k=k,
+        min_score=min_score,
+        expand=expand,
+        version=version,
+        reader_groups=user.groups,
+    )
     options = search_options(kb.settings, query, snippet_chars=kb.settings.search_snippet_chars)
 
     def run() -> list[dict[str, Any]]:
-        with kb.pool.connection() as conn, _index_errors():
+        with audited(request, user, "search", q), kb.pool.connection() as conn, _index_errors():
             hits = search_kb(conn, kb.embedder, q, options)
         return [hit.as_json() for hit in hits]
 
@@ -296,26 +307,30 @@ async def search(
 
 
 @router.post("/api/answer", tags=["console"], response_model=AnswerOut)
-async def answer(request: Request, _: Engineer, body: AnswerRequest) -> dict[str, Any]:
+async def answer(request: Request, user: Agent, body: AnswerRequest) -> dict[str, Any]:
     """Search with these settings and draft the answer as the bot would (LLM, or
     extractive without one); sources come with highlighted snippets and score breakdowns."""
-    query = ConsoleQuery(**body.model_dump())
-    _, out = await run_in_threadpool(_answer, _state(request), query)
-    return out
+    query = ConsoleQuery(**body.model_dump(), reader_groups=user.groups)
+
+    def run() -> dict[str, Any]:
+        with audited(request, user, "answer", body.question):
+            return _answer(_state(request), query)[1]
+
+    return await run_in_threadpool(run)
 
 
 @router.post("/api/feedback", tags=["console"], response_model=FeedbackOut)
-async def feedback(request: Request, who: Engineer, body: FeedbackRequest) -> dict[str, Any]:
+async def feedback(request: Request, user: Agent, body: FeedbackRequest) -> dict[str, Any]:
     """Helpful or wrong; a wrong answer with the right one becomes an «Актуализация RAG»
     task for the knowledge owner (the correction loop)."""
     kb = _state(request)
     deps: ConsoleDeps = kb.console
 
     def run() -> dict[str, Any]:
-        with kb.pool.connection() as conn:
+        with audited(request, user, "feedback", body.question), kb.pool.connection() as conn:
             result = record_feedback(
                 conn,
-                Feedback(**body.model_dump(), engineer=who),
+                Feedback(**body.model_dump(), engineer=user.name),
                 scrub=deps.scrub,
                 pyrus=deps.pyrus,
                 filing=deps.filing,
@@ -353,7 +368,7 @@ def _number(text: str, kind: type[Any]) -> Any:
 @router.get("/", response_class=HTMLResponse, include_in_schema=False)
 async def page(
     request: Request,
-    _: Engineer,
+    user: Agent,
     q: Annotated[str, Query(max_length=2000)] = "",
     mode: Annotated[Mode | None, Query()] = None,
     k: Annotated[int, Query(ge=1, le=50)] = 5,
@@ -385,6 +400,7 @@ async def page(
         "version": chosen_version,
         "result": None,
         "error": None,
+        "user": user,
     }
     status = 200
     if q.strip():
@@ -397,10 +413,16 @@ async def page(
             version=chosen_version,
             opt_query=context["opt_query"],
             rerank=context["rerank"],
+            reader_groups=user.groups,
         )
         started = time.perf_counter()
+
+        def run() -> dict[str, Any]:
+            with audited(request, user, "answer", q):
+                return _answer(kb, query)[1]
+
         try:
-            _, context["result"] = await run_in_threadpool(_answer, kb, query)
+            context["result"] = await run_in_threadpool(run)
             context["total_ms"] = round((time.perf_counter() - started) * 1000)
         except HTTPException as exc:
             status = exc.status_code

@@ -20,6 +20,8 @@ fi
 password=$(cat secrets/postgres_password)
 # The agent console's shared password (HTTP Basic, any user name).
 write console_password "$(od -An -N12 -tx1 /dev/urandom | tr -d ' \n')"
+# Grafana's admin password (user admin).
+write grafana_admin_password "$(od -An -N12 -tx1 /dev/urandom | tr -d ' \n')"
 write database_url "postgresql://kb:${password}@postgres:5432/kb"
 # Dagster needs the driver spelled out (psycopg2): with SQLAlchemy 2 and psycopg 3 both
 # installed, a plain postgresql:// URL breaks dagster-postgres.

@@ -24,6 +24,8 @@ from kb_assets.resources import (
     NotificationsResource,
     PyrusResource,
 )
+from kb_core.console import audit
+from kb_core.index.access import apply_form_access, sync_access
 from kb_core.index.documents import Preparer, PrepareReport, load_cursor, sync_source
 from kb_core.index.maintenance import run_maintenance
 from kb_core.index.stages import chunk_pending, convert_pending, embed_pending
@@ -46,6 +48,7 @@ from kb_core.pii.directory import (
     save_directory,
 )
 from kb_core.pii.verifier import Verifier
+from kb_core.search.access import form_audiences, parse_group_map
 from kb_core.settings import get_settings, split_list
 from kb_core.sources import configured
 from kb_core.sources.confluence import SOURCE_NAME as CONFLUENCE_SOURCE
@@ -252,6 +255,9 @@ def raw_confluence_pages(
             now=_now(),
             overlap=configured.overlap(settings),
             listing_interval=configured.listing_interval(settings),
+            space_groups=parse_group_map(
+                settings.confluence_space_groups, "KB_CONFLUENCE_SPACE_GROUPS"
+            ),
         )
         retries = client.http.retries
     counts, report = _write_incremental(
@@ -262,6 +268,8 @@ def raw_confluence_pages(
         fetch.live_ids,
         fetch.cursor,
     )
+    with database.connection() as conn:
+        sync_access(conn, CONFLUENCE_SOURCE, fetch.access, origin="confluence")
     context.log.info(f"Confluence {fetch.mode} sync: {counts}")
     return dg.MaterializeResult(
         metadata=_counts_metadata(
@@ -304,6 +312,8 @@ def raw_pyrus_tickets(
     counts, report = _write_incremental(
         context, database, TICKETS_SOURCE, fetch.documents, fetch.live_ids, fetch.cursor
     )
+    with database.connection() as conn:
+        apply_form_access(conn, TICKETS_SOURCE, form_audiences(settings.pyrus_form_groups))
     context.log.info(f"Pyrus tickets {fetch.mode} sync: {counts}")
     return dg.MaterializeResult(
         metadata=_counts_metadata(
@@ -652,8 +662,11 @@ def index_maintenance(
         report = run_maintenance(
             conn, keep_versions=settings.index_keep_versions, log=context.log.info
         )
+        # The audit log's retention (KB_AUDIT_RETENTION_DAYS) is kept here, weekly.
+        audit_purged = audit.purge(conn, settings.audit_retention_days)
     return dg.MaterializeResult(
         metadata={
+            "audit_entries_purged": audit_purged,
             "versions_purged": report.versions_purged,
             "chunks_purged": report.chunks_purged,
             "reindexed": dg.MetadataValue.json(report.reindexed),

@@ -15,6 +15,7 @@ from kb_core.db import Database, open_database
 from kb_core.embeddings import Embedder, make_embedder
 from kb_core.models import SourceDocument
 from kb_core.notify import Messenger, PrintService
+from kb_core.ops.counters import bump_safely
 from kb_core.settings import Settings, get_settings, split_list
 from kb_core.sources import configured
 from kb_core.sources.confluence import ConfluenceClient
@@ -124,7 +125,15 @@ class NotificationsResource(_SettingsBacked):
         if messenger is None:
             return False
         with messenger:
-            return messenger.send(kind, title, text, url)
+            sent = messenger.send(kind, title, text, url)
+        # Counted in the database too: this process (a run, a sensor tick, the daemon's
+        # failure hook) is gone before anything could scrape its own counter.
+        bump_safely(
+            lambda: open_database(self.settings, migrate=False).connection(),
+            "kb_pipeline_notifications",
+            {"kind": kind, "outcome": "sent" if sent else "failed"},
+        )
+        return sent
 
     def printer(self) -> PrintService | None:
         return PrintService.from_settings(self.settings)

@@ -274,6 +274,13 @@ class Settings(BaseSettings):
     confluence_page_limit: int = Field(
         default=50, ge=1, le=200, description="Pages per listing request."
     )
+    # issue 25: source permissions
+    confluence_space_groups: str = Field(
+        default="",
+        description="Who may read each space, as Confluence's space permissions say "
+        "(its REST API does not list them): 'SPACE:group,group;SPACE2:group'. Page view "
+        "restrictions are read from Confluence itself. Unlisted spaces: every reader.",
+    )
 
     # -- Pyrus -----------------------------------------------------------------------------
     pyrus_api_url: str = Field(
@@ -319,6 +326,15 @@ class Settings(BaseSettings):
         description="Person id of this bot: a comment mentioning it triggers an answer. The "
         "webhook's user_id counts as well; KB_PYRUS_BOT_IDS are other bots (a mention of "
         "them never triggers this one).",
+    )
+    # issue 25: source permissions
+    pyrus_form_groups: str = Field(
+        default="",
+        description="Who may see each Pyrus form's tasks: 'form_id:group,group;form_id:…'. "
+        "Tickets indexed from a listed form are readable by those groups only, and they "
+        "are the audience of the bot's comments on that form: it never cites a document "
+        "they may not read. Unlisted forms: tickets readable by all, comments cite only "
+        "documents every reader may read.",
     )
 
     # -- the bot ---------------------------------------------------------------------------
@@ -653,6 +669,58 @@ class Settings(BaseSettings):
         default=False,
         description="Serve the agent console without a password (the demo does; never in "
         "production).",
+    )
+    # issue 25: identities, roles and the audit log of the console and its API
+    console_auth: Literal["password", "oidc", "header"] = Field(
+        default="password",
+        description="How the console knows its users: oidc (bearer tokens of the OpenID "
+        "Connect provider), header (an authenticating reverse proxy sets the user and "
+        "groups headers) or password (the shared password of the demo: everyone an "
+        "administrator).",
+    )
+    oidc_issuer: str | None = Field(
+        default=None, description="OpenID Connect issuer URL (the tokens' iss claim)."
+    )
+    oidc_audience: str | None = Field(
+        default=None, description="The console's client id at the provider (the aud claim)."
+    )
+    oidc_jwks_url: str | None = Field(
+        default=None,
+        description="The provider's signing keys (JWKS). Unset: discovered from the issuer.",
+    )
+    oidc_groups_claims: str = Field(
+        default="groups,realm_access.roles",
+        description="Comma-separated (dotted) claims that hold the user's groups or roles.",
+    )
+    oidc_algorithms: str = Field(
+        default="RS256,ES256", description="Accepted token signature algorithms."
+    )
+    auth_user_header: str = Field(
+        default="X-Forwarded-User",
+        description="header mode: the header the proxy sets to the signed-in user.",
+    )
+    auth_groups_header: str = Field(
+        default="X-Forwarded-Groups",
+        description="header mode: the header with the user's comma-separated groups.",
+    )
+    role_agent_groups: str = Field(
+        default="kb-agents",
+        description="Groups whose members are agents (search, answer, feedback).",
+    )
+    role_owner_groups: str = Field(
+        default="kb-owners",
+        description="Groups of knowledge owners (also approve corrections).",
+    )
+    role_admin_groups: str = Field(
+        default="kb-admins", description="Groups of administrators (also read the audit log)."
+    )
+    audit_retention_days: int = Field(
+        default=180, ge=1, description="Days the audit log keeps an entry."
+    )
+    audit_key: SecretStr | None = Field(
+        default=None,
+        description="Key of the audit log's user pseudonyms (any long random string). "
+        "Unset: pseudonyms change at every restart.",
     )
     automation_interval_s: int = Field(
         default=60,

@@ -166,6 +166,12 @@ class Texts(BaseModel):
     # issue 23: optional answer-side steps in the advanced settings
     console_opt_query: str
     console_rerank: str
+    # issue 25: identities and roles
+    console_correction_approved: str
+    console_signed_in_as: str
+    console_role_agent: str
+    console_role_knowledge_owner: str
+    console_role_administrator: str
 
 
 # The placeholders each template may use (a key not listed here takes none).
@@ -193,6 +199,7 @@ PLACEHOLDERS: dict[str, frozenset[str]] = {
     "effect_period": frozenset({"period"}),
     "console_answer_meta": frozenset({"mode", "version", "ms"}),
     "console_feedback_filed": frozenset({"url"}),
+    "console_signed_in_as": frozenset({"name", "roles"}),
     "effect_method_thresholds": frozenset(
         {"accepted", "edited", "minutes_accepted", "minutes_edited"}
     ),

@@ -4,7 +4,9 @@ Implements what the connector uses: ``GET /rest/api/content`` (space listing wit
 ``expand``, ``start``/``limit`` paging, a server-side cap on ``limit``, ``_links.next``)
 and ``GET /rest/api/content/search`` (the CQL subset ``space = "X"`` / ``space in
 (...)``, ``type = page``, ``lastmodified >= "yyyy-MM-dd HH:mm"``, ``ORDER BY
-lastmodified``). Auth: Bearer token (Data Center) or Basic email:token (Cloud).
+lastmodified``), and view restrictions: ``expand=restrictions.read.restrictions.group``
+on content and ``GET /rest/api/content/{id}/restriction/byOperation/read``. Auth: Bearer
+token (Data Center) or Basic email:token (Cloud).
 Admin endpoints edit pages, inject faults (429 with Retry-After, 503) and count calls.
 """
 
@@ -38,6 +40,24 @@ class FakePage:
     last_modified: datetime = field(default_factory=lambda: datetime.now(UTC))
     parent_id: str | None = None
     labels: list[str] = field(default_factory=list)
+    # View restrictions (Confluence's "read" operation): None means none. Changing them
+    # creates no new page version, as in Confluence.
+    read_groups: list[str] | None = None
+    read_users: list[str] = field(default_factory=list)
+
+
+def restriction_json(page: FakePage) -> dict[str, Any]:
+    """The ``read`` restriction as Confluence returns it (byOperation and expand)."""
+    groups = [{"type": "group", "name": name} for name in page.read_groups or []]
+    users = [{"type": "known", "username": name} for name in page.read_users]
+    return {
+        "operation": "read",
+        "restrictions": {
+            "user": {"results": users, "start": 0, "limit": 200, "size": len(users)},
+            "group": {"results": groups, "start": 0, "limit": 200, "size": len(groups)},
+        },
+        "_links": {"self": f"/rest/api/content/{page.id}/restriction/byOperation/read"},
+    }
 
 
 class ConfluenceStore:
@@ -61,6 +81,7 @@ class ConfluenceStore:
                 last_modified=datetime.fromisoformat(item["last_modified"].replace("Z", "+00:00")),
                 parent_id=item.get("parent_id"),
                 labels=list(item.get("labels", [])),
+                read_groups=item.get("read_groups"),
             )
             for item in manifest
         ]
@@ -184,6 +205,8 @@ def create_confluence_app(
             ]
         if "space" in expand:
             data["space"] = {"key": page.space}
+        if expand & {"restrictions.read.restrictions.group", "restrictions.read.restrictions.user"}:
+            data["restrictions"] = {"read": restriction_json(page)}
         if "metadata.labels" in expand:
             data["metadata"] = {
                 "labels": {"results": [{"prefix": "global", "name": n} for n in page.labels]}
@@ -244,7 +267,25 @@ def create_confluence_app(
         pages.sort(key=lambda p: (p.last_modified, p.id))
         return listing(request, pages, start, limit, expand)
 
+    @app.get("/rest/api/content/{page_id}/restriction/byOperation/read")
+    def read_restriction(page_id: str) -> dict[str, Any]:
+        page = store.pages.get(page_id)
+        if page is None:
+            raise HTTPException(404, detail=f"No content found with id: {page_id}")
+        return restriction_json(page)
+
     # -- admin ---------------------------------------------------------------------------
+    @app.put("/_admin/pages/{page_id}/restrictions")
+    async def admin_restrict(page_id: str, request: Request) -> dict[str, Any]:
+        body = await request.json()
+        with store.lock:
+            page = store.pages.get(page_id)
+            if page is None:
+                raise HTTPException(404, detail="no such page")
+            page.read_groups = body.get("groups")
+            page.read_users = list(body.get("users") or [])
+        return {"id": page_id, "version": page.version}
+
     @app.put("/_admin/pages/{page_id}")
     async def admin_upsert(page_id: str, request: Request) -> dict[str, Any]:
         changes = await request.json()

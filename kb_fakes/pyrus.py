@@ -177,6 +177,18 @@ class PyrusStore:
         definition = self.form_field(int(task.get("form_id") or 0), update) or {}
         if definition.get("type") == "catalog":
             update = {**update, "value": self._catalog_value(definition, update.get("value"))}
+        value = update.get("value")
+        if definition.get("type") == "multiple_choice" and isinstance(value, dict):
+            # Pyrus takes choice ids and answers with the choices' names too.
+            names = {
+                o.get("choice_id"): o.get("choice_value")
+                for o in (definition.get("info") or {}).get("options", [])
+            }
+            ids = list(value.get("choice_ids") or [])
+            update = {
+                **update,
+                "value": {"choice_ids": ids, "choice_names": [names[i] for i in ids if i in names]},
+            }
         for item in task.setdefault("fields", []):
             if item.get("id") == update.get("id") or (
                 update.get("code") and item.get("code") == update.get("code")

@@ -261,8 +261,14 @@ def test_compose_builds_existing_targets_and_pins_images():
         assert repository and tag and tag != "latest", f"{name}: {service['image']} not pinned"
 
 
+# Third-party services of the stack (their commands and variables are their own).
+MONITORING = {"prometheus", "grafana"}
+
+
 def test_compose_commands_and_health_checks_exist():
-    for service in _compose()["services"].values():
+    for name, service in _compose()["services"].items():
+        if name in MONITORING:
+            continue
         if "command" in service:
             for argv in _command_lines(service["command"]):
                 if argv[0] != "postgres":
@@ -283,6 +289,12 @@ def test_compose_environment_names_settings_and_secrets_that_exist():
             continue
         mounted = set(service.get("secrets", []))
         assert mounted <= declared_secrets, name
+        if name in MONITORING:
+            for variable, value in environment.items():
+                assert variable.startswith("GF_"), f"{name}: {variable}"
+                if variable.endswith("__FILE"):
+                    assert value.removeprefix("/run/secrets/") in mounted, variable
+            continue
         for variable, value in environment.items():
             target = variable.removesuffix("_FILE")
             assert target in settings | DAGSTER_ENV, f"{name}: {variable} is no setting"
@@ -322,7 +334,7 @@ def test_init_secrets_creates_every_declared_secret_and_keeps_existing(tmp_path:
 def test_compose_exposes_only_what_must_and_every_service_is_supervised():
     compose = _compose()
     published = {name for name, s in compose["services"].items() if s.get("ports")}
-    assert published == {"bot", "webserver"}
+    assert published == {"bot", "webserver", "grafana"}
     for name in published:
         (port,) = compose["services"][name]["ports"]
         assert re.search(r":-127\.0\.0\.1:\d+\}", port), f"{name} binds beyond loopback"

@@ -15,7 +15,7 @@ import re
 import socket
 import threading
 import time
-from collections.abc import Callable, Collection, Iterator
+from collections.abc import Callable, Collection, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
@@ -35,16 +35,16 @@ from kb_core.bot.ticket_text import (
     select,
 )
 from kb_core.categorize.classifier import Prediction, TicketClassifier
-from kb_core.effect.outcomes import category_from_task
 from kb_core.effect.holdout import HoldoutPolicy, bot_stays_silent
+from kb_core.effect.outcomes import category_from_task
 from kb_core.embeddings.base import Embedder
 from kb_core.index.versions import VersionInfo, active_version
 from kb_core.models import SearchHit
 from kb_core.search import SearchOptions, search
 from kb_core.sources.http import SourceHTTPError
 from kb_core.sources.pyrus_tasks import TicketFields, comment_history
-from kb_core.texts import Texts
 from kb_core.text.limits import clean_text, clean_tree, clip
+from kb_core.texts import Texts
 
 log = logging.getLogger(__name__)
 
@@ -120,6 +120,15 @@ class BotContext:
     holdout: HoldoutPolicy | None = None  # issue 22: tickets the bot sits out
     # issue 23: the query the knowledge base is searched with (LLM query optimisation)
     search_query: Callable[[str], str] | None = None
+    # issue 25: who reads the bot's comments on each form (KB_PYRUS_FORM_GROUPS); a form
+    # not listed is read by an unknown audience, shown only what everyone may read.
+    form_audiences: Mapping[int, frozenset[str]] = field(default_factory=dict)
+
+
+def audience(task: dict[str, Any], ctx: BotContext) -> frozenset[str]:
+    """The groups that read comments on the task's form."""
+    form = task.get("form_id")
+    return ctx.form_audiences.get(int(form), frozenset()) if form is not None else frozenset()
 
 
 def job_marker(job: Job) -> str:
@@ -223,7 +232,8 @@ def process_job(conn: psycopg.Connection[Any], job: Job, ctx: BotContext) -> Out
     version = active_version(conn, ctx.search_options.namespace)
     t0 = time.perf_counter()
     searched = ctx.search_query(query) if ctx.search_query is not None else query
-    hits = search(conn, ctx.embedder, searched, replace(ctx.search_options, version=version.id))
+    options = replace(ctx.search_options, version=version.id, reader_groups=audience(task, ctx))
+    hits = search(conn, ctx.embedder, searched, options)
     retrieval_s = time.perf_counter() - t0
     metrics.RETRIEVAL_SECONDS.observe(retrieval_s)
     t1 = time.perf_counter()

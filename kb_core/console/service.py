@@ -36,6 +36,8 @@ class ConsoleQuery:
     version: int | None = None  # None: the active version
     opt_query: bool | None = None  # issue 23: LLM query optimisation; None: as configured
     rerank: bool | None = None  # issue 23: LLM / cross-encoder reranking; None: as configured
+    # issue 25: the signed-in reader's groups; None only for trusted internal callers
+    reader_groups: frozenset[str] | None = None
 
 
 @dataclass(frozen=True)
@@ -56,6 +58,7 @@ def search_options(settings: Settings, query: ConsoleQuery, *, snippet_chars: in
         min_score=query.min_score,
         version=query.version,
         snippet_chars=snippet_chars,
+        reader_groups=query.reader_groups,
     )
     if query.expand is not None:
         options = replace(options, synonyms_path=settings.synonyms_path if query.expand else None)

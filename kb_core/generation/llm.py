@@ -28,6 +28,7 @@ from pydantic import SecretStr
 
 from kb_core import openai_compat
 from kb_core.openai_compat import TransientError, endpoint, error_message
+from kb_core.ops.metrics import timed_call
 from kb_core.settings import Settings
 from kb_core.sources.http import retry_delay
 
@@ -193,7 +194,8 @@ class ChatClient:
         if json_mode:
             payload["response_format"] = {"type": "json_object"}
         try:
-            response = self._client.post(self.url, json=payload)
+            with timed_call("llm"):
+                response = self._client.post(self.url, json=payload)
         except httpx.TimeoutException as exc:
             raise TransientError(f"{type(exc).__name__} (time-out)") from None
         except httpx.TransportError as exc:

@@ -19,6 +19,7 @@ import psycopg
 
 from kb_core.index.versions import retire_documents
 from kb_core.models import SourceDocument, SyncCounts
+from kb_core.ops.counters import bump
 from kb_core.pii.scrubber import count_placeholders
 from kb_core.text.markdown import to_markdown
 
@@ -210,6 +211,13 @@ def sync_source(
             deleted = mark_deleted_except(conn, source, keep, namespace=namespace)
         if cursor is not None:
             save_cursor(conn, source, cursor)
+        for change, count in (
+            ("new", new),
+            ("changed", changed),
+            ("unchanged", unchanged),
+            ("deleted", deleted),
+        ):
+            bump(conn, "kb_pipeline_synced_documents", {"source": source, "change": change}, count)
     return SyncCounts(new=new, changed=changed, unchanged=unchanged, deleted=deleted)
 
 

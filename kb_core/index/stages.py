@@ -30,6 +30,8 @@ from kb_core.index.versions import (
     retire_chunks,
 )
 from kb_core.models import sha256_text
+from kb_core.ops.counters import bump
+from kb_core.ops.metrics import timed_call
 from kb_core.pii.scrubber import count_placeholders
 from kb_core.text.chunking import ChunkerConfig, chunk_markdown
 from kb_core.text.lemmas import term_counts
@@ -344,6 +346,9 @@ def embed_pending(
     total = int(total_row[0]) if total_row else 0
     after = 0
     started = time.perf_counter()
+    # The model's counters exist from its first run on, so a first invalid vector is a rise.
+    bump(conn, "kb_pipeline_vectors", {"model": model_id}, 0)
+    bump(conn, "kb_pipeline_invalid_vectors", {"model": model_id}, 0)
     while True:
         batch = conn.execute(
             pending_sql,
@@ -352,10 +357,14 @@ def embed_pending(
         if not batch:
             break
         texts = [embedding_input(title, path, text) for _, title, path, text in batch]
-        vectors = embedder.embed_documents(texts)
+        with timed_call("embedding"):
+            vectors = embedder.embed_documents(texts)
         invalid = invalid_rows(vectors)
         record_vectors(model_id, len(batch), int(invalid.sum()))
         with conn.transaction(), conn.cursor() as cur:
+            # Persisted with the batch: the run's own counters die with its process.
+            bump(conn, "kb_pipeline_vectors", {"model": model_id}, len(batch))
+            bump(conn, "kb_pipeline_invalid_vectors", {"model": model_id}, int(invalid.sum()))
             cur.executemany(
                 "UPDATE chunks SET embedding = %s, embedding_model = %s WHERE id = %s",
                 [

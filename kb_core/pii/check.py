@@ -18,6 +18,8 @@ from typing import Any, Protocol
 
 import psycopg
 
+from kb_core.ops.counters import bump
+
 
 class _Found(Protocol):
     @property
@@ -58,6 +60,7 @@ def check_unchecked_chunks(
             (after, batch_size),
         ).fetchall()
         if not rows:
+            _count(conn, result)
             return result
         clean = []
         for chunk_id, text in rows:
@@ -70,3 +73,11 @@ def check_unchecked_chunks(
         if clean:
             conn.execute("UPDATE chunks SET pii_checked_at = now() WHERE id = ANY(%s)", (clean,))
         after = rows[-1][0]
+
+
+def _count(conn: psycopg.Connection[Any], result: PiiCheckResult) -> None:
+    """The check's outcome and findings by type, for the bot's /metrics (the check runs
+    in a pipeline process nothing scrapes)."""
+    bump(conn, "kb_pipeline_pii_checks", {"outcome": "passed" if result.passed else "failed"})
+    for entity, count in sorted(result.counts.items()):
+        bump(conn, "kb_pipeline_pii_findings", {"entity": entity}, count)

@@ -22,6 +22,7 @@ import psycopg
 from kb_core.embeddings.base import Embedder
 from kb_core.index.versions import VersionInfo, active_version, get_version
 from kb_core.models import SearchHit
+from kb_core.ops.metrics import timed_call
 from kb_core.search.boosts import NO_BOOSTS, Boosts, document_boosts
 from kb_core.search.candidates import Candidate
 from kb_core.search.lexical import POSTINGS_PER_TERM, bm25_candidates
@@ -61,6 +62,9 @@ class SearchOptions:
     boosts: Boosts = NO_BOOSTS
     synonyms_path: Path | None = None  # query expansion dictionary (None: off)
     expansion_weight: float = 0.25  # of an added synonym's BM25 contribution
+    # issue 25: the reader's groups; only documents they may read are found (None: no
+    # permission filter, for the pipeline and evaluation). Kept apart from any scope.
+    reader_groups: frozenset[str] | None = None
 
 
 def make_snippet(text: str, limit: int) -> str:
@@ -173,14 +177,17 @@ def search(
     if options.mode in ("hybrid", "vector") and model_matches:
         # The embedder gets the query as typed: normalising it was measured to cost
         # vector quality (XQuAD-ru MRR@10 0.883 → 0.877), and embedders handle synonyms.
+        with timed_call("embedding"):
+            query_vector = embedder.embed_query(query)
         vector = vector_candidates(
             conn,
-            embedder.embed_query(query),
+            query_vector,
             model_id=embedder.model_id,
             dimension=embedder.dimension,
             k=pool,
             version=version,
             ef_search=options.ef_search,
+            reader_groups=options.reader_groups,
         )
     if options.mode in ("hybrid", "lexical"):
         lexical = bm25_candidates(
@@ -191,6 +198,7 @@ def search(
             extra_terms=expansion.added_terms if expansion is not None else (),
             extra_weight=options.expansion_weight,
             postings_per_term=options.postings_per_term,
+            reader_groups=options.reader_groups,
         )
     vec_docs, lex_docs = best_per_document(vector), best_per_document(lexical)
     vec_scores = {doc: c.score for doc, c in vec_docs.items()}

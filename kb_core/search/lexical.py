@@ -14,7 +14,7 @@ golden set (MRR@10 0.822 → 0.803).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -23,6 +23,7 @@ from psycopg import sql
 
 from kb_core.index.postings import K1, B
 from kb_core.index.versions import VersionInfo, visible
+from kb_core.search.access import readable
 from kb_core.search.candidates import Candidate
 from kb_core.text.lemmas import lemmas
 
@@ -59,6 +60,7 @@ def bm25_candidates(
     extra_terms: Sequence[str] = (),
     extra_weight: float = 1.0,
     postings_per_term: int = POSTINGS_PER_TERM,
+    reader_groups: Collection[str] | None = None,
 ) -> list[Candidate]:
     """Chunks of ``version`` by BM25 score, best first.
 
@@ -96,6 +98,7 @@ def bm25_candidates(
             FROM q CROSS JOIN LATERAL (
                 SELECT t.chunk_id, t.document_id, t.tf, t.length FROM chunk_terms t
                 WHERE t.namespace = {ns} AND t.term = q.term AND {visible}
+                  AND {readable}
                 ORDER BY t.impact DESC
                 LIMIT {per_term}
             ) p
@@ -115,6 +118,7 @@ def bm25_candidates(
         avgdl=sql.Placeholder("avgdl"),
         ns=sql.Placeholder("ns"),
         visible=visible("t", v),
+        readable=readable(sql.SQL("t.document_id"), reader_groups),
         per_term=sql.Placeholder("per_term"),
         k=sql.Placeholder("k"),
     )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from typing import Any
 
 import numpy as np
@@ -11,6 +12,7 @@ from psycopg import sql
 
 from kb_core.index.vector_index import model_predicate, vector_expression
 from kb_core.index.versions import VersionInfo, visible
+from kb_core.search.access import readable
 from kb_core.search.candidates import Candidate
 
 
@@ -23,6 +25,7 @@ def vector_candidates(
     k: int,
     version: VersionInfo,
     ef_search: int = 100,
+    reader_groups: Collection[str] | None = None,
 ) -> list[Candidate]:
     """Chunks of ``version`` by cosine similarity, best first.
 
@@ -39,6 +42,7 @@ def vector_candidates(
         SELECT c.id, c.document_id, 1 - ({distance}) AS score
         FROM chunks c
         WHERE {model} AND c.namespace = {namespace} AND {visible}
+          AND {readable}
         ORDER BY {distance}
         LIMIT {limit}
         """
@@ -47,6 +51,7 @@ def vector_candidates(
         model=model_predicate(model_id),
         namespace=sql.Literal(version.namespace),
         visible=visible("c", version.id),
+        readable=readable(sql.SQL("c.document_id"), reader_groups),
         limit=sql.Literal(k),
     )
     with conn.transaction():

@@ -10,7 +10,7 @@ default); deletions are found by comparing the ids a space lists now with those 
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -25,7 +25,10 @@ from kb_core.sources.http import ApiHttp, RetryPolicy, SourceHTTPError
 log = logging.getLogger(__name__)
 
 SOURCE_NAME = "confluence"
-PAGE_EXPAND = "body.storage,version,ancestors,space,metadata.labels"
+# View restrictions come with every page (issue 25): who may read it is synced with it.
+RESTRICTIONS_EXPAND = "restrictions.read.restrictions.group,restrictions.read.restrictions.user"
+PAGE_EXPAND = f"body.storage,version,ancestors,space,metadata.labels,{RESTRICTIONS_EXPAND}"
+LISTING_EXPAND = f"ancestors,space,{RESTRICTIONS_EXPAND}"
 CQL_TIME_FORMAT = "%Y-%m-%d %H:%M"
 
 
@@ -40,6 +43,10 @@ class ConfluencePage:
     url: str | None
     ancestors: tuple[str, ...] = ()
     labels: tuple[str, ...] = ()
+    # The page's own view restriction: None when it has none, else the groups it names
+    # (empty when it names users only: no group reader may see it).
+    read_groups: frozenset[str] | None = None
+    ancestor_ids: tuple[str, ...] = ()
 
     def as_document(self) -> SourceDocument:
         return SourceDocument(
@@ -148,6 +155,8 @@ class ConfluenceClient:
             else None,
             ancestors=tuple(str(a.get("title", "")) for a in raw.get("ancestors", [])),
             labels=tuple(str(label.get("name", "")) for label in labels),
+            read_groups=read_restriction(((raw.get("restrictions") or {}).get("read")) or {}),
+            ancestor_ids=tuple(str(a["id"]) for a in raw.get("ancestors", []) if "id" in a),
         )
 
     # -- API -----------------------------------------------------------------------------
@@ -163,6 +172,26 @@ class ConfluenceClient:
         }
         for raw in self._paged("rest/api/content", params):
             yield self._page(raw)
+
+    def iter_space_listing(self, space: str) -> Iterator[ConfluencePage]:
+        """Every current page of a space with its restrictions and ancestors, no body:
+        the deletion check and the permission sync in one listing."""
+        params = {
+            "spaceKey": space,
+            "type": "page",
+            "status": "current",
+            "expand": LISTING_EXPAND,
+            "start": 0,
+            "limit": self.page_limit,
+        }
+        for raw in self._paged("rest/api/content", params):
+            yield self._page(raw)
+
+    def read_restriction(self, page_id: str) -> frozenset[str] | None:
+        """A page's own view restriction (for an ancestor not listed with its pages)."""
+        return read_restriction(
+            self._get_json(f"rest/api/content/{page_id}/restriction/byOperation/read")
+        )
 
     def iter_space_page_ids(self, space: str) -> Iterator[str]:
         """Ids of every current page of a space (no bodies: cheap)."""
@@ -184,6 +213,43 @@ class ConfluenceClient:
             yield self._page(raw)
 
 
+def read_restriction(restriction: dict[str, Any]) -> frozenset[str] | None:
+    """The groups of a ``read`` restriction object; None when it restricts nothing."""
+    parts = restriction.get("restrictions") or {}
+    groups = [str(g.get("name")) for g in (parts.get("group") or {}).get("results", [])]
+    users = (parts.get("user") or {}).get("results", [])
+    if not groups and not users:
+        return None
+    return frozenset(g for g in groups if g)
+
+
+def effective_access(
+    pages: Iterable[ConfluencePage],
+    space_groups: Mapping[str, frozenset[str]],
+    lookup: Callable[[str], frozenset[str] | None],
+) -> dict[str, frozenset[str] | None]:
+    """Who may read each page: Confluence lets a reader see a page only when the space,
+    every ancestor and the page itself allow it. Each restricted level names groups; a
+    reader must be in a group of every level, kept here as the groups common to all of
+    them (a reader who passes each level through a different group is refused: never
+    too open). None: nothing restricts the page. ``lookup`` reads an ancestor's own
+    restriction when it was not among ``pages``."""
+    pages = list(pages)
+    known: dict[str, frozenset[str] | None] = {p.id: p.read_groups for p in pages}
+
+    def restriction(page_id: str) -> frozenset[str] | None:
+        if page_id not in known:
+            known[page_id] = lookup(page_id)
+        return known[page_id]
+
+    access: dict[str, frozenset[str] | None] = {}
+    for page in pages:
+        levels = [space_groups.get(page.space), *map(restriction, page.ancestor_ids)]
+        restricted = [level for level in (*levels, page.read_groups) if level is not None]
+        access[page.id] = frozenset.intersection(*restricted) if restricted else None
+    return access
+
+
 @dataclass
 class ConfluenceFetch:
     """One sync's input for the documents table."""
@@ -192,6 +258,8 @@ class ConfluenceFetch:
     pages: list[ConfluencePage] = field(default_factory=list)
     live_ids: set[str] | None = None  # set when deletions were checked
     cursor: SyncCursor = field(default_factory=SyncCursor)
+    # Who may read each page fetched or listed (None: everyone), for document_access.
+    access: dict[str, frozenset[str] | None] = field(default_factory=dict)
 
 
 def fetch_changes(
@@ -202,6 +270,7 @@ def fetch_changes(
     now: datetime,
     overlap: timedelta = timedelta(hours=1),
     listing_interval: timedelta = timedelta(hours=0),
+    space_groups: Mapping[str, frozenset[str]] | None = None,
 ) -> ConfluenceFetch:
     """Pages to (re)write and, when due, the ids still alive.
 
@@ -210,6 +279,7 @@ def fetch_changes(
     (re-fetching a few unchanged pages is harmless: their hash is unchanged), plus an id
     listing when ``listing_interval`` has passed since the last one.
     """
+    groups = space_groups or {}
     if cursor.last_modified is None:
         pages = [page for space in spaces for page in client.iter_space_pages(space)]
         newest = max((p.last_modified for p in pages if p.last_modified), default=None)
@@ -218,17 +288,24 @@ def fetch_changes(
             pages=pages,
             live_ids={p.id for p in pages},
             cursor=SyncCursor(last_modified=newest, last_full_listing=now),
+            access=effective_access(pages, groups, client.read_restriction),
         )
     pages = list(client.iter_modified_since(spaces, cursor.last_modified - overlap))
     newest = max([p.last_modified for p in pages if p.last_modified] + [cursor.last_modified])
     listing_due = cursor.listing_due(now, listing_interval)
     live_ids: set[str] | None = None
+    # Restrictions change without a new page version: the listing re-reads every page's.
+    listed: list[ConfluencePage] = []
     if listing_due:
-        live_ids = {page_id for space in spaces for page_id in client.iter_space_page_ids(space)}
+        listed = [page for space in spaces for page in client.iter_space_listing(space)]
+        live_ids = {page.id for page in listed}
+    by_id = {page.id: page for page in listed}
+    by_id.update({page.id: page for page in pages})
     return ConfluenceFetch(
         mode="incremental",
         pages=pages,
         live_ids=live_ids,
+        access=effective_access(by_id.values(), groups, client.read_restriction),
         cursor=SyncCursor(
             last_modified=newest,
             last_full_listing=now if listing_due else cursor.last_full_listing,

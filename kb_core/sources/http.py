@@ -32,6 +32,8 @@ from tenacity import (
     wait_exponential_jitter,
 )
 
+from kb_core.ops.metrics import timed_call
+
 log = logging.getLogger(__name__)
 
 RETRY_STATUSES = frozenset({413, 429, 500, 502, 503, 504})
@@ -198,7 +200,8 @@ class ApiHttp:
         )
         tried = f"after {self.policy.attempts} attempts" if idempotent else "(not idempotent)"
         try:
-            return retrying(attempt)
+            with timed_call(self.name):
+                return retrying(attempt)
         except _Retryable as exc:
             status = exc.response.status_code
             raise SourceHTTPError(

@@ -1,0 +1,1 @@
+"""Operations: metrics served where Prometheus scrapes, counters kept in the database."""

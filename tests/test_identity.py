@@ -1,0 +1,254 @@
+"""Identities and roles of the console and its API, with a fake OpenID Connect provider
+issuing real RS256 tokens, and the audit log they leave."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+from pydantic import SecretStr
+
+from bot_api.app import create_app
+from kb_core.console.identity import AuthError, OidcVerifier, Principal, Role, RoleMapping
+from kb_core.db import Database
+from kb_core.settings import Settings
+from kb_fakes.identity import FakeIdentityProvider, create_identity_app
+from kb_fakes.pyrus import BOT_LOGIN, BOT_SECURITY_KEY, PyrusStore, create_pyrus_app
+from kb_fakes.server import ServerThread
+from tests.conftest import run_ingest
+
+CORRECTIONS_FORM = 322
+# A question with personal data in it: the audit log must keep neither.
+QUESTION = "как изменить шаблон печатной формы, клиент Иван Петров, +7 912 345-67-89"
+
+
+@pytest.fixture(scope="module")
+def idp() -> Iterator[FakeIdentityProvider]:
+    provider = FakeIdentityProvider()
+    provider.add_user("anna.agent", "pw-a", ["kb-agents"])
+    provider.add_user("oleg.owner", "pw-o", ["kb-owners"])
+    provider.add_user("stranger", "pw-s", ["marketing"])
+    with ServerThread(create_identity_app(provider)) as server:
+        provider.issuer = f"{server.url}/realms/kb"
+        yield provider
+
+
+@pytest.fixture
+def pyrus() -> Iterator[tuple[ServerThread, PyrusStore]]:
+    store = PyrusStore.from_samples()
+    with ServerThread(create_pyrus_app(store)) as server:
+        yield server, store
+
+
+@pytest.fixture
+def oidc_settings(
+    kb_env: Settings, idp: FakeIdentityProvider, pyrus: tuple[ServerThread, PyrusStore]
+) -> Settings:
+    url = f"{pyrus[0].url}/v4"
+    return kb_env.model_copy(
+        update={
+            "console_auth": "oidc",
+            "oidc_issuer": idp.issuer,
+            "oidc_audience": idp.audience,
+            "audit_key": SecretStr("audit-key-for-tests"),
+            "pyrus_api_url": url,
+            "pyrus_auth_url": url,
+            "pyrus_login": BOT_LOGIN,
+            "pyrus_security_key": SecretStr(BOT_SECURITY_KEY),
+            "pyrus_corrections_form_id": CORRECTIONS_FORM,
+        }
+    )
+
+
+@pytest.fixture
+def client(oidc_settings: Settings, database: Database, sample_dir: Path) -> Iterator[TestClient]:
+    run_ingest(database, sample_dir)
+    with TestClient(create_app(oidc_settings)) as test_client:
+        yield test_client
+
+
+def _bearer(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+def _login(client: TestClient, idp: FakeIdentityProvider, username: str, password: str) -> str:
+    """The password grant at the fake provider's token endpoint, as the demo does."""
+    import httpx
+
+    response = httpx.post(
+        f"{idp.issuer}/protocol/openid-connect/token",
+        data={
+            "grant_type": "password",
+            "client_id": idp.audience,
+            "username": username,
+            "password": password,
+        },
+    )
+    response.raise_for_status()
+    return str(response.json()["access_token"])
+
+
+def _open_correction(store: PyrusStore) -> int:
+    task = store.create_form_task(
+        {"id": 1, "first_name": "Бот"},
+        {
+            "form_id": CORRECTIONS_FORM,
+            "fields": [
+                {"id": 1, "value": "Как изменить шаблон?"},
+                {"id": 3, "value": "Настройки → Печатные формы."},
+            ],
+        },
+    )
+    return int(task["id"])
+
+
+def _decision(store: PyrusStore, task_id: int) -> str:
+    from kb_core.sources.pyrus_tasks import field_text
+
+    return field_text(store.tasks[task_id], "u_decision")
+
+
+def test_roles_come_from_groups_and_include_the_lower_ones():
+    mapping = RoleMapping(
+        agent=frozenset({"kb-agents"}),
+        knowledge_owner=frozenset({"kb-owners"}),
+        administrator=frozenset({"kb-admins"}),
+    )
+    assert mapping.role(["kb-agents"]) is Role.AGENT
+    assert mapping.role(["kb-agents", "kb-owners"]) is Role.KNOWLEDGE_OWNER
+    assert mapping.role(["marketing"]) is None
+    owner = Principal("s", groups=frozenset({"kb-owners"}), role=Role.KNOWLEDGE_OWNER)
+    assert owner.may(Role.AGENT) and owner.may(Role.KNOWLEDGE_OWNER)
+    assert not owner.may(Role.ADMINISTRATOR)
+    assert owner.roles == ["agent", "knowledge_owner"]
+
+
+def test_unsigned_forged_expired_and_foreign_tokens_are_refused(
+    client: TestClient, idp: FakeIdentityProvider
+):
+    import jwt
+
+    assert client.get("/api/search", params={"q": "печать"}).status_code == 401
+    claims = {
+        "iss": idp.issuer,
+        "aud": idp.audience,
+        "sub": "x",
+        "groups": ["kb-admins"],
+        "iat": int(time.time()),
+        "exp": int(time.time()) + 300,
+    }
+    unsigned = jwt.encode(claims, None, algorithm="none")
+    refused = client.get("/api/search", params={"q": "печать"}, headers=_bearer(unsigned))
+    assert refused.status_code == 401
+    assert refused.headers["www-authenticate"].startswith("Bearer")
+    forged = jwt.encode(claims, "a-guessed-secret", algorithm="HS256")
+    assert client.get("/api/me", headers=_bearer(forged)).status_code == 401
+    expired = idp.issue(sub="x", groups=["kb-agents"], exp=int(time.time()) - 3600)
+    assert client.get("/api/me", headers=_bearer(expired)).status_code == 401
+    foreign = idp.issue(sub="x", groups=["kb-agents"], aud="another-app")
+    assert client.get("/api/me", headers=_bearer(foreign)).status_code == 401
+    # the same claims, properly signed, pass
+    good = idp.issue(sub="x", groups=["kb-agents"])
+    assert client.get("/api/me", headers=_bearer(good)).json()["roles"] == ["agent"]
+
+
+def test_a_rotated_signing_key_needs_no_restart(idp: FakeIdentityProvider):
+    # Discovery from the issuer, keys from the provider's JWKS over HTTP.
+    verifier = OidcVerifier(idp.issuer, idp.audience, refetch_cooldown_s=0)
+    mapping = RoleMapping(agent=frozenset({"kb-agents"}))
+    before = idp.issue(sub="r", groups=["kb-agents"])
+    assert verifier.principal(before, mapping).role is Role.AGENT
+    idp.rotate()
+    after = idp.issue(sub="r", groups=["kb-agents"])
+    assert verifier.principal(after, mapping).subject == "r"
+    # a key the provider never published
+    import jwt
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    stranger = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    forged = jwt.encode(
+        {"iss": idp.issuer, "aud": idp.audience, "sub": "r", "iat": 1, "exp": 2**31},
+        stranger,
+        algorithm="RS256",
+        headers={"kid": "not-published"},
+    )
+    with pytest.raises(AuthError, match="signing key"):
+        verifier.claims(forged)
+
+
+def test_an_agent_cannot_approve_corrections_and_a_knowledge_owner_can(
+    client: TestClient, idp: FakeIdentityProvider, pyrus: tuple[ServerThread, PyrusStore]
+):
+    store = pyrus[1]
+    task_id = _open_correction(store)
+    agent = _bearer(_login(client, idp, "anna.agent", "pw-a"))
+    owner = _bearer(_login(client, idp, "oleg.owner", "pw-o"))
+    refused = client.post(f"/api/corrections/{task_id}/approve", headers=agent)
+    assert refused.status_code == 403 and "knowledge_owner" in refused.text
+    assert _decision(store, task_id) == ""
+    approved = client.post(f"/api/corrections/{task_id}/approve", headers=owner)
+    assert approved.status_code == 200, approved.text
+    assert _decision(store, task_id) == "Одобрено"
+    # a task of another form is not a correction to approve
+    assert client.post("/api/corrections/1/approve", headers=owner).status_code == 404
+
+
+def test_a_user_without_a_role_is_refused_and_the_page_shows_the_role(
+    client: TestClient, idp: FakeIdentityProvider
+):
+    stranger = _bearer(_login(client, idp, "stranger", "pw-s"))
+    assert client.get("/api/search", params={"q": "печать"}, headers=stranger).status_code == 403
+    assert client.get("/api/me", headers=stranger).json()["roles"] == []
+    owner = _bearer(_login(client, idp, "oleg.owner", "pw-o"))
+    page = client.get("/", headers=owner)
+    assert page.status_code == 200
+    assert 'data-roles="agent knowledge_owner"' in page.text
+    assert "владелец базы знаний" in page.text
+    assert client.get("/api/audit", headers=owner).status_code == 403
+
+
+def test_the_audit_log_records_each_call_without_personal_data(
+    client: TestClient, idp: FakeIdentityProvider, database: Database
+):
+    user = idp.users["anna.agent"]
+    agent = _bearer(_login(client, idp, "anna.agent", "pw-a"))
+    assert client.get("/api/search", params={"q": QUESTION}, headers=agent).status_code == 200
+    answered = client.post("/api/answer", json={"question": QUESTION}, headers=agent)
+    assert answered.status_code == 200
+    feedback = client.post(
+        "/api/feedback", json={"verdict": "helpful", "question": QUESTION}, headers=agent
+    )
+    assert feedback.status_code == 200
+    with database.connection() as conn:
+        rows = conn.execute(
+            "SELECT subject, roles, action, query, status FROM audit_log ORDER BY id"
+        ).fetchall()
+    assert [(r[2], r[4]) for r in rows] == [("search", 200), ("answer", 200), ("feedback", 200)]
+    subjects = {r[0] for r in rows}
+    assert len(subjects) == 1  # one user, one stable pseudonym
+    (subject,) = subjects
+    assert user.subject not in subject and "anna" not in subject
+    for _, roles, _, query, _ in rows:
+        assert roles == ["agent"]
+        assert "шаблон" in query  # the question is kept ...
+        assert "Петров" not in query and "345-67-89" not in query  # ... without the PII
+    with database.connection() as conn:
+        dump = str(conn.execute("SELECT * FROM audit_log").fetchall())
+    assert "anna" not in dump and user.subject not in dump
+
+
+def test_header_mode_trusts_the_authenticating_proxy(
+    oidc_settings: Settings, database: Database, sample_dir: Path
+):
+    run_ingest(database, sample_dir)
+    settings = oidc_settings.model_copy(update={"console_auth": "header"})
+    with TestClient(create_app(settings)) as client:
+        assert client.get("/api/me").status_code == 401
+        me = client.get(
+            "/api/me",
+            headers={"X-Forwarded-User": "oleg", "X-Forwarded-Groups": "kb-owners,staff"},
+        ).json()
+        assert me["roles"] == ["agent", "knowledge_owner"] and me["name"] == "oleg"
