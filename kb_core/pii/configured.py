@@ -43,7 +43,9 @@ def config_signature(config: PiiConfig) -> str:
             config.allow_patterns,
             config.deny,
             config.names,
-            hashlib.sha256("".join(sorted(config.directory)).encode()).hexdigest()[:16],
+            # The people directory is left out: it changes daily, and re-scrubbing every
+            # stored document on each change would re-fetch whole sources; new names
+            # apply to what is fetched next, and `kb index rescrub` applies them to all.
             "recognizers-v2",
         )
     )
