@@ -18,6 +18,7 @@ from psycopg_pool import ConnectionPool
 from bot_api import log_privacy
 from bot_api.console import ConsoleDeps
 from bot_api.console import router as console_router
+from bot_api.events import router as events_router
 from bot_api.webhook import router as webhook_router
 from kb_core.db import Database, open_database
 from kb_core.embeddings import Embedder, query_embedder
@@ -61,6 +62,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app = FastAPI(title="Pyrus KB assistant", version="0.1.0", lifespan=lifespan)
     app.include_router(webhook_router)
     app.include_router(console_router)
+    app.include_router(events_router)
 
     @app.get("/metrics", tags=["ops"], include_in_schema=False)
     def prometheus_metrics() -> Response:

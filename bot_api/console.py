@@ -35,7 +35,7 @@ from kb_core.generation.answer import categories_from_settings
 from kb_core.generation.llm import ChatClient
 from kb_core.index.versions import NoActiveVersion
 from kb_core.models import SearchHit
-from kb_core.search import make_snippet
+from kb_core.search import SearchScope, make_snippet
 from kb_core.search import search as search_kb
 from kb_core.search.hybrid import MODES, Mode, ModelMismatch
 from kb_core.settings import Settings
@@ -152,6 +152,15 @@ class AnswerRequest(BaseModel):
     min_score: float | None = Field(default=None, ge=0.0, description="relevance threshold")
     expand: bool | None = Field(default=None, description="query expansion with synonyms")
     version: int | None = Field(default=None, description="index version (default: active)")
+    sources: list[str] = Field(default_factory=list, description="only these sources")
+    spaces: list[str] = Field(
+        default_factory=list, description="only these Confluence spaces / Jira projects"
+    )
+    forms: list[int] = Field(default_factory=list, description="only these Pyrus forms")
+
+    def query(self) -> ConsoleQuery:
+        fields = self.model_dump(exclude={"sources", "spaces", "forms"})
+        return ConsoleQuery(**fields, scope=SearchScope.of(self.sources, self.spaces, self.forms))
 
 
 class DraftOut(BaseModel):
@@ -266,10 +275,27 @@ async def search(
     min_score: Annotated[float | None, Query(ge=0.0, description="relevance threshold")] = None,
     expand: Annotated[bool | None, Query(description="query expansion with synonyms")] = None,
     version: Annotated[int | None, Query(description="index version (default: active)")] = None,
+    source: Annotated[
+        list[str] | None, Query(description="only these sources (repeat or comma-separate)")
+    ] = None,
+    space: Annotated[
+        list[str] | None, Query(description="only these Confluence spaces / Jira projects")
+    ] = None,
+    form: Annotated[list[int] | None, Query(description="only these Pyrus forms")] = None,
 ) -> list[dict[str, Any]]:
-    """Search the knowledge base; each hit explains its vector, lexical and final score."""
+    """Search the knowledge base; each hit explains its vector, lexical and final score.
+
+    ``source``, ``space`` and ``form`` restrict the hits (a scope); unset: everything."""
     kb = _state(request)
-    query = ConsoleQuery(q, mode=mode, k=k, min_score=min_score, expand=expand, version=version)
+    query = ConsoleQuery(
+        q,
+        mode=mode,
+        k=k,
+        min_score=min_score,
+        expand=expand,
+        version=version,
+        scope=SearchScope.of(source, space, form),
+    )
     options = search_options(kb.settings, query, snippet_chars=kb.settings.search_snippet_chars)
 
     def run() -> list[dict[str, Any]]:
@@ -284,7 +310,7 @@ async def search(
 async def answer(request: Request, _: Engineer, body: AnswerRequest) -> dict[str, Any]:
     """Search with these settings and draft the answer as the bot would (LLM, or
     extractive without one); sources come with highlighted snippets and score breakdowns."""
-    query = ConsoleQuery(**body.model_dump())
+    query = body.query()
     _, out = await run_in_threadpool(_answer, _state(request), query)
     return out
 

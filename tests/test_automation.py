@@ -33,7 +33,14 @@ from kb_core.db import Database
 from kb_core.settings import PROJECT_ROOT, get_settings
 from kb_fakes.server import free_port
 
-SOURCES = {"raw_files", "raw_confluence_pages", "raw_pyrus_tickets", "kb_corrections"}
+SOURCES = {
+    "raw_files",
+    "raw_confluence_pages",
+    "raw_jira_issues",
+    "raw_pyrus_tickets",
+    "kb_corrections",
+    "source_event_updates",
+}
 REFRESH_CHAIN = {
     "cleaned_markdown",
     "pii_free_chunks",

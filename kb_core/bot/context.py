@@ -19,6 +19,7 @@ from kb_core.models import SearchHit
 from kb_core.pii.configured import config_from_settings
 from kb_core.pii.scrubber import Scrubber
 from kb_core.search import options_from_settings
+from kb_core.search.scope import form_scopes
 from kb_core.settings import Settings
 from kb_core.sources import configured
 from kb_core.texts import load_texts
@@ -99,4 +100,5 @@ def bot_context(settings: Settings) -> BotContext:
         category_field=CategoryField(pyrus, settings.bot_category_field or None),
         classifier=classifier,
         corrections=CorrectionFiling.from_settings(settings, texts),
+        form_scopes=form_scopes(settings.bot_form_scopes),
     )

@@ -14,9 +14,9 @@ import logging
 import socket
 import threading
 import time
-from collections.abc import Callable, Collection, Iterator
+from collections.abc import Callable, Collection, Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 
 import psycopg
@@ -30,7 +30,7 @@ from kb_core.categorize.classifier import Prediction, TicketClassifier
 from kb_core.embeddings.base import Embedder
 from kb_core.index.versions import VersionInfo, active_version
 from kb_core.models import SearchHit
-from kb_core.search import SearchOptions, search
+from kb_core.search import SearchOptions, SearchScope, search
 from kb_core.sources.pyrus_tasks import TicketFields, comment_history
 
 log = logging.getLogger(__name__)
@@ -82,6 +82,7 @@ class BotContext:
     category_field: CategoryField | None = None
     classifier: TicketClassifier | None = None
     corrections: CorrectionFiling | None = None
+    form_scopes: Mapping[int, SearchScope] = field(default_factory=dict)  # issue 24
 
 
 def job_marker(job: Job) -> str:
@@ -117,7 +118,9 @@ def process_job(conn: psycopg.Connection[Any], job: Job, ctx: BotContext) -> Out
     query = ctx.scrub(build_query(task, job.trigger, ctx.fields, ctx.bot_ids))
     version = active_version(conn, ctx.search_options.namespace)
     t0 = time.perf_counter()
-    hits = search(conn, ctx.embedder, query, replace(ctx.search_options, version=version.id))
+    scope = ctx.form_scopes.get(int(task.get("form_id") or 0))
+    options = replace(ctx.search_options, version=version.id, scope=scope)
+    hits = search(conn, ctx.embedder, query, options)
     retrieval_s = time.perf_counter() - t0
     metrics.RETRIEVAL_SECONDS.observe(retrieval_s)
     t1 = time.perf_counter()

@@ -18,7 +18,7 @@ from kb_core.generation import GenerationOptions, generate
 from kb_core.generation.llm import ChatClient
 from kb_core.generation.schema import GeneratedAnswer
 from kb_core.models import SearchHit
-from kb_core.search import options_from_settings
+from kb_core.search import SearchScope, options_from_settings
 from kb_core.search import search as search_kb
 from kb_core.search.hybrid import Mode, SearchOptions
 from kb_core.settings import Settings
@@ -33,6 +33,7 @@ class ConsoleQuery:
     min_score: float | None = None  # None: as configured (KB_SEARCH_MIN_SCORE)
     expand: bool | None = None  # query expansion; None: as configured
     version: int | None = None  # None: the active version
+    scope: SearchScope | None = None  # issue 24: sources / spaces / forms (None: all)
 
 
 @dataclass(frozen=True)
@@ -53,6 +54,7 @@ def search_options(settings: Settings, query: ConsoleQuery, *, snippet_chars: in
         min_score=query.min_score,
         version=query.version,
         snippet_chars=snippet_chars,
+        scope=query.scope,
     )
     if query.expand is not None:
         options = replace(options, synonyms_path=settings.synonyms_path if query.expand else None)

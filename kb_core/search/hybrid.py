@@ -26,6 +26,7 @@ from kb_core.search.boosts import NO_BOOSTS, Boosts, document_boosts
 from kb_core.search.candidates import Candidate
 from kb_core.search.lexical import POSTINGS_PER_TERM, bm25_candidates
 from kb_core.search.query import SynonymDictionary
+from kb_core.search.scope import SCOPE_POOL_FACTOR, SearchScope, documents_in_scope
 from kb_core.search.vector import vector_candidates
 from kb_core.settings import Settings
 
@@ -61,6 +62,7 @@ class SearchOptions:
     boosts: Boosts = NO_BOOSTS
     synonyms_path: Path | None = None  # query expansion dictionary (None: off)
     expansion_weight: float = 0.25  # of an added synonym's BM25 contribution
+    scope: SearchScope | None = None  # issue 24: sources / spaces / forms (None: all)
 
 
 def make_snippet(text: str, limit: int) -> str:
@@ -151,6 +153,9 @@ def search(
     )
     text = expansion.normalized if expansion is not None else query
     pool = max(options.k, options.candidates)
+    scoped = options.scope is not None and not options.scope.empty
+    if scoped:
+        pool *= SCOPE_POOL_FACTOR
     vector: list[Candidate] = []
     lexical: list[Candidate] = []
     model_matches = version.embedding_model == embedder.model_id
@@ -192,6 +197,12 @@ def search(
             extra_weight=options.expansion_weight,
             postings_per_term=options.postings_per_term,
         )
+    if scoped and options.scope is not None:
+        admitted = documents_in_scope(
+            conn, {c.document_id for c in (*vector, *lexical)}, options.scope
+        )
+        vector = [c for c in vector if c.document_id in admitted]
+        lexical = [c for c in lexical if c.document_id in admitted]
     vec_docs, lex_docs = best_per_document(vector), best_per_document(lexical)
     vec_scores = {doc: c.score for doc, c in vec_docs.items()}
     lex_scores = {doc: c.score for doc, c in lex_docs.items()}
