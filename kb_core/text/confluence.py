@@ -83,7 +83,7 @@ def _param(macro: Tag, name: str) -> str:
 
 def _macro_label(macro: Tag, name: str) -> str:
     """``[макрос NAME: key=value, …]`` with the parameters that are plain text."""
-    params = []
+    params: list[str] = []
     for child in macro.find_all("ac:parameter", recursive=False):
         if child.find(True) is not None:  # a user, page or space reference: not plain
             continue
@@ -192,14 +192,14 @@ class _Rewriter:
         else:
             # Unknown (often a plugin's, e.g. drawio): a label with its name and plain
             # parameters says something was here, and may be what a reader searches for.
-            label = self.new("p", _macro_label(tag, name))
+            marker = self.new("p", _macro_label(tag, name))
             if rich is not None:
-                self.replace_with_children(tag, rich, [label])
+                self.replace_with_children(tag, rich, [marker])
             elif plain is not None:
                 code = self.code_block(plain.get_text(), "")
-                self.replace_with_children(tag, None, [label, code])
+                self.replace_with_children(tag, None, [marker, code])
             else:
-                tag.replace_with(label)
+                tag.replace_with(marker)
 
     def link(self, tag: Tag) -> None:
         plain = _child(tag, "ac:plain-text-link-body")
