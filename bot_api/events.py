@@ -47,9 +47,11 @@ async def confluence_webhook(request: Request, kb: State) -> dict[str, Any]:
     """Confluence webhook (page created/updated/removed, attachment created, …)."""
     settings = kb.settings
     body = await _read_limited(request, settings.bot_webhook_max_bytes)
-    secret = settings.events_secret.get_secret_value() if settings.events_secret else ""
+    secret = settings.events_webhook_key.get_secret_value() if settings.events_webhook_key else ""
     if not valid_hub_signature(body, request.headers.get("X-Hub-Signature"), secret):
-        raise HTTPException(401, detail="invalid or missing X-Hub-Signature (KB_EVENTS_SECRET)")
+        raise HTTPException(
+            401, detail="invalid or missing X-Hub-Signature (KB_EVENTS_WEBHOOK_KEY)"
+        )
     try:
         event = confluence_event(body)
     except EventError as exc:

@@ -291,7 +291,7 @@ class Settings(BaseSettings):
         default=200_000, ge=100, description="Markdown kept per attachment (the rest is cut)."
     )
     # issue 24: source events (webhooks)
-    events_secret: SecretStr | None = Field(
+    events_webhook_key: SecretStr | None = Field(
         default=None,
         description="Secret of the Confluence webhooks (X-Hub-Signature); unset: the "
         "Confluence events endpoint refuses everything.",

@@ -10,7 +10,7 @@ leaves scrubbing, embedding, evaluation and promotion to the usual downstream st
 nightly sync stays the safety net for anything an event missed.
 
 Signatures: Confluence sends ``X-Hub-Signature: sha256=<hex>`` (HMAC-SHA256 of the raw
-body with the webhook's secret, ``KB_EVENTS_SECRET``); Pyrus signs with the bot's
+body with the webhook's secret, ``KB_EVENTS_WEBHOOK_KEY``); Pyrus signs with the bot's
 security key (``X-Pyrus-Sig``, HMAC-SHA1), as for the bot's own webhook.
 """
 
