@@ -20,6 +20,7 @@ from bot_api import log_privacy, observability
 from bot_api.console import ConsoleDeps
 from bot_api.console import router as console_router
 from bot_api.console_roles import router as console_roles_router
+from bot_api.events import router as events_router
 from bot_api.webhook import router as webhook_router
 from kb_core.bot.worker import WorkerHealth
 from kb_core.db import Database, DatabaseError, open_database
@@ -70,6 +71,7 @@ def create_app(
     app.include_router(webhook_router)
     app.include_router(console_router)
     app.include_router(console_roles_router)
+    app.include_router(events_router)
 
     # The database down or restarting is a fast, explicit 503 on every route (the pool
     # waits at most KB_DB_POOL_TIMEOUT_S), not a 500 after half a minute. Pyrus retries a

@@ -18,7 +18,7 @@ import secrets
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import cached_property
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -39,7 +39,7 @@ from kb_core.generation.answer import categories_from_settings
 from kb_core.generation.llm import ChatClient
 from kb_core.index.versions import NoActiveVersion
 from kb_core.models import SearchHit
-from kb_core.search import make_snippet
+from kb_core.search import SearchScope, make_snippet
 from kb_core.search import search as search_kb
 from kb_core.search.hybrid import MODES, Mode, ModelMismatch
 from kb_core.settings import Settings
@@ -165,6 +165,15 @@ class AnswerRequest(BaseModel):
     version: Id | None = Field(default=None, description="index version (default: active)")
     opt_query: bool | None = Field(default=None, description="LLM query optimisation")
     rerank: bool | None = Field(default=None, description="LLM or cross-encoder reranking")
+    sources: list[str] = Field(default_factory=list, description="only these sources")
+    spaces: list[str] = Field(
+        default_factory=list, description="only these Confluence spaces / Jira projects"
+    )
+    forms: list[int] = Field(default_factory=list, description="only these Pyrus forms")
+
+    def query(self) -> ConsoleQuery:
+        fields = self.model_dump(exclude={"sources", "spaces", "forms"})
+        return ConsoleQuery(**fields, scope=SearchScope.of(self.sources, self.spaces, self.forms))
 
 
 class DraftOut(BaseModel):
@@ -281,8 +290,17 @@ async def search(
     version: Annotated[
         int | None, Query(ge=0, le=INT64_MAX, description="index version (default: active)")
     ] = None,
+    source: Annotated[
+        list[str] | None, Query(description="only these sources (repeat or comma-separate)")
+    ] = None,
+    space: Annotated[
+        list[str] | None, Query(description="only these Confluence spaces / Jira projects")
+    ] = None,
+    form: Annotated[list[int] | None, Query(description="only these Pyrus forms")] = None,
 ) -> list[dict[str, Any]]:
-    """Search the knowledge base; each hit explains its vector, lexical and final score."""
+    """Search the knowledge base; each hit explains its vector, lexical and final score.
+
+    ``source``, ``space`` and ``form`` restrict the hits (a scope); unset: everything."""
     kb = _state(request)
     q = clean_text(q)
     if not q.strip():
@@ -295,6 +313,7 @@ async def search(
         expand=expand,
         version=version,
         reader_groups=user.groups,
+        scope=SearchScope.of(source, space, form),
     )
     options = search_options(kb.settings, query, snippet_chars=kb.settings.search_snippet_chars)
 
@@ -310,7 +329,7 @@ async def search(
 async def answer(request: Request, user: Agent, body: AnswerRequest) -> dict[str, Any]:
     """Search with these settings and draft the answer as the bot would (LLM, or
     extractive without one); sources come with highlighted snippets and score breakdowns."""
-    query = ConsoleQuery(**body.model_dump(), reader_groups=user.groups)
+    query = replace(body.query(), reader_groups=user.groups)
 
     def run() -> dict[str, Any]:
         with audited(request, user, "answer", body.question):

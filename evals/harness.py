@@ -242,6 +242,19 @@ def worst_cases(rows: Sequence[dict[str, Any]], n: int = 10) -> list[dict[str, A
     return hybrid[:n]
 
 
+def scoped_keys(conn: Any, scope: Any) -> set[str]:
+    """``source:external_id`` of the live documents a search scope admits."""
+    from psycopg import sql
+
+    from kb_core.search.scope import scope_clause
+
+    query = sql.SQL(
+        "SELECT d.source || ':' || d.external_id FROM documents d "
+        "WHERE d.deleted_at IS NULL AND {clause}"
+    ).format(clause=scope_clause(scope))
+    return {str(row[0]) for row in conn.execute(query)}
+
+
 def run_eval(
     conn: Any,
     embedder: Any,
@@ -254,10 +267,14 @@ def run_eval(
     config: GateConfig | None = None,
     progress: Callable[[int, int], None] = lambda done, total: None,
     answer_modes: Sequence[str] = (),
+    scope: Any = None,
 ) -> EvalRun:
     """Evaluate ``version``, compare with ``baseline_version`` (evaluated now if it has
     no stored run on this golden set), store and return the run. ``answer_modes`` (of
-    :data:`ANSWER_MODES`) are evaluated besides the retrieval modes."""
+    :data:`ANSWER_MODES`) are evaluated besides the retrieval modes.
+
+    ``scope`` (a :class:`kb_core.search.SearchScope`) evaluates search restricted to a
+    part of the knowledge base, as a scoped bot or console would search it."""
     from kb_core.generation.llm import ChatClient
     from kb_core.generation.rerank import AnswerSteps
     from kb_core.search import options_from_settings
@@ -271,8 +288,10 @@ def run_eval(
     # golden set written for another knowledge base measures nothing here, while a
     # candidate that lost documents the active version has is measured (and fails).
     present = document_keys(conn, [v for v in (version, baseline_version) if v is not None])
+    if scope is not None and not scope.empty:
+        present &= scoped_keys(conn, scope)  # a case outside the scope measures nothing
     cases = [c for c in all_cases if c.relevant & present]
-    base_options = options_from_settings(settings, k=10)
+    base_options = options_from_settings(settings, k=10, scope=scope)
 
     unknown = [m for m in answer_modes if m not in ANSWER_MODES]
     if unknown:

@@ -21,6 +21,7 @@ from kb_assets.resources import (
     DatabaseResource,
     EmbedderResource,
     FilesSourceResource,
+    JiraResource,
     NotificationsResource,
     PyrusResource,
 )
@@ -51,10 +52,15 @@ from kb_core.pii.verifier import Verifier
 from kb_core.search.access import form_audiences, parse_group_map
 from kb_core.settings import get_settings, split_list
 from kb_core.sources import configured
+from kb_core.sources.attachments import SOURCE_NAME as ATTACHMENT_SOURCE
+from kb_core.sources.attachments import fetch_attachments, known_attachments
 from kb_core.sources.confluence import SOURCE_NAME as CONFLUENCE_SOURCE
-from kb_core.sources.confluence import fetch_changes
+from kb_core.sources.confluence import ConfluenceClient, ConfluenceFetch, fetch_changes
 from kb_core.sources.cursor import SyncCursor
+from kb_core.sources.events import apply_events, pending_events
 from kb_core.sources.files import SOURCE_NAME as FILES_SOURCE
+from kb_core.sources.jira import SOURCE_NAME as JIRA_SOURCE
+from kb_core.sources.jira import fetch_changes as fetch_jira_changes
 from kb_core.sources.pyrus_sync import fetch_corrections, fetch_tickets
 from kb_core.sources.pyrus_tasks import CORRECTIONS_SOURCE, TICKETS_SOURCE
 from kb_core.text.chunking import ChunkerConfig
@@ -255,19 +261,21 @@ def raw_confluence_pages(
             now=_now(),
             overlap=configured.overlap(settings),
             listing_interval=configured.listing_interval(settings),
+            comments=settings.confluence_comments,
             space_groups=parse_group_map(
                 settings.confluence_space_groups, "KB_CONFLUENCE_SPACE_GROUPS"
             ),
         )
+        counts, report = _write_incremental(
+            context,
+            database,
+            CONFLUENCE_SOURCE,
+            [page.as_document() for page in fetch.pages],
+            fetch.live_ids,
+            fetch.cursor,
+        )
+        attachments = _sync_attachments(context, database, client, fetch)
         retries = client.http.retries
-    counts, report = _write_incremental(
-        context,
-        database,
-        CONFLUENCE_SOURCE,
-        [page.as_document() for page in fetch.pages],
-        fetch.live_ids,
-        fetch.cursor,
-    )
     with database.connection() as conn:
         sync_access(conn, CONFLUENCE_SOURCE, fetch.access, origin="confluence")
     context.log.info(f"Confluence {fetch.mode} sync: {counts}")
@@ -280,6 +288,111 @@ def raw_confluence_pages(
             deletions_checked=fetch.live_ids is not None,
             http_retries=retries,
             spaces=", ".join(confluence.spaces),
+            **attachments,
+        )
+    )
+
+
+def _sync_attachments(
+    context: dg.AssetExecutionContext,
+    database: DatabaseResource,
+    client: ConfluenceClient,
+    fetch: ConfluenceFetch,
+) -> dict[str, object]:
+    """Attachments of the pages just fetched; per-file errors go to the metadata."""
+    settings = get_settings()
+    if not settings.confluence_attachments:
+        return {"attachments_enabled": False}
+    with database.connection() as conn:
+        known = known_attachments(conn)
+    result = fetch_attachments(
+        client, fetch.pages, known, fetch.live_ids, configured.attachment_rules(settings)
+    )
+    report = PrepareReport()
+    with _preparer(context, database) as prepare, database.connection() as conn:
+        counts = sync_source(
+            conn,
+            ATTACHMENT_SOURCE,
+            result.documents,
+            full_listing=False,
+            live_ids=result.live_ids,
+            max_delete_fraction=settings.sync_max_delete_fraction,
+            prepare=prepare,
+            report=report,
+        )
+        # An attachment is readable by whoever may read its page.
+        sync_access(
+            conn,
+            ATTACHMENT_SOURCE,
+            {
+                doc.external_id: fetch.access.get(str(doc.metadata.get("page_id")))
+                for doc in result.documents
+            },
+            origin="confluence",
+        )
+    _log_failures(context, report)
+    for error in result.errors:
+        context.log.warning(f"attachment not indexed: {error}")
+    return {
+        "attachments_new": counts.new,
+        "attachments_changed": counts.changed,
+        "attachments_deleted": counts.deleted,
+        "attachments_downloaded": result.downloaded,
+        "attachments_bytes": result.downloaded_bytes,
+        "attachments_per_second": round(result.per_second, 1),
+        "attachments_skipped": dg.MetadataValue.json(dict(result.skipped)),
+        "attachment_errors": dg.MetadataValue.json(result.errors[:100]),
+    }
+
+
+@dg.asset(
+    group_name="sources",
+    description="Resolved issues of the configured Jira projects as question + resolution "
+    "documents, synced incrementally (JQL updated with an overlap); issues no longer "
+    "resolved in the projects are soft-deleted.",
+    kinds={"postgres"},
+    automation_condition=DAILY_SOURCE_REFRESH,
+)
+def raw_jira_issues(
+    context: dg.AssetExecutionContext, database: DatabaseResource, jira: JiraResource
+) -> dg.MaterializeResult:
+    if not jira.enabled:
+        context.log.info("Jira not configured (KB_JIRA_URL / _PROJECTS): skipped")
+        return dg.MaterializeResult(metadata={"enabled": False})
+    settings = jira.settings
+    cursor = _cursor(database, JIRA_SOURCE)
+    started = time.perf_counter()
+    with jira.client() as client:
+        fetch = fetch_jira_changes(
+            client,
+            jira.projects,
+            cursor,
+            now=_now(),
+            overlap=configured.overlap(settings),
+            listing_interval=configured.listing_interval(settings),
+        )
+        retries = client.http.retries
+    counts, report = _write_incremental(
+        context,
+        database,
+        JIRA_SOURCE,
+        [issue.as_document(jira.bot_accounts) for issue in fetch.issues],
+        fetch.live_ids,
+        fetch.cursor,
+    )
+    seconds = time.perf_counter() - started
+    context.log.info(f"Jira {fetch.mode} sync: {counts} in {seconds:.2f}s")
+    return dg.MaterializeResult(
+        metadata=_counts_metadata(
+            counts,
+            report,
+            mode=fetch.mode,
+            fetched=len(fetch.issues),
+            deletions_checked=fetch.live_ids is not None,
+            http_retries=retries,
+            projects=", ".join(jira.projects),
+            seconds=round(seconds, 3),
+            issues_per_second=round(len(fetch.issues) / max(seconds, 1e-9), 1),
         )
     )
 
@@ -367,8 +480,73 @@ def kb_corrections(
 
 
 @dg.asset(
+    group_name="sources",
+    description="Pages and tickets named by pending source events (Confluence webhooks, "
+    "Pyrus ticket closed), refreshed one by one; started by the events sensor within "
+    "minutes, and nightly as a retry.",
+    kinds={"postgres"},
+    automation_condition=DAILY_SOURCE_REFRESH,
+)
+def source_event_updates(
+    context: dg.AssetExecutionContext,
+    database: DatabaseResource,
+    confluence: ConfluenceResource,
+    pyrus: PyrusResource,
+) -> dg.MaterializeResult:
+    settings = get_settings()
+    with database.connection() as conn:
+        events = pending_events(conn)
+    if not events:
+        return dg.MaterializeResult(metadata={"events": 0})
+    confluence_client = confluence.client() if confluence.enabled else None
+    pyrus_client = pyrus.client() if pyrus.enabled else None
+    try:
+        with _preparer(context, database) as prepare, database.connection() as conn:
+            result = apply_events(
+                conn,
+                events,
+                confluence=confluence_client,
+                spaces=confluence.spaces,
+                comments=settings.confluence_comments,
+                attachments=configured.attachment_rules(settings)
+                if settings.confluence_attachments
+                else None,
+                pyrus=pyrus_client,
+                tickets=configured.ticket_builder(settings) if pyrus.enabled else None,
+                prepare=prepare,
+                space_groups=parse_group_map(
+                    settings.confluence_space_groups, "KB_CONFLUENCE_SPACE_GROUPS"
+                ),
+            )
+    finally:
+        if confluence_client is not None:
+            confluence_client.close()
+        if pyrus_client is not None:
+            pyrus_client.close()
+    for error in result.errors:
+        context.log.warning(f"event not applied: {error}")
+    return dg.MaterializeResult(
+        metadata={
+            "events": result.events,
+            "pages_written": result.pages_written,
+            "pages_removed": result.pages_removed,
+            "attachments_written": result.attachments_written,
+            "tickets_written": result.tickets_written,
+            "errors": dg.MetadataValue.json(result.errors[:50]),
+        }
+    )
+
+
+@dg.asset(
     group_name="knowledge_base",
-    deps=[raw_files, raw_confluence_pages, raw_pyrus_tickets, kb_corrections],
+    deps=[
+        raw_files,
+        raw_confluence_pages,
+        raw_jira_issues,
+        raw_pyrus_tickets,
+        kb_corrections,
+        source_event_updates,
+    ],
     description="Live documents left without scrubbed Markdown (converted and scrubbed "
     "by the sync, before storing).",
     kinds={"postgres"},
@@ -681,6 +859,8 @@ SOURCE_ASSETS = [
     raw_confluence_pages,
     raw_pyrus_tickets,
     kb_corrections,
+    raw_jira_issues,
+    source_event_updates,
 ]
 INGEST_ASSETS = [
     *SOURCE_ASSETS,

@@ -11,6 +11,7 @@ from kb_assets.resources import (
     DatabaseResource,
     EmbedderResource,
     FilesSourceResource,
+    JiraResource,
     NotificationsResource,
     PyrusResource,
 )
@@ -37,6 +38,7 @@ def build_resources(
         ),
         "confluence": ConfluenceResource(),
         "pyrus": PyrusResource(),
+        "jira": JiraResource(),
         "notifications": NotificationsResource(),
     }
 

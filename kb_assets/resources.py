@@ -20,6 +20,7 @@ from kb_core.settings import Settings, get_settings, split_list
 from kb_core.sources import configured
 from kb_core.sources.confluence import ConfluenceClient
 from kb_core.sources.files import iter_files
+from kb_core.sources.jira import JiraClient
 from kb_core.sources.pyrus import PyrusClient
 
 
@@ -99,6 +100,25 @@ class ConfluenceResource(_SettingsBacked):
 
     def client(self) -> ConfluenceClient:
         return configured.confluence_client(self.settings)
+
+
+class JiraResource(_SettingsBacked):
+    """Resolved issues of the configured Jira projects (KB_JIRA_*)."""
+
+    @property
+    def enabled(self) -> bool:
+        return configured.jira_enabled(self.settings)
+
+    @property
+    def projects(self) -> list[str]:
+        return split_list(self.settings.jira_projects)
+
+    @property
+    def bot_accounts(self) -> frozenset[str]:
+        return frozenset(split_list(self.settings.jira_bot_accounts))
+
+    def client(self) -> JiraClient:
+        return configured.jira_client(self.settings)
 
 
 class PyrusResource(_SettingsBacked):

@@ -18,11 +18,12 @@ import json
 
 import dagster as dg
 
-from kb_assets.assets import kb_corrections
+from kb_assets.assets import kb_corrections, source_event_updates
 from kb_assets.resources import DatabaseResource, NotificationsResource, PyrusResource
 from kb_core.notify import run_failure_text, title
 from kb_core.settings import get_settings
 from kb_core.sources import configured
+from kb_core.sources.events import pending_events
 from kb_core.sources.pyrus_sync import corrections_pending
 
 corrections_refresh = dg.define_asset_job(
@@ -63,6 +64,36 @@ def corrections_sensor(
     )
 
 
+events_refresh = dg.define_asset_job(
+    "events_refresh",
+    selection=dg.AssetSelection.assets(source_event_updates).downstream(),
+    description="Pages and tickets named by source events through scrubbing, indexing, "
+    "evaluation and promotion.",
+)
+
+
+@dg.sensor(
+    job=events_refresh,
+    minimum_interval_seconds=get_settings().events_poll_s,
+    default_status=dg.DefaultSensorStatus.RUNNING,
+    description="Starts events_refresh when webhooks left source events pending.",
+)
+def source_events_sensor(
+    context: dg.SensorEvaluationContext, database: DatabaseResource
+) -> dg.RunRequest | dg.SkipReason:
+    with database.connection() as conn:
+        pending = pending_events(conn)
+    if not pending:
+        return dg.SkipReason("no pending source events")
+    # The newest pending id is the key: new events start a new run, a tick that sees the
+    # same events (their run still going) does not start another.
+    newest = max(event_id for event_id, _ in pending)
+    context.log.info(f"{len(pending)} source events pending (newest {newest})")
+    return dg.RunRequest(
+        run_key=f"events-{newest}", tags={"kb/trigger": "events", "kb/events": str(len(pending))}
+    )
+
+
 @dg.run_failure_sensor(
     name="notify_run_failures",
     default_status=dg.DefaultSensorStatus.RUNNING,
@@ -92,5 +123,5 @@ def notify_run_failures(
     )
 
 
-SENSORS = [corrections_sensor, notify_run_failures]
-JOBS = [corrections_refresh]
+SENSORS = [corrections_sensor, source_events_sensor, notify_run_failures]
+JOBS = [corrections_refresh, events_refresh]

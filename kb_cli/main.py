@@ -278,18 +278,30 @@ def search_command(
     k: Annotated[int, typer.Option("--k", min=1, max=100, help="Number of hits.")] = 5,
     mode: Annotated[str | None, typer.Option(help="hybrid, vector or lexical.")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print hits as a JSON list.")] = False,
+    source: Annotated[
+        list[str] | None,
+        typer.Option("--source", help="Only these sources (confluence, jira, pyrus, …)."),
+    ] = None,
+    space: Annotated[
+        list[str] | None,
+        typer.Option("--space", help="Only these Confluence spaces / Jira projects."),
+    ] = None,
+    form: Annotated[
+        list[int] | None, typer.Option("--form", help="Only tickets of these Pyrus forms.")
+    ] = None,
 ) -> None:
     """Search the knowledge base (hybrid by default; every hit explains its score)."""
     from kb_core.embeddings import query_embedder
     from kb_core.index.versions import NoActiveVersion
-    from kb_core.search import MODES, options_from_settings, search
+    from kb_core.search import MODES, SearchScope, options_from_settings, search
     from kb_core.search.hybrid import ModelMismatch
 
     if mode is not None and mode not in MODES:
         raise typer.BadParameter(f"mode must be one of {', '.join(MODES)}")
     settings = get_settings()
     db = open_database(settings)
-    options = options_from_settings(settings, mode=mode, k=k)
+    scope = SearchScope.of(source, space, form)
+    options = options_from_settings(settings, mode=mode, k=k, scope=scope)
     with db.connection() as conn:
         try:
             hits = search(conn, query_embedder(settings), query, options)
@@ -751,24 +763,45 @@ def eval_golden(
         ),
     ] = "hybrid",
     as_json: Annotated[bool, typer.Option("--json", help="Print the metrics as JSON.")] = False,
+    golden: Annotated[
+        list[Path] | None,
+        typer.Option("--golden", help="Golden set file(s) instead of KB_EVAL_GOLDEN_PATHS."),
+    ] = None,
+    source: Annotated[
+        list[str] | None, typer.Option("--source", help="Evaluate search within these sources.")
+    ] = None,
+    space: Annotated[
+        list[str] | None,
+        typer.Option("--space", help="… within these Confluence spaces / Jira projects."),
+    ] = None,
+    form: Annotated[list[int] | None, typer.Option("--form", help="… within these forms.")] = None,
 ) -> None:
     """Evaluate the ACTIVE index version on the golden sets (KB_EVAL_GOLDEN_PATHS); the run
     is stored with the others, so `kb eval report` and `kb eval cases` show it. Answer
     modes report the share of lint-clean drafts, chrF and similarity against the naive
-    baseline measured on the same hits."""
+    baseline measured on the same hits. With --source/--space/--form search is restricted
+    to that scope (and only cases answerable in it count)."""
     from rich.progress import Progress
 
     from evals.harness import ANSWER_MODES, run_eval
     from kb_assets.evaluation import answer_scorer, gate_config, golden_paths
     from kb_core.embeddings import query_embedder
     from kb_core.index.versions import NoActiveVersion, active_version
-    from kb_core.search import MODES
+    from kb_core.search import MODES, SearchScope
 
     known = (*MODES, *ANSWER_MODES)
     modes = list(known) if mode == "all" else [mode]
     if any(m not in known for m in modes):
         raise typer.BadParameter(f"mode must be one of {', '.join(known)} or all")
     settings = get_settings()
+    if golden:
+        missing = [str(p) for p in golden if not p.is_file()]
+        if missing:
+            raise typer.BadParameter(f"golden set not found: {', '.join(missing)}")
+        settings = settings.model_copy(
+            update={"eval_golden_paths": ",".join(str(p.resolve()) for p in golden)}
+        )
+    scope = SearchScope.of(source, space, form)
     paths = golden_paths(settings)
     if not paths:
         raise typer.BadParameter(f"no golden set found in {settings.eval_golden_paths}")
@@ -793,6 +826,7 @@ def eval_golden(
                 config=gate_config(settings),
                 progress=lambda done, total: bar.update(task, completed=done, total=total),
                 answer_modes=[m for m in modes if m in ANSWER_MODES],
+                scope=None if scope.empty else scope,
             )
     report: dict[str, object] = (
         run.metrics[modes[0]] if len(modes) == 1 else {m: run.metrics[m] for m in modes}

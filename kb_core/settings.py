@@ -281,6 +281,55 @@ class Settings(BaseSettings):
         "(its REST API does not list them): 'SPACE:group,group;SPACE2:group'. Page view "
         "restrictions are read from Confluence itself. Unlisted spaces: every reader.",
     )
+    # issue 24: Jira source
+    jira_url: str | None = Field(
+        default=None,
+        description="Jira base URL (Cloud: https://SITE.atlassian.net). Unset: the source is off.",
+    )
+    jira_projects: str = Field(
+        default="", description="Comma-separated project keys whose resolved issues are indexed."
+    )
+    jira_token: SecretStr | None = Field(
+        default=None, description="Server/Data Center personal access token, or Cloud API token."
+    )
+    jira_email: str | None = Field(
+        default=None, description="Cloud only: account e-mail for Basic auth with the API token."
+    )
+    jira_api_version: Literal["2", "3"] = Field(
+        default="2", description="REST API version: 2 (wiki markup) or 3 (Cloud, ADF bodies)."
+    )
+    jira_page_limit: int = Field(default=50, ge=1, le=100, description="Issues per search request.")
+    jira_bot_accounts: str = Field(
+        default="",
+        description="Comma-separated Jira user names/account ids whose comments are bots'.",
+    )
+    # issue 24: page comments and attachments
+    confluence_comments: bool = Field(
+        default=True,
+        description="Append footer and resolved inline comments to their page's document.",
+    )
+    confluence_attachments: bool = Field(
+        default=True, description="Index page attachments of the configured types as documents."
+    )
+    attachment_types: str = Field(
+        default="pdf,docx,xlsx,pptx,txt,log,csv,md,html",
+        description="Comma-separated attachment extensions converted to documents.",
+    )
+    attachment_max_bytes: int = Field(
+        default=20_000_000, ge=1, description="Larger attachments are skipped and counted."
+    )
+    attachment_max_chars: int = Field(
+        default=200_000, ge=100, description="Markdown kept per attachment (the rest is cut)."
+    )
+    # issue 24: source events (webhooks)
+    events_webhook_key: SecretStr | None = Field(
+        default=None,
+        description="Secret of the Confluence webhooks (X-Hub-Signature); unset: the "
+        "Confluence events endpoint refuses everything.",
+    )
+    events_poll_s: int = Field(
+        default=30, ge=5, description="How often the events sensor looks for pending events."
+    )
 
     # -- Pyrus -----------------------------------------------------------------------------
     pyrus_api_url: str = Field(
@@ -415,9 +464,16 @@ class Settings(BaseSettings):
         description="Comma-separated hosts whose links a draft may contain even when no "
         "cited source does (e.g. help.example.com).",
     )
+    # issue 24: scoped search per helpdesk form
+    bot_form_scopes: str = Field(
+        default="",
+        description="Per Pyrus form, the part of the knowledge base the bot searches (JSON: "
+        '{"321": {"sources": ["confluence", "jira"], "spaces": ["SUP"]}}); unlisted: all.',
+    )
     # -- evaluation gate ------------------------------------------------------------------
     eval_golden_paths: str = Field(
-        default="evals/golden/sample.jsonl,evals/golden/regressions.jsonl",
+        default="evals/golden/sample.jsonl,evals/golden/regressions.jsonl,"
+        "evals/golden/jira.jsonl,evals/golden/attachments.jsonl",
         description="Golden sets the candidate is evaluated on (comma-separated, relative "
         "to the repository; missing files are skipped).",
     )
@@ -741,6 +797,14 @@ class Settings(BaseSettings):
     @classmethod
     def _expand(cls, value: Path | None) -> Path | None:
         return value.expanduser().resolve() if value is not None else None
+
+    @field_validator("bot_form_scopes")
+    @classmethod
+    def _valid_form_scopes(cls, value: str) -> str:
+        from kb_core.search.scope import form_scopes
+
+        form_scopes(value)  # a mistake fails at start-up, not at the first ticket
+        return value
 
     @model_validator(mode="after")
     def _check_overlap(self) -> Settings:

@@ -31,6 +31,23 @@ SAMPLE_DIR = Path(__file__).resolve().parent.parent / "samples" / "confluence"
 
 
 @dataclass
+class FakeAttachment:
+    id: str
+    filename: str
+    data: bytes
+    media_type: str = "application/octet-stream"
+    version: int = 1
+
+
+@dataclass
+class FakeComment:
+    id: str
+    body: str
+    location: str = "footer"  # footer | inline
+    resolved: bool = False
+
+
+@dataclass
 class FakePage:
     id: str
     space: str
@@ -44,6 +61,8 @@ class FakePage:
     # creates no new page version, as in Confluence.
     read_groups: list[str] | None = None
     read_users: list[str] = field(default_factory=list)
+    attachments: list[FakeAttachment] = field(default_factory=list)
+    comments: list[FakeComment] = field(default_factory=list)
 
 
 def restriction_json(page: FakePage) -> dict[str, Any]:
@@ -85,7 +104,25 @@ class ConfluenceStore:
             )
             for item in manifest
         ]
-        return cls(pages)
+        store = cls(pages)
+        attachments = directory / "attachments.json"
+        if attachments.exists():
+            store.seed_attachments(json.loads(attachments.read_text("utf-8")))
+        return store
+
+    def seed_attachments(self, manifest: list[dict[str, Any]]) -> None:
+        """Sample attachments described as text: PDF and DOCX are built, not committed."""
+        from kb_fakes.documents import docx_bytes, pdf_bytes
+
+        for item in manifest:
+            if "pdf" in item:
+                data = pdf_bytes(list(item["pdf"]))
+            elif "docx" in item:
+                spec = item["docx"]
+                data = docx_bytes(spec["title"], spec["paragraphs"], spec.get("table"))
+            else:
+                data = str(item["text"]).encode("utf-8")
+            self.attach(item["page_id"], item["filename"], data, item.get("media_type", ""))
 
     def ancestors(self, page: FakePage) -> list[FakePage]:
         chain: list[FakePage] = []
@@ -112,6 +149,37 @@ class ConfluenceStore:
     def delete(self, page_id: str) -> bool:
         with self.lock:
             return self.pages.pop(page_id, None) is not None
+
+    def attach(
+        self, page_id: str, filename: str, data: bytes, media_type: str = ""
+    ) -> FakeAttachment:
+        """Add (or replace: a new version of) a page's attachment. As in Confluence, the
+        page's own version and modification time stay as they are."""
+        with self.lock:
+            page = self.pages[page_id]
+            for item in page.attachments:
+                if item.filename == filename:
+                    item.data, item.version = data, item.version + 1
+                    return item
+            number = sum(len(p.attachments) for p in self.pages.values())
+            item = FakeAttachment(
+                id=f"att{page_id}{number:03d}",
+                filename=filename,
+                data=data,
+                media_type=media_type or "application/octet-stream",
+            )
+            page.attachments.append(item)
+            return item
+
+    def comment(
+        self, page_id: str, body: str, location: str = "footer", resolved: bool = False
+    ) -> FakeComment:
+        with self.lock:
+            page = self.pages[page_id]
+            number = sum(len(p.comments) for p in self.pages.values())
+            item = FakeComment(f"c{page_id}{number:03d}", body, location, resolved)
+            page.comments.append(item)
+            return item
 
 
 _CQL_SPACE_EQ = re.compile(r'space\s*=\s*"?([\w-]+)"?', re.IGNORECASE)
@@ -285,6 +353,133 @@ def create_confluence_app(
             page.read_groups = body.get("groups")
             page.read_users = list(body.get("users") or [])
         return {"id": page_id, "version": page.version}
+
+    @app.get("/rest/api/content/{page_id}")
+    def one_page(page_id: str, expand: str = "") -> dict[str, Any]:
+        with store.lock:
+            page = store.pages.get(page_id)
+            if page is None:
+                raise HTTPException(404, detail=f"No content with id {page_id}")
+            expanded = {part.strip() for part in expand.split(",") if part.strip()}
+            return page_json(page, expanded)
+
+    def page_or_404(page_id: str) -> FakePage:
+        page = store.pages.get(page_id)
+        if page is None:
+            raise HTTPException(404, detail=f"No content with id {page_id}")
+        return page
+
+    @app.get("/rest/api/content/{page_id}/child/attachment")
+    def attachments(
+        request: Request, page_id: str, start: int = 0, limit: int = 25
+    ) -> dict[str, Any]:
+        with store.lock:
+            page = page_or_404(page_id)
+            items = list(page.attachments)
+        limit = max(1, min(limit, max_limit))
+        window = items[start : start + limit]
+        links: dict[str, Any] = {"base": base_url(request), "context": ""}
+        if start + limit < len(items):
+            links["next"] = (
+                f"{request.url.path}?{urlencode({'start': start + limit, 'limit': limit})}"
+            )
+        results = [
+            {
+                "id": a.id,
+                "type": "attachment",
+                "title": a.filename,
+                "version": {"number": a.version},
+                "extensions": {"mediaType": a.media_type, "fileSize": len(a.data)},
+                "_links": {
+                    "download": f"/download/attachments/{page_id}/{quote(a.filename)}"
+                    f"?version={a.version}&api=v2"
+                },
+            }
+            for a in window
+        ]
+        return {
+            "results": results,
+            "start": start,
+            "limit": limit,
+            "size": len(window),
+            "_links": links,
+        }
+
+    @app.get("/download/attachments/{page_id}/{filename}")
+    def download(page_id: str, filename: str) -> Response:
+        with store.lock:
+            page = page_or_404(page_id)
+            for item in page.attachments:
+                if item.filename == filename:
+                    return Response(item.data, media_type=item.media_type)
+        raise HTTPException(404, detail="attachment not found")
+
+    @app.get("/rest/api/content/{page_id}/child/comment")
+    def comments(
+        request: Request,
+        page_id: str,
+        expand: str = "",
+        location: list[str] | None = None,
+        depth: str = "",
+        start: int = 0,
+        limit: int = 25,
+    ) -> dict[str, Any]:
+        wanted = set(location or ["footer", "inline", "resolved"])
+        with store.lock:
+            page = page_or_404(page_id)
+            items = [
+                c
+                for c in page.comments
+                if c.location in wanted or (c.resolved and "resolved" in wanted)
+            ]
+        limit = max(1, min(limit, max_limit))
+        window = items[start : start + limit]
+        links: dict[str, Any] = {"base": base_url(request), "context": ""}
+        if start + limit < len(items):
+            params = dict(request.query_params)
+            params.update(start=str(start + limit), limit=str(limit))
+            links["next"] = f"{request.url.path}?{urlencode(params)}"
+        results = [
+            {
+                "id": c.id,
+                "type": "comment",
+                "body": {"storage": {"value": c.body, "representation": "storage"}},
+                "extensions": {
+                    "location": c.location,
+                    "resolution": {"status": "resolved" if c.resolved else "open"}
+                    if c.location == "inline"
+                    else None,
+                },
+            }
+            for c in window
+        ]
+        return {
+            "results": results,
+            "start": start,
+            "limit": limit,
+            "size": len(window),
+            "_links": links,
+        }
+
+    # -- admin ---------------------------------------------------------------------------
+    @app.put("/_admin/pages/{page_id}/attachments/{filename}")
+    async def admin_attach(page_id: str, filename: str, request: Request) -> dict[str, Any]:
+        if page_id not in store.pages:
+            raise HTTPException(404, detail="no such page")
+        item = store.attach(
+            page_id, filename, await request.body(), request.headers.get("content-type", "")
+        )
+        return {"id": item.id, "version": item.version}
+
+    @app.post("/_admin/pages/{page_id}/comments")
+    async def admin_comment(page_id: str, request: Request) -> dict[str, Any]:
+        if page_id not in store.pages:
+            raise HTTPException(404, detail="no such page")
+        spec = await request.json()
+        item = store.comment(
+            page_id, str(spec["body"]), spec.get("location", "footer"), bool(spec.get("resolved"))
+        )
+        return {"id": item.id}
 
     @app.put("/_admin/pages/{page_id}")
     async def admin_upsert(page_id: str, request: Request) -> dict[str, Any]:

@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from kb_fakes.confluence import ConfluenceStore, create_confluence_app
+from kb_fakes.jira import TOKEN as JIRA_TOKEN
+from kb_fakes.jira import JiraStore, create_jira_app
 from kb_fakes.pyrus import BOT_LOGIN, BOT_SECURITY_KEY, PyrusStore, create_pyrus_app
 from kb_fakes.server import ServerThread
 
@@ -13,6 +15,8 @@ SAMPLE_SPACES = "SUP,ADM,INT"
 SAMPLE_HELPDESK_FORM = 321
 SAMPLE_CORRECTIONS_FORM = 322
 SAMPLE_BOT_IDS = "9000,9001"
+SAMPLE_JIRA_PROJECTS = "HD,INT"
+SAMPLE_JIRA_BOTS = "automation.bot"
 
 
 @dataclass
@@ -21,6 +25,8 @@ class FakeServices:
     pyrus: ServerThread
     confluence_store: ConfluenceStore
     pyrus_store: PyrusStore
+    jira: ServerThread | None = None
+    jira_store: JiraStore | None = None
 
     def env(self) -> dict[str, str]:
         """The settings that point the product at these fakes."""
@@ -35,11 +41,23 @@ class FakeServices:
             "KB_PYRUS_FORM_IDS": str(SAMPLE_HELPDESK_FORM),
             "KB_PYRUS_CORRECTIONS_FORM_ID": str(SAMPLE_CORRECTIONS_FORM),
             "KB_PYRUS_BOT_IDS": SAMPLE_BOT_IDS,
+            **(
+                {
+                    "KB_JIRA_URL": self.jira.url,
+                    "KB_JIRA_PROJECTS": SAMPLE_JIRA_PROJECTS,
+                    "KB_JIRA_TOKEN": JIRA_TOKEN,
+                    "KB_JIRA_BOT_ACCOUNTS": SAMPLE_JIRA_BOTS,
+                }
+                if self.jira is not None
+                else {}
+            ),
         }
 
     def stop(self) -> None:
         self.confluence.stop()
         self.pyrus.stop()
+        if self.jira is not None:
+            self.jira.stop()
 
 
 def start_fakes(
@@ -48,6 +66,8 @@ def start_fakes(
     pyrus_port: int = 0,
     confluence_store: ConfluenceStore | None = None,
     pyrus_store: PyrusStore | None = None,
+    jira_port: int = 0,
+    jira_store: JiraStore | None = None,
 ) -> FakeServices:
     confluence_store = confluence_store or ConfluenceStore.from_samples()
     pyrus_store = pyrus_store or PyrusStore.from_samples()
@@ -55,4 +75,6 @@ def start_fakes(
         create_confluence_app(confluence_store, token=CONFLUENCE_TOKEN), host, confluence_port
     ).start()
     pyrus = ServerThread(create_pyrus_app(pyrus_store), host, pyrus_port).start()
-    return FakeServices(confluence, pyrus, confluence_store, pyrus_store)
+    jira_store = jira_store or JiraStore.from_samples()
+    jira = ServerThread(create_jira_app(jira_store), host, jira_port).start()
+    return FakeServices(confluence, pyrus, confluence_store, pyrus_store, jira, jira_store)

@@ -38,8 +38,10 @@ SOURCES = {
     "person_directory",
     "raw_files",
     "raw_confluence_pages",
+    "raw_jira_issues",
     "raw_pyrus_tickets",
     "kb_corrections",
+    "source_event_updates",
 }
 REFRESH_CHAIN = {
     "cleaned_markdown",

@@ -16,6 +16,7 @@ def test_definitions_load_with_the_pipeline_assets():
     assert {
         "raw_files",
         "raw_confluence_pages",
+        "raw_jira_issues",
         "raw_pyrus_tickets",
         "kb_corrections",
         "cleaned_markdown",
@@ -46,7 +47,13 @@ def test_sources_refresh_daily_and_the_rest_follows():
     import dagster as dg
 
     graph = defs.resolve_asset_graph()
-    for name in ("raw_files", "raw_confluence_pages", "raw_pyrus_tickets", "kb_corrections"):
+    for name in (
+        "raw_files",
+        "raw_confluence_pages",
+        "raw_jira_issues",
+        "raw_pyrus_tickets",
+        "kb_corrections",
+    ):
         condition = graph.get(dg.AssetKey(name)).automation_condition
         assert condition is not None and "0 3 * * *" in str(condition), name
     for name in ("cleaned_markdown", "pii_free_chunks", "chunk_embeddings", "promoted_index"):

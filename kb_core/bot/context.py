@@ -24,6 +24,7 @@ from kb_core.pii.configured import config_from_settings
 from kb_core.pii.scrubber import Scrubber
 from kb_core.search import options_from_settings
 from kb_core.search.access import form_audiences
+from kb_core.search.scope import form_scopes
 from kb_core.settings import Settings, split_list
 from kb_core.sources import configured
 from kb_core.texts import load_texts
@@ -145,4 +146,5 @@ def bot_context(settings: Settings) -> BotContext:
         holdout=HoldoutPolicy(settings.effect_holdout_enabled, settings.effect_holdout_share),
         search_query=answering.search_query if answering.steps.opt_query else None,
         form_audiences=form_audiences(settings.pyrus_form_groups),
+        form_scopes=form_scopes(settings.bot_form_scopes),
     )

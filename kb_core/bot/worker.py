@@ -40,7 +40,7 @@ from kb_core.effect.outcomes import category_from_task
 from kb_core.embeddings.base import Embedder
 from kb_core.index.versions import VersionInfo, active_version
 from kb_core.models import SearchHit
-from kb_core.search import SearchOptions, search
+from kb_core.search import SearchOptions, SearchScope, search
 from kb_core.sources.http import SourceHTTPError
 from kb_core.sources.pyrus_tasks import TicketFields, comment_history
 from kb_core.text.limits import clean_text, clean_tree, clip
@@ -123,6 +123,7 @@ class BotContext:
     # issue 25: who reads the bot's comments on each form (KB_PYRUS_FORM_GROUPS); a form
     # not listed is read by an unknown audience, shown only what everyone may read.
     form_audiences: Mapping[int, frozenset[str]] = field(default_factory=dict)
+    form_scopes: Mapping[int, SearchScope] = field(default_factory=dict)  # issue 24
 
 
 def audience(task: dict[str, Any], ctx: BotContext) -> frozenset[str]:
@@ -232,7 +233,10 @@ def process_job(conn: psycopg.Connection[Any], job: Job, ctx: BotContext) -> Out
     version = active_version(conn, ctx.search_options.namespace)
     t0 = time.perf_counter()
     searched = ctx.search_query(query) if ctx.search_query is not None else query
-    options = replace(ctx.search_options, version=version.id, reader_groups=audience(task, ctx))
+    scope = ctx.form_scopes.get(int(task.get("form_id") or 0))
+    options = replace(
+        ctx.search_options, version=version.id, reader_groups=audience(task, ctx), scope=scope
+    )
     hits = search(conn, ctx.embedder, searched, options)
     retrieval_s = time.perf_counter() - t0
     metrics.RETRIEVAL_SECONDS.observe(retrieval_s)

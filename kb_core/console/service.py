@@ -19,7 +19,7 @@ from kb_core.generation.llm import ChatClient
 from kb_core.generation.rerank import AnswerSteps
 from kb_core.generation.schema import GeneratedAnswer
 from kb_core.models import SearchHit
-from kb_core.search import options_from_settings
+from kb_core.search import SearchScope, options_from_settings
 from kb_core.search import search as search_kb
 from kb_core.search.hybrid import Mode, SearchOptions
 from kb_core.settings import Settings
@@ -38,6 +38,7 @@ class ConsoleQuery:
     rerank: bool | None = None  # issue 23: LLM / cross-encoder reranking; None: as configured
     # issue 25: the signed-in reader's groups; None only for trusted internal callers
     reader_groups: frozenset[str] | None = None
+    scope: SearchScope | None = None  # issue 24: sources / spaces / forms (None: all)
 
 
 @dataclass(frozen=True)
@@ -59,6 +60,7 @@ def search_options(settings: Settings, query: ConsoleQuery, *, snippet_chars: in
         version=query.version,
         snippet_chars=snippet_chars,
         reader_groups=query.reader_groups,
+        scope=query.scope,
     )
     if query.expand is not None:
         options = replace(options, synonyms_path=settings.synonyms_path if query.expand else None)

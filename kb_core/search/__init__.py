@@ -7,10 +7,12 @@ from kb_core.search.hybrid import (
     options_from_settings,
     search,
 )
+from kb_core.search.scope import SearchScope
 
 __all__ = [
     "MODES",
     "SearchOptions",
+    "SearchScope",
     "make_snippet",
     "options_from_settings",
     "search",

@@ -27,6 +27,7 @@ from kb_core.search.boosts import NO_BOOSTS, Boosts, document_boosts
 from kb_core.search.candidates import Candidate
 from kb_core.search.lexical import POSTINGS_PER_TERM, bm25_candidates
 from kb_core.search.query import SynonymDictionary
+from kb_core.search.scope import SCOPE_POOL_FACTOR, SearchScope, documents_in_scope
 from kb_core.search.vector import vector_candidates
 from kb_core.settings import Settings
 
@@ -65,6 +66,7 @@ class SearchOptions:
     # issue 25: the reader's groups; only documents they may read are found (None: no
     # permission filter, for the pipeline and evaluation). Kept apart from any scope.
     reader_groups: frozenset[str] | None = None
+    scope: SearchScope | None = None  # issue 24: sources / spaces / forms (None: all)
 
 
 def make_snippet(text: str, limit: int) -> str:
@@ -155,6 +157,9 @@ def search(
     )
     text = expansion.normalized if expansion is not None else query
     pool = max(options.k, options.candidates)
+    scoped = options.scope is not None and not options.scope.empty
+    if scoped:
+        pool *= SCOPE_POOL_FACTOR
     vector: list[Candidate] = []
     lexical: list[Candidate] = []
     model_matches = version.embedding_model == embedder.model_id
@@ -200,6 +205,12 @@ def search(
             postings_per_term=options.postings_per_term,
             reader_groups=options.reader_groups,
         )
+    if scoped and options.scope is not None:
+        admitted = documents_in_scope(
+            conn, {c.document_id for c in (*vector, *lexical)}, options.scope
+        )
+        vector = [c for c in vector if c.document_id in admitted]
+        lexical = [c for c in lexical if c.document_id in admitted]
     vec_docs, lex_docs = best_per_document(vector), best_per_document(lexical)
     vec_scores = {doc: c.score for doc, c in vec_docs.items()}
     lex_scores = {doc: c.score for doc, c in lex_docs.items()}

@@ -6,8 +6,10 @@ from __future__ import annotations
 from datetime import timedelta
 
 from kb_core.settings import Settings, split_list
+from kb_core.sources.attachments import AttachmentRules
 from kb_core.sources.confluence import ConfluenceClient
 from kb_core.sources.http import RetryPolicy
+from kb_core.sources.jira import JiraClient
 from kb_core.sources.pyrus import PyrusClient
 from kb_core.sources.pyrus_tasks import (
     CorrectionDocumentBuilder,
@@ -42,6 +44,32 @@ def confluence_client(settings: Settings) -> ConfluenceClient:
         page_limit=settings.confluence_page_limit,
         timeout_s=settings.http_timeout_s,
         policy=retry_policy(settings),
+    )
+
+
+def jira_enabled(settings: Settings) -> bool:
+    return bool(settings.jira_url and split_list(settings.jira_projects))
+
+
+def jira_client(settings: Settings) -> JiraClient:
+    if not settings.jira_url or settings.jira_token is None:
+        raise ValueError("KB_JIRA_URL and KB_JIRA_TOKEN are required")
+    return JiraClient(
+        settings.jira_url,
+        token=settings.jira_token.get_secret_value(),
+        email=settings.jira_email,
+        api_version=settings.jira_api_version,
+        page_limit=settings.jira_page_limit,
+        timeout_s=settings.http_timeout_s,
+        policy=retry_policy(settings),
+    )
+
+
+def attachment_rules(settings: Settings) -> AttachmentRules:
+    return AttachmentRules(
+        types=frozenset(t.lower().lstrip(".") for t in split_list(settings.attachment_types)),
+        max_bytes=settings.attachment_max_bytes,
+        max_chars=settings.attachment_max_chars,
     )
 
 

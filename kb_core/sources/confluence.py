@@ -9,12 +9,14 @@ default); deletions are found by comparing the ids a space lists now with those 
 
 from __future__ import annotations
 
+import html
 import logging
+import re
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
-from urllib.parse import urljoin
+from urllib.parse import quote, urljoin
 
 import httpx
 
@@ -30,6 +32,48 @@ RESTRICTIONS_EXPAND = "restrictions.read.restrictions.group,restrictions.read.re
 PAGE_EXPAND = f"body.storage,version,ancestors,space,metadata.labels,{RESTRICTIONS_EXPAND}"
 LISTING_EXPAND = f"ancestors,space,{RESTRICTIONS_EXPAND}"
 CQL_TIME_FORMAT = "%Y-%m-%d %H:%M"
+
+
+_AC_LINK = re.compile(r"<ac:link\b[^>]*>(?P<inner>.*?)</ac:link>", re.DOTALL)
+_RI_PAGE = re.compile(r"<ri:page\b(?P<attrs>[^>]*?)/?>", re.DOTALL)
+_ATTR = re.compile(r'(?P<name>[\w:-]+)="(?P<value>[^"]*)"')
+_PLAIN_BODY = re.compile(
+    r"<ac:plain-text-link-body>\s*<!\[CDATA\[(?P<text>.*?)\]\]>\s*</ac:plain-text-link-body>",
+    re.DOTALL,
+)
+_RICH_BODY = re.compile(r"<ac:link-body>(?P<html>.*?)</ac:link-body>", re.DOTALL)
+
+
+def link_internal_pages(body: str, base_url: str, space: str) -> str:
+    """Links to other pages as plain HTML links with the target's URL and title.
+
+    Storage format names a linked page only by title (and space); the Markdown keeps
+    the link text, the target page's URL and, as the link's title, the page's title, so
+    a reader (and the answer's sources) can follow it. Links to users, attachments and
+    anchors are left to the converter.
+    """
+
+    def rewrite(match: re.Match[str]) -> str:
+        inner = match["inner"]
+        page = _RI_PAGE.search(inner)
+        if page is None:
+            return match[0]
+        attrs = {a["name"]: html.unescape(a["value"]) for a in _ATTR.finditer(page["attrs"])}
+        title = attrs.get("ri:content-title", "")
+        if not title:
+            return match[0]
+        target_space = attrs.get("ri:space-key") or space
+        path = quote(title.replace(" ", "+"), safe="+")
+        url = f"{base_url.rstrip('/')}/display/{quote(target_space)}/{path}"
+        if plain := _PLAIN_BODY.search(inner):
+            text = html.escape(plain["text"], quote=False)
+        elif rich := _RICH_BODY.search(inner):
+            text = rich["html"]
+        else:
+            text = html.escape(title, quote=False)
+        return f'<a href="{html.escape(url)}" title="{html.escape(title)}">{text}</a>'
+
+    return _AC_LINK.sub(rewrite, body)
 
 
 @dataclass(frozen=True)
@@ -64,6 +108,20 @@ class ConfluencePage:
                 "labels": list(self.labels),
             },
         )
+
+
+@dataclass(frozen=True)
+class ConfluenceAttachment:
+    id: str
+    page_id: str
+    filename: str
+    media_type: str
+    size: int
+    version: int
+    download: str  # absolute URL
+
+
+COMMENTS_HEADING = "Комментарии"
 
 
 class ConfluenceClient:
@@ -149,7 +207,11 @@ class ConfluenceClient:
             title=str(raw.get("title", "")),
             version=int(version.get("number", 0)),
             last_modified=parse_time(version.get("when")),
-            body=str(((raw.get("body") or {}).get("storage") or {}).get("value", "")),
+            body=link_internal_pages(
+                str(((raw.get("body") or {}).get("storage") or {}).get("value", "")),
+                base or self.base_url,
+                str((raw.get("space") or {}).get("key", "")),
+            ),
             url=urljoin((base or self.base_url).rstrip("/") + "/", webui.lstrip("/"))
             if webui
             else None,
@@ -212,6 +274,79 @@ class ConfluenceClient:
         for raw in self._paged("rest/api/content/search", params):
             yield self._page(raw)
 
+    def get_page(self, page_id: str) -> ConfluencePage | None:
+        """One page with its body; None when it does not exist (any more)."""
+        response = self.http.request(
+            "GET", f"rest/api/content/{page_id}", params={"expand": PAGE_EXPAND}
+        )
+        if response.status_code == 404:
+            return None
+        if response.status_code >= 400:
+            raise SourceHTTPError(
+                f"confluence: page {page_id}: HTTP {response.status_code}",
+                status=response.status_code,
+            )
+        return self._page(response.json())
+
+    # -- attachments and comments (issue 24) ---------------------------------------------
+    def iter_attachments(self, page_id: str) -> Iterator[ConfluenceAttachment]:
+        """Every attachment of a page (metadata only; :meth:`download` fetches one)."""
+        params = {"expand": "version,extensions", "start": 0, "limit": self.page_limit}
+        for raw in self._paged(f"rest/api/content/{page_id}/child/attachment", params):
+            extensions = raw.get("extensions") or {}
+            link = str((raw.get("_links") or {}).get("download", ""))
+            yield ConfluenceAttachment(
+                id=str(raw["id"]),
+                page_id=page_id,
+                filename=str(raw.get("title", "")),
+                media_type=str(extensions.get("mediaType", "")),
+                size=int(extensions.get("fileSize") or 0),
+                version=int((raw.get("version") or {}).get("number", 0)),
+                # `download` is relative to the context path (…/wiki), like `next`.
+                download=self.base_url + link if link.startswith("/") else link,
+            )
+
+    def download(self, attachment: ConfluenceAttachment) -> bytes:
+        response = self.http.request("GET", attachment.download)
+        if response.status_code >= 400:
+            raise SourceHTTPError(
+                f"confluence: attachment {attachment.id} download failed: "
+                f"HTTP {response.status_code}",
+                status=response.status_code,
+            )
+        return response.content
+
+    def page_comments(self, page_id: str) -> list[str]:
+        """Storage bodies of a page's footer comments and resolved inline comments.
+
+        Open inline comments are discussions in progress, not knowledge; authors are
+        never read (the knowledge base keeps no names)."""
+        params: dict[str, Any] = {
+            "expand": "body.storage,extensions.resolution",
+            "location": ["footer", "inline", "resolved"],
+            "depth": "all",
+            "start": 0,
+            "limit": self.page_limit,
+        }
+        bodies = []
+        for raw in self._paged(f"rest/api/content/{page_id}/child/comment", params):
+            extensions = raw.get("extensions") or {}
+            resolution = (extensions.get("resolution") or {}).get("status")
+            if extensions.get("location") == "inline" and resolution != "resolved":
+                continue
+            body = str(((raw.get("body") or {}).get("storage") or {}).get("value", ""))
+            if body.strip():
+                bodies.append(body)
+        return bodies
+
+    def with_comments(self, page: ConfluencePage) -> ConfluencePage:
+        """The page with its comments appended to the body under their own heading."""
+        bodies = self.page_comments(page.id)
+        if not bodies:
+            return page
+        extra = "".join(f"<div>{body}</div>" for body in bodies)
+        return replace(page, body=f"{page.body}<h2>{COMMENTS_HEADING}</h2>{extra}")
+
 
 def read_restriction(restriction: dict[str, Any]) -> frozenset[str] | None:
     """The groups of a ``read`` restriction object; None when it restricts nothing."""
@@ -271,6 +406,7 @@ def fetch_changes(
     overlap: timedelta = timedelta(hours=1),
     listing_interval: timedelta = timedelta(hours=0),
     space_groups: Mapping[str, frozenset[str]] | None = None,
+    comments: bool = False,
 ) -> ConfluenceFetch:
     """Pages to (re)write and, when due, the ids still alive.
 
@@ -282,6 +418,8 @@ def fetch_changes(
     groups = space_groups or {}
     if cursor.last_modified is None:
         pages = [page for space in spaces for page in client.iter_space_pages(space)]
+        if comments:
+            pages = [client.with_comments(page) for page in pages]
         newest = max((p.last_modified for p in pages if p.last_modified), default=None)
         return ConfluenceFetch(
             mode="full",
@@ -291,6 +429,8 @@ def fetch_changes(
             access=effective_access(pages, groups, client.read_restriction),
         )
     pages = list(client.iter_modified_since(spaces, cursor.last_modified - overlap))
+    if comments:
+        pages = [client.with_comments(page) for page in pages]
     newest = max([p.last_modified for p in pages if p.last_modified] + [cursor.last_modified])
     listing_due = cursor.listing_due(now, listing_interval)
     live_ids: set[str] | None = None

@@ -41,6 +41,9 @@ PANEL_LABELS = {
 EXPAND_DEFAULT_TITLE = "Подробнее"
 USER_PLACEHOLDER = "@пользователь"
 IMAGE_LABEL = "изображение"
+MACRO_LABEL = "макрос"
+MACRO_PARAMS = 5  # plain parameters shown in an unknown macro's label
+MACRO_PARAM_CHARS = 80
 
 # Navigation and dynamic-content macros: their output is not part of the page's text.
 DROPPED_MACROS = frozenset(
@@ -76,6 +79,18 @@ def _param(macro: Tag, name: str) -> str:
         if child.get("ac:name") == name:
             return str(child.get_text(" ", strip=True))
     return ""
+
+
+def _macro_label(macro: Tag, name: str) -> str:
+    """``[макрос NAME: key=value, …]`` with the parameters that are plain text."""
+    params: list[str] = []
+    for child in macro.find_all("ac:parameter", recursive=False):
+        if child.find(True) is not None:  # a user, page or space reference: not plain
+            continue
+        key, value = str(child.get("ac:name") or ""), child.get_text(" ", strip=True)
+        if value and len(value) <= MACRO_PARAM_CHARS and len(params) < MACRO_PARAMS:
+            params.append(f"{key}={value}" if key else value)
+    return f"[{MACRO_LABEL} {name}: {', '.join(params)}]" if params else f"[{MACRO_LABEL} {name}]"
 
 
 def _child(tag: Tag, name: str) -> Tag | None:
@@ -174,12 +189,17 @@ class _Rewriter:
             self.replace_text(tag, _param(tag, "key"))
         elif name in DROPPED_MACROS:
             tag.decompose()
-        elif rich is not None:
-            self.replace_with_children(tag, rich, [])
-        elif plain is not None:
-            self.replace_with_children(tag, None, [self.code_block(plain.get_text(), "")])
         else:
-            tag.decompose()  # parameters only: nothing a reader would see
+            # Unknown (often a plugin's, e.g. drawio): a label with its name and plain
+            # parameters says something was here, and may be what a reader searches for.
+            marker = self.new("p", _macro_label(tag, name))
+            if rich is not None:
+                self.replace_with_children(tag, rich, [marker])
+            elif plain is not None:
+                code = self.code_block(plain.get_text(), "")
+                self.replace_with_children(tag, None, [marker, code])
+            else:
+                tag.replace_with(marker)
 
     def link(self, tag: Tag) -> None:
         plain = _child(tag, "ac:plain-text-link-body")

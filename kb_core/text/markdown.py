@@ -92,4 +92,8 @@ def to_markdown(raw_format: str, raw_body: str) -> str:
         from kb_core.text.confluence import confluence_to_markdown
 
         return confluence_to_markdown(raw_body)
+    if raw_format == "jira_issue":
+        from kb_core.text.jira import issue_to_markdown
+
+        return issue_to_markdown(raw_body)
     raise UnsupportedFormatError(f"no Markdown converter for raw format {raw_format!r}")
