@@ -26,7 +26,12 @@ class Job:
     created_at: datetime
 
 
-def dedupe_key(task_id: int, comment_id: int | None) -> str:
+def dedupe_key(task_id: int, comment_id: int | None, trigger: str = "") -> str:
+    """One job per (task, comment), and one new-ticket answer per task: Pyrus stamps
+    comments to the second, so a second comment written in the ticket's first second
+    also reads as "created with the task" and must not be answered again."""
+    if trigger == "new_ticket":
+        return f"{task_id}:0"
     return f"{task_id}:{comment_id or 0}"
 
 
@@ -41,7 +46,7 @@ def enqueue(
         ON CONFLICT (dedupe_key) DO NOTHING
         RETURNING id
         """,
-        (dedupe_key(task_id, comment_id), task_id, comment_id, trigger),
+        (dedupe_key(task_id, comment_id, trigger), task_id, comment_id, trigger),
     ).fetchone()
     return int(row[0]) if row else None
 

@@ -12,6 +12,7 @@ Images, archives and executables are never converted: they carry no text we can 
 
 from __future__ import annotations
 
+import codecs
 import contextlib
 import csv
 import io
@@ -20,6 +21,8 @@ import logging
 import posixpath
 import zipfile
 from collections.abc import Callable
+
+from charset_normalizer import from_bytes
 
 from kb_core.text.markdown import html_to_markdown, normalize_markdown
 
@@ -58,15 +61,32 @@ def kind(filename: str) -> str:
     return "binary"
 
 
+# Encodings a Russian helpdesk meets besides UTF-8 (Windows logs and CSV exports, old
+# KOI8-R and DOS files). Limiting detection to them keeps a short Windows-1251 log from
+# being read as some East Asian code page.
+LEGACY_ENCODINGS = ["cp1251", "koi8_r", "cp866", "cp1252"]
+# A text file with NUL bytes near its start is binary under a text name.
+BINARY_PROBE = 8192
+
+
 def _decode(data: bytes) -> str:
-    if data.startswith(b"\xef\xbb\xbf"):
-        data = data[3:]
-    for encoding in TEXT_ENCODINGS:
+    """Text of a text-like file: UTF-16 by its byte-order mark, UTF-8 (with or without a
+    BOM), else the likeliest legacy encoding (charset-normalizer)."""
+    if data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
         try:
-            return data.decode(encoding)
-        except UnicodeDecodeError:
-            continue
-    return data.decode("latin-1")
+            return data.decode("utf-16")
+        except UnicodeDecodeError as exc:
+            raise AttachmentError("broken UTF-16 text") from exc
+    if b"\x00" in data[:BINARY_PROBE]:
+        raise AttachmentError("binary data under a text file name")
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        pass
+    best = from_bytes(data, cp_isolation=LEGACY_ENCODINGS).best()
+    if best is None:
+        raise AttachmentError("text in an unknown encoding")
+    return str(best)
 
 
 def _table(rows: list[list[str]]) -> str:
@@ -196,13 +216,16 @@ CONVERTERS: dict[str, Callable[[bytes], str]] = {
 
 
 def _truncate(markdown: str, max_chars: int) -> str:
+    """At most ``max_chars`` characters, cut at a line end where one is near, and never
+    with a code fence left open."""
     if len(markdown) <= max_chars:
         return markdown
-    cut = markdown[:max_chars]
+    closing = "\n```\n"
+    cut = markdown[: max(0, max_chars - len(closing))]
     at = cut.rfind("\n")
     cut = cut[:at] if at > max_chars // 2 else cut
-    if cut.count("```") % 2:  # never leave a code fence open
-        cut += "\n```"
+    if cut.count("```") % 2:
+        return cut + closing
     return cut + "\n"
 
 
