@@ -25,8 +25,11 @@ import psycopg
 from psycopg import sql
 
 SAMPLES = Path(__file__).resolve().parent.parent / "samples"
-# Column types whose text can hold a value (arrays of text, full-text vectors included).
-TEXT_TYPES = ("text", "character varying", "character", "json", "jsonb", "tsvector", "ARRAY")
+# Column types whose text can hold a value (arrays of text included). Full-text vectors
+# are not scanned: they hold snowball stems of chunk text, title and headings (scanned
+# themselves), and stems collide with short names («левый» → 'лев'), so a match there
+# says nothing; their lemmas are scanned in chunk_terms and version_terms.
+TEXT_TYPES = ("text", "character varying", "character", "json", "jsonb", "ARRAY")
 
 
 @dataclass(frozen=True)

@@ -489,6 +489,12 @@ _LOGIN = re.compile(
 )
 
 
+# A line that is only one to three words (and maybe a full stop): a signature candidate.
+_NAME_LINE = re.compile(r"\s*[A-Za-zА-Яа-яЁё-]+(?:\s+[A-Za-zА-Яа-яЁё.-]+){0,2}[.!]?\s*")
+# A capitalised word opening a line or sentence, followed by a comma or «!».
+_ADDRESSED = re.compile(r"(?:^|(?<=[.!?]\s))\s*([А-ЯЁA-Z][а-яёa-z]+)(?=\s*[,!])", re.MULTILINE)
+
+
 class InformalNameRecognizer(EntityRecognizer):
     """Names as customers write them, whatever the capitals or the script.
 
@@ -594,9 +600,20 @@ class InformalNameRecognizer(EntityRecognizer):
                 spans.extend(self._name_words(tail.group(1), match.end()))
         lines = [m for m in re.finditer(r"[^\n]+", text) if m.group().strip()]
         if len(lines) > 1 or (lines and len(lines[0].group().split()) > 3):
-            last = lines[-1] if len(lines) > 1 else None
-            if last is not None and len(last.group().split()) <= 3:
-                spans.extend(self._name_words(last.group(), last.start()))
+            # A line of one to three words, each of which may be a name, is a signature
+            # wherever it stands (the end of the customer's part of a thread is not the
+            # end of the document): «…непонятные символы.\nСтарикова\n\n## Решение».
+            for line in lines:
+                if _NAME_LINE.fullmatch(line.group()) and all(
+                    self._possible(w.group()) or self._sure(w.group())
+                    for w in _ANY_WORD.finditer(line.group())
+                ):
+                    spans.extend(self._name_words(line.group(), line.start()))
+        # A name addressed at the start of a line or sentence: «Максим, да: …».
+        for match in _ADDRESSED.finditer(text):
+            if self._possible(match.group(1)):
+                spans.append(match.span(1))
+        if len(lines) > 1 or (lines and len(lines[0].group().split()) > 3):
             # The last word of a message after its last sentence: «…помогите. ольга».
             end = re.search(r"[.!?]\s+([A-Za-zА-Яа-яЁё-]+)[.!]?\s*$", text)
             if end:
