@@ -15,8 +15,9 @@ from typing import Annotated, Any
 
 from fastapi import Depends, HTTPException, Request
 from fastapi.concurrency import run_in_threadpool
-from fastapi.security import HTTPBasic, HTTPBasicCredentials
+from fastapi.security import HTTPBasicCredentials
 
+from bot_api.basic_auth import Utf8HTTPBasic
 from kb_core.console import audit
 from kb_core.console.identity import (
     AuthError,
@@ -65,7 +66,7 @@ def _identity(request: Request) -> Identity:
 
 async def current_user(
     request: Request,
-    credentials: Annotated[HTTPBasicCredentials | None, Depends(HTTPBasic(auto_error=False))],
+    credentials: Annotated[HTTPBasicCredentials | None, Depends(Utf8HTTPBasic(auto_error=False))],
 ) -> Principal:
     """The signed-in user, or 401 (no or invalid identity)."""
     identity = _identity(request)

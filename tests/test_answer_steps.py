@@ -14,6 +14,7 @@ from typing import Any
 
 import httpx
 import pytest
+from prometheus_client import REGISTRY
 from pydantic import SecretStr
 
 from evals.cases import CaseThresholds, case_row
@@ -189,6 +190,11 @@ def reranker_server() -> Iterator[tuple[ServerThread, Any]]:
         yield server, app
 
 
+def _reranker_calls(outcome: str) -> float:
+    labels = {"service": "reranker", "outcome": outcome}
+    return REGISTRY.get_sample_value("kb_external_call_seconds_count", labels) or 0.0
+
+
 @pytest.mark.parametrize("api", ["cohere", "tei"])
 def test_cross_encoder_reorders_in_both_api_shapes(
     reranker_server: tuple[ServerThread, Any], api: str
@@ -202,7 +208,9 @@ def test_cross_encoder_reorders_in_both_api_shapes(
     )
     reranker = CrossEncoderReranker.from_settings(settings)
     assert reranker is not None
+    calls = _reranker_calls("ok")
     ranked = reranker.rerank(QUESTION, HITS, top_n=4)
+    assert _reranker_calls("ok") == calls + 1  # its latency is on /metrics
     assert ranked[0].document_id == 3
     assert {h.document_id for h in ranked[1:3]} == {2, 4}
     last = app.state.requests[-1]
@@ -233,10 +241,13 @@ def test_reranker_errors_degrade_to_no_reranking_with_a_warning(
     reranker = CrossEncoderReranker(
         url, api="tei" if shape == "tei-on-cohere" else "cohere", api_key=SecretStr(key)
     )
+    errors = _reranker_calls("error")
     with caplog.at_level(logging.WARNING):
         assert reranker.rerank(QUESTION, HITS) == HITS
     assert "cross-encoder reranking failed" in caplog.text
     assert key not in caplog.text
+    if shape != "tei-on-cohere":  # an answer of the wrong shape is a 200 the parser refuses
+        assert _reranker_calls("error") == errors + 1
 
 
 def test_unreachable_reranker_degrades(caplog: pytest.LogCaptureFixture) -> None:

@@ -90,7 +90,8 @@ def test_incremental_sync_reprocesses_exactly_the_changed_issues(jira, database)
     meta = again["raw_jira_issues"]
     assert meta["mode"] == "incremental"
     assert (meta["changed"], meta["deleted"], meta["new"]) == (3, 1, 0)
-    assert again["cleaned_markdown"]["converted"] == 3
+    # Converted and scrubbed by the sync itself: no raw text is stored (docs/personal-data.md).
+    assert meta["prepared"] == 3
     assert again["pii_free_chunks"]["documents_rechunked"] == 3
     live = _live(database)
     assert "HD-106" not in live and set(changed) <= set(live)

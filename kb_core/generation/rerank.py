@@ -32,6 +32,7 @@ from kb_core.generation.llm import ChatClient, ChatMessage, LLMError
 from kb_core.generation.prompt import defuse, passage_text
 from kb_core.models import SearchHit
 from kb_core.openai_compat import error_message
+from kb_core.ops.metrics import timed_call
 from kb_core.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -183,16 +184,17 @@ class CrossEncoderReranker:
                 "top_n": len(texts),
                 "return_documents": False,
             }
-        try:
-            with httpx.Client(timeout=self.timeout_s, transport=self.transport) as client:
-                response = client.post(self.endpoint, json=body, headers=headers)
-        except httpx.HTTPError as exc:
-            raise RerankError(f"reranker {self.endpoint}: {type(exc).__name__}") from None
-        if response.status_code != 200:
-            raise RerankError(
-                f"reranker {self.endpoint} answered HTTP {response.status_code}: "
-                f"{error_message(response)}"
-            )
+        with timed_call("reranker"):
+            try:
+                with httpx.Client(timeout=self.timeout_s, transport=self.transport) as client:
+                    response = client.post(self.endpoint, json=body, headers=headers)
+            except httpx.HTTPError as exc:
+                raise RerankError(f"reranker {self.endpoint}: {type(exc).__name__}") from None
+            if response.status_code != 200:
+                raise RerankError(
+                    f"reranker {self.endpoint} answered HTTP {response.status_code}: "
+                    f"{error_message(response)}"
+                )
         try:
             data = response.json()
             items = data if self.api == "tei" else data["results"]
