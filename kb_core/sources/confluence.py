@@ -22,7 +22,7 @@ import httpx
 
 from kb_core.models import SourceDocument
 from kb_core.sources.cursor import SyncCursor, parse_time
-from kb_core.sources.http import ApiHttp, RetryPolicy, SourceHTTPError
+from kb_core.sources.http import ApiHttp, RetryPolicy, SourceHTTPError, atlassian_auth
 
 log = logging.getLogger(__name__)
 
@@ -140,12 +140,7 @@ class ConfluenceClient:
     ) -> None:
         self.base_url = base_url.rstrip("/")
         self.page_limit = page_limit
-        headers = {"Accept": "application/json"}
-        auth: tuple[str, str] | None = None
-        if email:  # Cloud: Basic email:api_token
-            auth = (email, token)
-        else:  # Data Center / Server: personal access token
-            headers["Authorization"] = f"Bearer {token}"
+        headers, auth = atlassian_auth(token, email)
         self.http = ApiHttp(
             self.base_url + "/",
             name="confluence",

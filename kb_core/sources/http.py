@@ -215,3 +215,14 @@ class ApiHttp:
                 f"{self.name}: {method} {url} unreachable {tried}: {type(exc).__name__}: {exc}",
                 ambiguous=sent,
             ) from exc
+
+
+def atlassian_auth(token: str, email: str | None) -> tuple[dict[str, str], tuple[str, str] | None]:
+    """Headers and Basic credentials for an Atlassian product (Confluence, Jira): Cloud
+    takes Basic ``email:api_token``, Server / Data Center a personal access token as
+    Bearer."""
+    headers = {"Accept": "application/json"}
+    if email:
+        return headers, (email, token)
+    headers["Authorization"] = f"Bearer {token}"
+    return headers, None

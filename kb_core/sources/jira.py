@@ -22,7 +22,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from kb_core.models import SourceDocument
 from kb_core.sources.cursor import SyncCursor, parse_time
-from kb_core.sources.http import ApiHttp, RetryPolicy, SourceHTTPError
+from kb_core.sources.http import ApiHttp, RetryPolicy, SourceHTTPError, atlassian_auth
 
 SOURCE_NAME = "jira"
 RAW_FORMAT = "jira_issue"
@@ -121,12 +121,7 @@ class JiraClient:
         self.base_url = base_url.rstrip("/")
         self.api = f"rest/api/{api_version}"
         self.page_limit = page_limit
-        headers = {"Accept": "application/json"}
-        auth: tuple[str, str] | None = None
-        if email:  # Cloud: Basic email:api_token
-            auth = (email, token)
-        else:  # Server / Data Center: personal access token
-            headers["Authorization"] = f"Bearer {token}"
+        headers, auth = atlassian_auth(token, email)
         self.http = ApiHttp(
             self.base_url + "/",
             name="jira",
