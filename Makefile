@@ -43,7 +43,7 @@ test: lint typecheck pytest
 
 # The benchmark suite (about an hour on 2 cores: a million-chunk index, 10,000 pages
 # through the whole pipeline). Results: var/bench/results.json and summary.md;
-# BENCH_ARGS=--publish also refreshes bench/results/ and the README's figures.
+# BENCH_ARGS=--publish also refreshes bench/results/ and docs/performance.md.
 bench: setup
 	$(BIN)/python -m bench.run $(BENCH_ARGS)
 

@@ -3,14 +3,14 @@
     .venv/bin/python -m bench.run                      # the full suite (make bench)
     .venv/bin/python -m bench.run --profile quick      # smaller sizes, ~10 minutes
     .venv/bin/python -m bench.run --only search,bot    # re-run some, keep the rest
-    .venv/bin/python -m bench.run --publish            # also refresh the README table
+    .venv/bin/python -m bench.run --publish            # also refresh docs/performance.md
 
 Writes ``<out>/results.json`` (every figure, with the machine and commit it came from)
 and ``<out>/summary.md`` (tables, targets met or not, ratios against the LangChain
 baseline) and a latency chart. With ``--only``, suites not re-run keep their previous
 results from ``results.json``. ``--publish`` copies the results to
-``bench/results/latest.json`` and rewrites the generated block of the README's
-"Performance" section from them (a test checks the two agree).
+``bench/results/latest.json`` and rewrites the generated block of
+``docs/performance.md`` from them (a test checks the two agree).
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.common import machine
-from bench.report import PUBLISHED, README, render_summary, search_chart, update_readme
+from bench.report import PERFORMANCE, PUBLISHED, render_summary, search_chart, update_performance
 
 ROOT = Path(__file__).resolve().parent.parent
 SQUAD = ROOT.parent / "shared" / "datasets" / "xquad-ru-dev.json"
@@ -133,7 +133,7 @@ def run_case(case: Case, log: Path) -> dict[str, Any]:
 
 def _render(out: Path, results: dict[str, Any], publish: bool) -> int:
     """summary.md and the chart beside results.json; with ``publish`` also bench/results
-    and the README's generated block."""
+    and the generated block of docs/performance.md."""
     chart = search_chart(results, out / "search_latency.png")
     (out / "summary.md").write_text(render_summary(results, chart.name if chart else None), "utf-8")
     print(f"results: {out / 'results.json'}\nsummary: {out / 'summary.md'}", file=sys.stderr)
@@ -143,8 +143,8 @@ def _render(out: Path, results: dict[str, Any], publish: bool) -> int:
             shutil.copyfile(out / "results.json", PUBLISHED)
         if chart is not None:
             shutil.copyfile(chart, PUBLISHED.parent / chart.name)
-        update_readme(README, results)
-        print(f"published: {PUBLISHED} and {README}", file=sys.stderr)
+        update_performance(PERFORMANCE, results)
+        print(f"published: {PUBLISHED} and {PERFORMANCE}", file=sys.stderr)
     return 0
 
 
@@ -154,12 +154,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--only", help=f"comma-separated suites of {', '.join(SUITES)}")
     parser.add_argument("--out", type=Path, default=ROOT / "var" / "bench")
     parser.add_argument(
-        "--publish", action="store_true", help="copy to bench/results and update the README"
+        "--publish",
+        action="store_true",
+        help="copy to bench/results and update docs/performance.md",
     )
     parser.add_argument(
         "--render-only",
         action="store_true",
-        help="run nothing: render the summary (and with --publish the README) from results.json",
+        help="run nothing: render the summary (and with --publish docs/performance.md) "
+        "from results.json",
     )
     args = parser.parse_args(argv)
     if args.render_only:

@@ -1,5 +1,5 @@
 """The benchmark suite: every benchmark runs end to end (smoke sizes) and measures real
-work, the summary says which targets are met, and the README shows the published results.
+work, the summary says which targets are met, and docs/performance.md shows the published results.
 
 Timings are never asserted here (they belong to the benchmarks); what is asserted is what
 the figures must mean: an unchanged refresh embeds nothing, an edit re-embeds only its own
@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from bench.report import PUBLISHED, README, readme_block, render_summary, targets
+from bench.report import PERFORMANCE, PUBLISHED, performance_block, render_summary, targets
 from bench.run import SUITES
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -192,9 +192,9 @@ def test_targets_are_judged_from_the_figures() -> None:
     )
 
 
-def test_readme_shows_the_published_results() -> None:
+def test_performance_page_shows_the_published_results() -> None:
     published = json.loads(PUBLISHED.read_text("utf-8"))
-    assert readme_block(published) in README.read_text("utf-8")
+    assert performance_block(published) in PERFORMANCE.read_text("utf-8")
     # The published run is a full one: every target measured.
     assert all(met is not None for _, _, met in targets(published))
 
