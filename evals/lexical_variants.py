@@ -5,7 +5,7 @@
 - ``simple ts_rank over lemmas``: pymorphy3 lemmas in a ``simple`` tsvector, OR-query;
 - ``bm25 over lemmas``: what search uses (kb_core.search.lexical).
 
-Used by evals.search_ablation; the result is in the README ("Retrieval").
+Used by evals.search_ablation; the result is in docs/retrieval.md.
 """
 
 from __future__ import annotations

@@ -5,7 +5,7 @@
 Indexes the sample knowledge base once (and XQuAD-ru when given), then evaluates the
 golden set (and XQuAD) with the configured search options and with one feature changed
 at a time, and compares the lexical rankers (evals.lexical_variants). Defaults in
-kb_core.settings were chosen from these figures (README, "Retrieval"). Prints one JSON
+kb_core.settings were chosen from these figures (docs/retrieval.md). Prints one JSON
 line per variant and set as it is measured: {"variant", "set", "results": mode → metrics}.
 """
 
