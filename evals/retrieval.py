@@ -34,6 +34,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from kb_core.errors import KbError
+
 GOLDEN_DIR = Path(__file__).resolve().parent / "golden"
 SAMPLE_GOLDEN = GOLDEN_DIR / "sample.jsonl"
 REGRESSIONS_GOLDEN = GOLDEN_DIR / "regressions.jsonl"
@@ -52,7 +54,7 @@ RANX_METRICS = {
 }
 
 
-class GoldenSetError(ValueError):
+class GoldenSetError(KbError, ValueError):
     """A golden file is malformed, or case ids collide (the message says where)."""
 
 

@@ -19,16 +19,10 @@ from kb_assets.resources import (
     NotificationsResource,
     PyrusResource,
 )
-from kb_core.effect.collect import (
-    collect_config,
-    collect_day,
-    ticket_classifier,
-    ticket_learner,
-)
+from kb_core.effect.collect import collect_days
 from kb_core.effect.measured import MeasuredEffect
 from kb_core.effect.report import png_data_uri
 from kb_core.effect.reporting import period_report
-from kb_core.effect.stats import upsert_outcomes
 from kb_core.notify import digest_text, reports_dir, title, weekly_report_text, write_report
 from kb_core.settings import get_settings
 
@@ -70,14 +64,11 @@ def ticket_categories(
     if not pyrus.enabled or not pyrus.form_ids:
         context.log.info("Pyrus tickets not configured (KB_PYRUS_LOGIN / _FORM_IDS): skipped")
         return dg.MaterializeResult(metadata={"enabled": False})
-    settings = pyrus.settings
     day = _day(context)
     with pyrus.client() as client, database.connection() as conn:
-        classify = ticket_classifier(conn, settings, client, embedder.get())
-        learn = ticket_learner(conn, settings, embedder.get())
-        config = collect_config(settings, pyrus.form_ids)
-        rows = collect_day(conn, client, day, config, classify, learn)
-        upsert_outcomes(conn, rows)
+        rows = collect_days(
+            conn, client, [day], pyrus.settings, pyrus.form_ids, embedder.get(), learn=True
+        )
     by_source: dict[str, int] = {}
     for row in rows:
         by_source[row.category_source] = by_source.get(row.category_source, 0) + 1

@@ -17,12 +17,13 @@ import dagster as dg
 from kb_assets.assets import INGEST_ASSETS, INGEST_CHECKS
 from kb_assets.definitions import build_resources
 from kb_core.db import Database
+from kb_core.errors import KbError
 from kb_core.settings import Settings
 
 log = logging.getLogger(__name__)
 
 
-class IngestFailed(RuntimeError):
+class IngestFailed(KbError, RuntimeError):
     """The run failed; the message names each failed step and why (no traceback)."""
 
 

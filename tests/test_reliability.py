@@ -552,11 +552,11 @@ def test_two_worker_threads_answer_while_one_waits(database: Database):
 
 
 def test_services_start_several_worker_threads(bot_settings: Settings, database: Database):
-    from kb_cli.main import _worker_thread
+    from kb_cli.workers import start_workers
 
     assert bot_settings.bot_worker_threads >= 2
     stop = threading.Event()
-    health = _worker_thread(bot_settings, database, stop)
+    health = start_workers(bot_settings, database, stop)
     try:
         assert len(health.threads) == bot_settings.bot_worker_threads
         assert health.alive()

@@ -19,6 +19,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
+from kb_core.errors import KbError
 from kb_core.text.limits import INT64_MAX, json_depth_exceeds
 
 Trigger = Literal["new_ticket", "mention", "correction", "send"]
@@ -29,7 +30,7 @@ MARKER_WITHIN_CHARS = 60
 _TAG = re.compile(r"<[^>]+>")
 
 
-class WebhookError(ValueError):
+class WebhookError(KbError, ValueError):
     """A webhook body the bot cannot use; the message says why (returned as 400)."""
 
 

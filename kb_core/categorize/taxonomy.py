@@ -15,6 +15,7 @@ from typing import Any
 
 import yaml
 
+from kb_core.errors import KbError
 from kb_core.text.lemmas import lemmas
 
 
@@ -59,7 +60,7 @@ class Taxonomy:
         return found.name if found else None
 
 
-class TaxonomyError(ValueError):
+class TaxonomyError(KbError, ValueError):
     """A taxonomy file or catalog the product cannot use; the message says why."""
 
 

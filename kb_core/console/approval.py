@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any, Protocol
 
 from kb_core.bot.corrections import CorrectionFiling
+from kb_core.errors import KbError
 
 
 class ApprovalPort(Protocol):
@@ -20,7 +21,7 @@ class ApprovalPort(Protocol):
     def post_comment(self, task_id: int, **kwargs: Any) -> dict[str, Any]: ...
 
 
-class NotACorrection(LookupError):
+class NotACorrection(KbError, LookupError):
     """The task is not on the corrections form (or the form is not configured)."""
 
 

@@ -30,6 +30,7 @@ from typing import Any
 import httpx
 import jwt
 
+from kb_core.errors import KbError
 from kb_core.settings import Settings, split_list
 
 log = logging.getLogger(__name__)
@@ -66,7 +67,7 @@ class Principal:
         return [r.label for r in Role if self.may(r)]
 
 
-class AuthError(Exception):
+class AuthError(KbError):
     """The request carries no valid identity (HTTP 401)."""
 
 

@@ -23,6 +23,7 @@ from psycopg_pool import ConnectionPool
 from kb_core.db import embedded
 from kb_core.db.embedded import EmbeddedServer
 from kb_core.db.migrations import apply_migrations
+from kb_core.errors import KbError
 from kb_core.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -31,7 +32,7 @@ MIN_PGVECTOR = (0, 5, 0)
 POOL_RECONNECT_TIMEOUT_S = 5.0
 
 
-class DatabaseError(RuntimeError):
+class DatabaseError(KbError, RuntimeError):
     """A database problem explained for the person running the product."""
 
 

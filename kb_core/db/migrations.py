@@ -17,6 +17,8 @@ from typing import Any
 
 import psycopg
 
+from kb_core.errors import KbError
+
 log = logging.getLogger(__name__)
 
 _NAME = re.compile(r"^(?P<version>\d{4})_(?P<name>[a-z0-9_]+)\.sql$")
@@ -24,7 +26,7 @@ _NAME = re.compile(r"^(?P<version>\d{4})_(?P<name>[a-z0-9_]+)\.sql$")
 _ADVISORY_LOCK_KEY = 727_100_001
 
 
-class MigrationError(RuntimeError):
+class MigrationError(KbError, RuntimeError):
     """The migrations folder or the recorded history is inconsistent."""
 
 

@@ -9,7 +9,7 @@ bot kept records (or by another bot), the text of the bot's first comment on the
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from datetime import date, datetime, time, timedelta
 from typing import Any, Protocol
@@ -21,7 +21,7 @@ from kb_core.bot.actions import explicit_outcome, latest_action
 from kb_core.categorize.classifier import Prediction
 from kb_core.categorize.configured import CatalogReader
 from kb_core.effect.outcomes import CategorySource, category_from_task, ticket_outcome
-from kb_core.effect.stats import OutcomeRow
+from kb_core.effect.stats import OutcomeRow, upsert_outcomes
 from kb_core.embeddings.base import Embedder
 from kb_core.index.versions import VersionInfo
 from kb_core.settings import Settings
@@ -35,6 +35,10 @@ class TicketSource(Protocol):
     ) -> Iterator[dict[str, Any]]: ...
 
     def get_task(self, task_id: int) -> dict[str, Any]: ...
+
+
+class PyrusReader(TicketSource, CatalogReader, Protocol):
+    """What collecting needs of Pyrus: the tickets, and the catalog of categories."""
 
 
 @dataclass(frozen=True)
@@ -217,3 +221,31 @@ def ticket_learner(
         remember(conn, int(task["id"]), category, embedder.embed_query(text), embedder.model_id)
 
     return learn
+
+
+def collect_days(
+    conn: psycopg.Connection[Any],
+    pyrus: PyrusReader,
+    days: Iterable[date],
+    settings: Settings,
+    form_ids: Sequence[int],
+    embedder: Embedder,
+    *,
+    learn: bool = False,
+) -> list[OutcomeRow]:
+    """Collect each day's tickets and store their outcomes (``ticket_outcomes``), a day at
+    a time so a long period keeps what it collected; return every row.
+
+    The one collection workflow of the daily ``ticket_categories`` asset (one day, with
+    ``learn``: agents' categories become labelled examples) and of ``kb effect report``
+    (a period; ``days`` may be a progress bar's iterator).
+    """
+    classify = ticket_classifier(conn, settings, pyrus, embedder)
+    learner = ticket_learner(conn, settings, embedder) if learn else None
+    config = collect_config(settings, form_ids)
+    rows: list[OutcomeRow] = []
+    for day in days:
+        collected = collect_day(conn, pyrus, day, config, classify, learner)
+        upsert_outcomes(conn, collected)
+        rows.extend(collected)
+    return rows

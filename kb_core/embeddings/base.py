@@ -18,11 +18,13 @@ from typing import Protocol, runtime_checkable
 import numpy as np
 import numpy.typing as npt
 
+from kb_core.errors import KbError
+
 Vectors = npt.NDArray[np.float32]
 Mask = npt.NDArray[np.bool_]
 
 
-class EmbeddingError(RuntimeError):
+class EmbeddingError(KbError, RuntimeError):
     """A provider failed or returned unusable vectors."""
 
 

@@ -21,6 +21,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from kb_core.categorize.taxonomy import category_key, load_taxonomy
+from kb_core.errors import KbError
 from kb_core.generation.draft import without_placeholders
 from kb_core.generation.extractive import extractive_answer, quote_sources
 from kb_core.generation.links import leaks_prompt, vet_links
@@ -52,7 +53,7 @@ _FENCE = re.compile(r"^\s*```(?:json)?\s*\n?(.*?)\n?\s*```\s*$", re.DOTALL | re.
 FLAGGED_MAX_CONFIDENCE = 0.3
 
 
-class InvalidAnswer(ValueError):
+class InvalidAnswer(KbError, ValueError):
     """The LLM's reply is not a usable answer (the message says why, without its text)."""
 
 

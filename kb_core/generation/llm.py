@@ -27,6 +27,7 @@ import httpx
 from pydantic import SecretStr
 
 from kb_core import openai_compat
+from kb_core.errors import KbError
 from kb_core.openai_compat import TransientError, endpoint, error_message
 from kb_core.ops.metrics import timed_call
 from kb_core.settings import Settings
@@ -35,7 +36,7 @@ from kb_core.sources.http import retry_delay
 log = logging.getLogger(__name__)
 
 
-class LLMError(RuntimeError):
+class LLMError(KbError, RuntimeError):
     """The LLM could not be asked: unreachable, refusing, or still failing after retries."""
 
 

@@ -17,6 +17,7 @@ from typing import Any
 
 import psycopg
 
+from kb_core.errors import KbError
 from kb_core.index.versions import retire_documents
 from kb_core.models import SourceDocument, SyncCounts
 from kb_core.ops.counters import bump
@@ -221,7 +222,7 @@ def sync_source(
     return SyncCounts(new=new, changed=changed, unchanged=unchanged, deleted=deleted)
 
 
-class MassDeletionError(RuntimeError):
+class MassDeletionError(KbError, RuntimeError):
     """A sync would delete an implausible share of a source; nothing was written."""
 
 

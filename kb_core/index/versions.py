@@ -20,14 +20,16 @@ from typing import Any
 import psycopg
 from psycopg import sql
 
+from kb_core.errors import KbError
+
 log = logging.getLogger(__name__)
 
 
-class NoActiveVersion(LookupError):
+class NoActiveVersion(KbError, LookupError):
     """Nothing has been promoted in the namespace yet."""
 
 
-class PromotionRefused(RuntimeError):
+class PromotionRefused(KbError, RuntimeError):
     """A promotion gate failed; the active version is unchanged."""
 
     def __init__(self, version_id: int, failed: dict[str, str]) -> None:

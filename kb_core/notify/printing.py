@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING
 
 import httpx
 
+from kb_core.errors import KbError
 from kb_core.notify.http import RetriedPost
 from kb_core.openai_compat import TransientError, error_message
 
@@ -31,7 +32,7 @@ log = logging.getLogger(__name__)
 PDF_MAGIC = b"%PDF"
 
 
-class PrintError(Exception):
+class PrintError(KbError):
     """The print service did not turn the HTML into a PDF."""
 
 

@@ -20,6 +20,7 @@ from typing import Any, Literal
 import psycopg
 
 from kb_core.embeddings.base import Embedder
+from kb_core.errors import KbError
 from kb_core.index.versions import VersionInfo, active_version, get_version
 from kb_core.models import SearchHit
 from kb_core.ops.metrics import timed_call
@@ -254,7 +255,7 @@ def search(
     ]
 
 
-class ModelMismatch(RuntimeError):
+class ModelMismatch(KbError, RuntimeError):
     """The index version's vectors come from another model than the query embedder."""
 
 

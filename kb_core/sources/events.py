@@ -26,6 +26,7 @@ from typing import Any
 
 import psycopg
 
+from kb_core.errors import KbError
 from kb_core.index.access import sync_access
 from kb_core.index.documents import Preparer, mark_deleted_except, sync_source
 from kb_core.sources.attachments import SOURCE_NAME as ATTACHMENT_SOURCE
@@ -54,7 +55,7 @@ CONFLUENCE_KINDS = {
 MAX_ATTEMPTS = 5  # an event failing this often is left for the nightly sync
 
 
-class EventError(ValueError):
+class EventError(KbError, ValueError):
     """A webhook body that is not a usable event (the reason is for the 400 answer)."""
 
 

@@ -17,6 +17,7 @@ from typing import Any
 import yaml
 from bs4 import BeautifulSoup
 
+from kb_core.errors import KbError
 from kb_core.models import SourceDocument
 
 SOURCE_NAME = "files"
@@ -27,7 +28,7 @@ _FRONT_MATTER = re.compile(r"\A---\s*\n(?P<yaml>.*?)\n---\s*(?:\n|\Z)", re.DOTAL
 _H1 = re.compile(r"^#\s+(?P<title>.+?)\s*#*\s*$", re.MULTILINE)
 
 
-class SourceError(RuntimeError):
+class SourceError(KbError, RuntimeError):
     """A source could not be read; the message says which item and why."""
 
 

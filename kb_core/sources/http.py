@@ -32,6 +32,7 @@ from tenacity import (
     wait_exponential_jitter,
 )
 
+from kb_core.errors import KbError
 from kb_core.ops.metrics import timed_call
 
 log = logging.getLogger(__name__)
@@ -39,7 +40,7 @@ log = logging.getLogger(__name__)
 RETRY_STATUSES = frozenset({413, 429, 500, 502, 503, 504})
 
 
-class SourceHTTPError(RuntimeError):
+class SourceHTTPError(KbError, RuntimeError):
     """A remote API answered with an error that retrying did not (or cannot) fix."""
 
     def __init__(

@@ -24,6 +24,7 @@ from collections.abc import Callable
 
 from charset_normalizer import from_bytes
 
+from kb_core.errors import KbError
 from kb_core.text.markdown import html_to_markdown, normalize_markdown
 
 log = logging.getLogger(__name__)
@@ -39,7 +40,7 @@ TEXT_ENCODINGS = ("utf-8", "cp1251")  # Russian Windows logs and CSV exports are
 MAX_TABLE_ROWS = 2000  # a sheet larger than this is cut: a price list, not a database
 
 
-class AttachmentError(ValueError):
+class AttachmentError(KbError, ValueError):
     """A file of a supported type could not be read (encrypted, broken, empty)."""
 
 

@@ -13,6 +13,7 @@ from typing import Any
 from bs4 import BeautifulSoup, Tag
 from markdownify import MarkdownConverter
 
+from kb_core.errors import KbError
 from kb_core.sources.files import split_front_matter
 from kb_core.text.fences import next_fence
 
@@ -21,7 +22,7 @@ _INNER_SPACES = re.compile(r"(?<=\S) {2,}(?=\S)")
 _LANGUAGE_CLASS = re.compile(r"^(?:language|lang|brush)[-:](?P<lang>[\w+#.-]+)$")
 
 
-class UnsupportedFormatError(ValueError):
+class UnsupportedFormatError(KbError, ValueError):
     """A document's raw format has no converter."""
 
 
