@@ -14,7 +14,7 @@ export RAGAS_DO_NOT_TRACK := true
 export DAGSTER_DISABLE_TELEMETRY := true
 export OPENBLAS_NUM_THREADS ?= 1
 
-.PHONY: setup demo test lint typecheck pytest bench bench-quick dagster clean
+.PHONY: setup demo test test-fast lint typecheck pytest pytest-fast bench bench-quick dagster clean
 
 setup: $(STAMP)
 
@@ -39,7 +39,16 @@ typecheck: setup
 pytest: setup
 	$(BIN)/pytest
 
+# Everything: what CI runs (.ci/run).
 test: lint typecheck pytest
+
+# The fast tier (docs/development.md): no database, no slow or browser test; a few minutes.
+FAST_TIER := not integration and not slow and not browser
+
+pytest-fast: setup
+	$(BIN)/pytest -q -m "$(FAST_TIER)"
+
+test-fast: lint typecheck pytest-fast
 
 # The benchmark suite (about an hour on 2 cores: a million-chunk index, 10,000 pages
 # through the whole pipeline). Results: var/bench/results.json and summary.md;

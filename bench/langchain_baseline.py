@@ -19,7 +19,7 @@ other in rotating order; quality is document-level hit@5 and MRR@10 (first relev
 document), latency is the whole retrieval call including the query embedding, over
 ``--rounds`` passes.
 
-    .venv/bin/python -m bench.langchain_baseline --squad ../shared/datasets/xquad-ru-dev.json
+    .venv/bin/python -m bench.langchain_baseline --squad evals/datasets/xquad-ru-dev.json
 """
 
 from __future__ import annotations

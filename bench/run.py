@@ -30,7 +30,7 @@ from bench.common import machine
 from bench.report import PERFORMANCE, PUBLISHED, render_summary, search_chart, update_performance
 
 ROOT = Path(__file__).resolve().parent.parent
-SQUAD = ROOT.parent / "shared" / "datasets" / "xquad-ru-dev.json"
+SQUAD = ROOT / "evals" / "datasets" / "xquad-ru-dev.json"
 
 
 @dataclass(frozen=True)

@@ -1,6 +1,6 @@
 """What each retrieval feature is worth: boosts, query expansion, fusion, postings cut-off.
 
-    .venv/bin/python -m evals.search_ablation [--squad ../shared/datasets/xquad-ru-dev.json]
+    .venv/bin/python -m evals.search_ablation [--squad evals/datasets/xquad-ru-dev.json]
 
 Indexes the sample knowledge base once (and XQuAD-ru when given), then evaluates the
 golden set (and XQuAD) with the configured search options and with one feature changed

@@ -3,6 +3,11 @@
 Runs started here land in the same PostgreSQL storage as `dagster dev` uses, so they
 show up in the Dagster UI. With an external DATABASE_URL and no DAGSTER_PG_URL the run
 uses an ephemeral instance (not recorded) and says so.
+
+Dagster and the code location are imported inside the functions, not at the top: the CLI
+imports this module for :class:`IngestFailed` on every command, and the bot's processes
+(`kb serve`, `kb worker`) must start without Dagster installed (the bot image leaves the
+``pipeline`` extra out).
 """
 
 from __future__ import annotations
@@ -10,15 +15,14 @@ from __future__ import annotations
 import logging
 import os
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import dagster as dg
-
-from kb_assets.assets import INGEST_ASSETS, INGEST_CHECKS
-from kb_assets.definitions import build_resources
 from kb_core.db import Database
 from kb_core.errors import KbError
 from kb_core.settings import Settings
+
+if TYPE_CHECKING:
+    import dagster as dg
 
 log = logging.getLogger(__name__)
 
@@ -38,6 +42,8 @@ def dagster_env(settings: Settings, db: Database) -> dict[str, str]:
 
 
 def instance_for(settings: Settings, db: Database) -> dg.DagsterInstance:
+    import dagster as dg
+
     env = dagster_env(settings, db)
     if "DAGSTER_PG_URL" not in env:
         log.warning("DAGSTER_PG_URL is not set: this run is not recorded in Dagster's storage")
@@ -52,6 +58,11 @@ def materialize_ingest(
 ) -> dict[str, dict[str, Any]]:
     """Run the ingest assets and checks in-process; return each asset's and each check's
     metadata (checks under "check <name>")."""
+    import dagster as dg
+
+    from kb_assets.assets import INGEST_ASSETS, INGEST_CHECKS
+    from kb_assets.definitions import build_resources
+
     run_settings = settings.model_copy(update={"files_dir": files_root})
     # The CLI already opened (and, when embedded, owns) the database: hand its URL on.
     resources = build_resources(run_settings, database_url=db.url)

@@ -1,4 +1,4 @@
-"""A fake Pyrus API v4 over real HTTP, shaped like the samples in ../shared/samples/pyrus.
+"""A fake Pyrus API v4 over real HTTP, shaped like the samples in samples/pyrus.
 
 Implements: ``POST /v4/auth`` (login + security key → token and ``api_url``), tasks
 (``GET /v4/tasks/{id}``, ``POST /v4/tasks/{id}/comments`` with the real validation rules,

@@ -12,6 +12,8 @@ import subprocess
 import sys
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 import psycopg
@@ -24,6 +26,10 @@ os.environ.setdefault("DAGSTER_DISABLE_TELEMETRY", "true")
 # One in-process scrubber shared by the whole session (worker pools are tested on their
 # own in test_pii.py; spawning them for every pipeline test would cost minutes).
 os.environ.setdefault("KB_PII_WORKERS", "1")
+# ranx (the metrics cross-check in test_retrieval_metrics.py) compiles its numba kernels on
+# first use: more than a minute of CPU on a fresh install, for five queries. Run as plain
+# Python, the same functions give the same figures in a fraction of a second.
+os.environ.setdefault("NUMBA_DISABLE_JIT", "1")
 
 from kb_core.db import Database, apply_migrations, open_database, with_dbname
 from kb_core.db import embedded as embedded_pg
@@ -32,6 +38,18 @@ from kb_fakes.services import FakeServices, start_fakes
 
 TEMPLATE_DB = "kb_test_template"
 SAMPLE_FILES = PROJECT_ROOT / "samples" / "kb_files"
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark every test that needs the embedded PostgreSQL as ``integration``.
+
+    Derived from the fixtures a test really uses (directly or through other fixtures), so
+    the fast tier (``-m "not integration and not slow and not browser"``) cannot drift
+    from the code: a new database test is an integration test without anyone marking it.
+    """
+    for item in items:
+        if "pg_server" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.integration)
 
 
 def run_kb(
@@ -74,7 +92,7 @@ def template_db(pg_server: str) -> str:
     return TEMPLATE_DB
 
 
-def _create_db(pg_server: str, template: str | None) -> str:
+def create_db(pg_server: str, template: str | None) -> str:
     name = f"t_{uuid.uuid4().hex[:12]}"
     with psycopg.connect(pg_server, autocommit=True) as conn:
         statement = sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name))
@@ -84,7 +102,22 @@ def _create_db(pg_server: str, template: str | None) -> str:
     return name
 
 
-def _drop_db(pg_server: str, name: str) -> None:
+def clone_db(pg_server: str, source: str) -> str:
+    """A new database, a file copy of ``source``; returns its name.
+
+    PostgreSQL copies only a database nobody is connected to, so connections left open
+    on ``source`` (a pool of the run that built it) are closed first.
+    """
+    with psycopg.connect(pg_server, autocommit=True) as conn:
+        conn.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+            " WHERE datname = %s AND pid <> pg_backend_pid()",
+            (source,),
+        )
+    return create_db(pg_server, source)
+
+
+def drop_db(pg_server: str, name: str) -> None:
     with psycopg.connect(pg_server, autocommit=True) as conn:
         conn.execute(
             sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
@@ -94,27 +127,81 @@ def _drop_db(pg_server: str, name: str) -> None:
 @pytest.fixture
 def empty_db_url(pg_server: str) -> Iterator[str]:
     """A fresh database with nothing in it (not even the vector extension)."""
-    name = _create_db(pg_server, None)
+    name = create_db(pg_server, None)
     yield with_dbname(pg_server, name)
-    _drop_db(pg_server, name)
+    drop_db(pg_server, name)
 
 
 @pytest.fixture
 def dagster_pg_url(pg_server: str) -> Iterator[str]:
     """An empty database for Dagster's storage, as the psycopg2 URL Dagster is given
     (DAGSTER_PG_URL): with psycopg 3 installed too, a plain postgresql:// URL breaks it."""
-    name = _create_db(pg_server, None)
+    name = create_db(pg_server, None)
     host = psycopg.conninfo.conninfo_to_dict(pg_server)["host"]
     yield f"postgresql+psycopg2://postgres:@/{name}?host={host}"
-    _drop_db(pg_server, name)
+    drop_db(pg_server, name)
 
 
 @pytest.fixture
-def db_url(pg_server: str, template_db: str) -> Iterator[str]:
-    """A fresh, migrated knowledge-base database."""
-    name = _create_db(pg_server, template_db)
+def db_start(template_db: str) -> str:
+    """The database each test's ``db_url`` is a copy of: the migrated template.
+
+    A module whose tests all start from the same expensive state overrides this fixture
+    with a database built once (``samples_ingested`` below, or its own module-scoped one),
+    so the state is built once and each test still gets a private copy.
+    """
+    return template_db
+
+
+@pytest.fixture
+def db_url(pg_server: str, db_start: str) -> Iterator[str]:
+    """A fresh, migrated knowledge-base database (a copy of ``db_start``)."""
+    name = clone_db(pg_server, db_start)
     yield with_dbname(pg_server, name)
-    _drop_db(pg_server, name)
+    drop_db(pg_server, name)
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """A database left by a run, to be copied per test, and that run's summary."""
+
+    dbname: str
+    summary: dict[str, dict[str, object]]
+
+
+@pytest.fixture(scope="session")
+def samples_ingested(
+    pg_server: str, template_db: str, tmp_path_factory: pytest.TempPathFactory
+) -> Snapshot:
+    """The bundled sample articles ingested once per session (default settings, the files
+    source only), as ``run_ingest(database, sample_dir)`` leaves them.
+
+    Documents are keyed by their path inside the folder and copies keep modification
+    times, so a test's own ``sample_dir`` matches this database exactly.
+    """
+    root = tmp_path_factory.mktemp("samples-ingested")
+    folder = root / "kb_files"
+    shutil.copytree(SAMPLE_FILES, folder)
+    name = create_db(pg_server, template_db)
+    env = {"DATABASE_URL": with_dbname(pg_server, name), "KB_DATA_DIR": str(root / "data")}
+    with settings_env(env) as settings:
+        summary = run_ingest(open_database(settings), folder)
+    return Snapshot(name, summary)
+
+
+@contextmanager
+def settings_env(env: dict[str, str]) -> Iterator[Settings]:
+    """Process settings from ``env`` for the length of the block, for module-scoped
+    fixtures (``kb_env`` and ``monkeypatch`` are per test)."""
+    with pytest.MonkeyPatch.context() as patch:
+        for key, value in env.items():
+            patch.setenv(key, value)
+        get_settings.cache_clear()
+        try:
+            yield get_settings()
+        finally:
+            get_settings.cache_clear()
+    get_settings.cache_clear()
 
 
 @pytest.fixture

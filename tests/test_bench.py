@@ -20,6 +20,8 @@ import pytest
 from bench.report import PERFORMANCE, PUBLISHED, performance_block, render_summary, targets
 from bench.run import SUITES
 
+pytestmark = pytest.mark.slow  # the benchmark smoke run: every benchmark end to end
+
 ROOT = Path(__file__).resolve().parent.parent
 
 

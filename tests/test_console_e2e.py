@@ -25,6 +25,8 @@ from kb_fakes.server import ServerThread
 from tests.conftest import run_ingest
 from tests.test_console import QUESTION, console_settings, pyrus  # noqa: F401  (fixtures)
 
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
+
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 # Without the background-networking flags Chromium keeps trying hosts this closed network
 # refuses; as root it needs --no-sandbox.

@@ -11,6 +11,8 @@ import pytest
 
 from bench.faults import run, table
 
+pytestmark = pytest.mark.slow  # real processes, real faults, a killed worker's lease
+
 
 @pytest.mark.timeout(900)
 def test_fault_suite_loses_nothing_duplicates_nothing_and_never_500s():

@@ -25,6 +25,8 @@ from kb_core.settings import PROJECT_ROOT, Settings
 from kb_fakes.pyrus import BOT_LOGIN, BOT_SECURITY_KEY, PyrusStore, create_pyrus_app
 from kb_fakes.server import ServerThread
 
+pytestmark = pytest.mark.slow  # property-based fuzzing of every route
+
 PASSWORD = "fuzz-password"
 AUTH = "Basic " + base64.b64encode(f"engineer:{PASSWORD}".encode()).decode()
 EXAMPLES = 30

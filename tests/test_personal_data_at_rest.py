@@ -19,6 +19,8 @@ import pytest
 
 from evals.planted_pii import Leaks, find_in_texts, planted_values, scan_database
 
+pytestmark = pytest.mark.slow  # the whole `kb demo` in a process
+
 
 @pytest.fixture(scope="module")
 def planted():

@@ -3,21 +3,67 @@
 import json
 import re
 from collections.abc import Iterator
+from dataclasses import dataclass
 
 import httpx
 import pytest
 
-from kb_core.db import Database
+from kb_core.db import Database, open_database, with_dbname
 from kb_core.embeddings import make_embedder
 from kb_core.search import SearchOptions, search
 from kb_core.settings import get_settings
 from kb_fakes.services import FakeServices, start_fakes
-from tests.conftest import run_ingest
+from tests.conftest import clone_db, drop_db, run_ingest, settings_env
+
+
+@dataclass(frozen=True)
+class Synced:
+    """The state after one full sync of every source: the database it left, the ports the
+    fakes served it on, and the run's summary."""
+
+    dbname: str
+    ports: tuple[int, int, int]
+    summary: dict[str, dict[str, object]]
+
+
+@pytest.fixture(scope="module")
+def synced_once(
+    pg_server: str, template_db: str, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Synced]:
+    """One full sync per module instead of one per test (a full sync scrubs and embeds
+    every sample page and ticket). Each test gets a clone of its database (``db_url``) and
+    fakes freshly seeded from the samples on the same ports (``fakes``), so a test may
+    change either without the next one seeing it."""
+    name = clone_db(pg_server, template_db)
+    services = start_fakes()
+    env = {
+        "DATABASE_URL": with_dbname(pg_server, name),
+        "KB_DATA_DIR": str(tmp_path_factory.mktemp("synced") / "data"),
+        **services.env(),
+        "KB_HTTP_BACKOFF_MAX_S": "0.2",
+    }
+    try:
+        with settings_env(env) as settings:
+            summary = run_ingest(open_database(settings), None)
+        assert services.jira is not None
+        ports = (services.confluence.port, services.pyrus.port, services.jira.port)
+    finally:
+        services.stop()
+    yield Synced(name, ports, summary)
+    drop_db(pg_server, name)
 
 
 @pytest.fixture
-def fakes(kb_env, monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeServices]:
-    services = start_fakes()
+def db_start(synced_once: Synced) -> str:
+    """This module's tests start from the synced database, not an empty one."""
+    return synced_once.dbname
+
+
+@pytest.fixture
+def fakes(synced_once: Synced, kb_env, monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeServices]:
+    confluence, pyrus, jira = synced_once.ports
+    # The samples are the fakes' whole state, so these serve what the sync read.
+    services = start_fakes(confluence_port=confluence, pyrus_port=pyrus, jira_port=jira)
     for key, value in services.env().items():
         monkeypatch.setenv(key, value)
     monkeypatch.setenv("KB_HTTP_BACKOFF_MAX_S", "0.2")
@@ -48,8 +94,8 @@ def _closed_with_replies(store) -> set[str]:
 
 
 @pytest.fixture
-def synced(fakes: FakeServices, database: Database) -> dict[str, dict[str, object]]:
-    return run_ingest(database, None)
+def synced(synced_once: Synced, fakes: FakeServices) -> dict[str, dict[str, object]]:
+    return synced_once.summary
 
 
 def test_full_sync_of_every_source(fakes, database, synced):

@@ -4,7 +4,7 @@ Logs in with the bot's login and security key, uses the ``api_url`` the auth ans
 returns, and logs in again transparently (once per request) on 401 or the
 ``expired_token`` / ``revoked_token`` error codes. Rate limits: the
 ``X-RateLimit-*`` headers of the last answer are kept, and 429 is retried with back-off
-by :class:`ApiHttp`. Facts about the API: ``../shared/docs/external-apis.md``.
+by :class:`ApiHttp`. The API shapes it relies on are reproduced by ``kb_fakes/pyrus.py``.
 """
 
 from __future__ import annotations
