@@ -1,159 +1,81 @@
-"""Who calls the console and its API, and what they may do (kb_core.console.identity).
+"""Who calls the console and its API (kb_core.console.identity), by KB_CONSOLE_AUTH.
 
-``current_user`` resolves the caller by KB_CONSOLE_AUTH; ``Require(role)`` refuses a
-caller without that role (403). Every audited call goes through ``audit``.
+The checks behind ``bot_api.deps.current_user``: the demo's shared password (HTTP Basic,
+open when KB_CONSOLE_OPEN is set), the headers of an authenticating proxy, or an OpenID
+Connect bearer token. Every refusal is a :class:`Refused`, which the app's exception
+handler records in the audit log (no personal data: a pseudonym at most) before
+answering 401 or 403.
 """
 
 from __future__ import annotations
 
-import logging
-from collections.abc import Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass, field
-from functools import cached_property
-from typing import Annotated, Any
+import secrets
+from collections.abc import Mapping
 
-from fastapi import Depends, HTTPException, Request
-from fastapi.concurrency import run_in_threadpool
+from fastapi import HTTPException
 from fastapi.security import HTTPBasicCredentials
 
-from bot_api.basic_auth import Utf8HTTPBasic
-from kb_core.console import audit
-from kb_core.console.identity import (
-    AuthError,
-    OidcVerifier,
-    Principal,
-    Pseudonyms,
-    Role,
-    RoleMapping,
-    header_principal,
-)
+from bot_api.state import Identity
+from kb_core.console.identity import AuthError, Principal, Role, header_principal
 from kb_core.settings import Settings
 
-log = logging.getLogger(__name__)
-
+BASIC_CHALLENGE = 'Basic realm="kb-console", charset="UTF-8"'
 BEARER_CHALLENGE = 'Bearer realm="kb-console"'
 
 
-@dataclass
-class Identity:
-    """Built once per app: the verifier caches the provider's keys."""
+class Refused(HTTPException):
+    """A 401 or 403 of the console: answered as any HTTPException, and audited.
 
-    settings: Settings
-    mapping: RoleMapping = field(init=False)
+    ``principal`` is the caller when known (403); a 401 has none."""
 
-    def __post_init__(self) -> None:
-        self.mapping = RoleMapping.from_settings(self.settings)
-
-    @cached_property
-    def verifier(self) -> OidcVerifier:
-        return OidcVerifier.from_settings(self.settings)
-
-    @cached_property
-    def pseudonyms(self) -> Pseudonyms:
-        key = self.settings.audit_key
-        return Pseudonyms(key.get_secret_value().encode() if key else None)
+    def __init__(
+        self,
+        status_code: int,
+        detail: str,
+        headers: dict[str, str] | None = None,
+        principal: Principal | None = None,
+    ) -> None:
+        super().__init__(status_code, detail=detail, headers=headers)
+        self.principal = principal
 
 
-def _identity(request: Request) -> Identity:
-    kb = request.app.state.kb
-    identity: Identity | None = getattr(kb, "identity", None)
-    if identity is None:
-        identity = Identity(kb.settings)
-        kb.identity = identity
-    return identity
+def engineer(settings: Settings, credentials: HTTPBasicCredentials | None) -> str | None:
+    """The engineer's name from the shared-password login, or None on an open console."""
+    if settings.console_open:
+        return credentials.username if credentials else None
+    if settings.console_password is None:
+        raise HTTPException(503, detail="console access is not configured (KB_CONSOLE_PASSWORD)")
+    expected = settings.console_password.get_secret_value().encode()
+    given = credentials.password.encode() if credentials else b""
+    if credentials is None or not secrets.compare_digest(given, expected):
+        raise Refused(401, "password required", headers={"WWW-Authenticate": BASIC_CHALLENGE})
+    return credentials.username or None
 
 
-async def current_user(
-    request: Request,
-    credentials: Annotated[HTTPBasicCredentials | None, Depends(Utf8HTTPBasic(auto_error=False))],
-) -> Principal:
-    """The signed-in user, or 401 (no or invalid identity)."""
-    identity = _identity(request)
-    settings = identity.settings
-    if settings.console_auth == "password":
-        # The demo's shared password: its check lives with the console (bot_api.console).
-        from bot_api.console import engineer
+def password_principal(settings: Settings, credentials: HTTPBasicCredentials | None) -> Principal:
+    """The shared password grants everything: it is the demo's single operator."""
+    name = engineer(settings, credentials)
+    return Principal(subject=name or "console", name=name, role=Role.ADMINISTRATOR)
 
-        name = engineer(request, credentials)
-        return Principal(subject=name or "console", name=name, role=Role.ADMINISTRATOR)
+
+def _unauthenticated(exc: AuthError) -> Refused:
+    return Refused(401, str(exc), headers={"WWW-Authenticate": BEARER_CHALLENGE})
+
+
+def header_user(headers: Mapping[str, str], identity: Identity) -> Principal:
+    """The user an authenticating proxy named in headers."""
     try:
-        if settings.console_auth == "header":
-            return header_principal(request.headers, settings, identity.mapping)
-        scheme, _, token = (request.headers.get("authorization") or "").partition(" ")
+        return header_principal(headers, identity.settings, identity.mapping)
+    except AuthError as exc:
+        raise _unauthenticated(exc) from None
+
+
+def bearer_user(authorization: str | None, identity: Identity) -> Principal:
+    """The user of an OpenID Connect bearer token. Blocking (may fetch the keys)."""
+    scheme, _, token = (authorization or "").partition(" ")
+    try:
         if scheme.lower() != "bearer" or not token.strip():
             raise AuthError("a bearer token from the identity provider is required")
-        # Fetching the provider's keys may block: off the event loop.
-        return await run_in_threadpool(identity.verifier.principal, token.strip(), identity.mapping)
+        return identity.verifier.principal(token.strip(), identity.mapping)
     except AuthError as exc:
-        raise HTTPException(
-            401, detail=str(exc), headers={"WWW-Authenticate": BEARER_CHALLENGE}
-        ) from None
-
-
-User = Annotated[Principal, Depends(current_user)]
-
-
-class Require:
-    """A dependency: the caller must hold ``role`` (403 names the role missing)."""
-
-    def __init__(self, role: Role) -> None:
-        self.role = role
-
-    def __call__(self, user: User) -> Principal:
-        if not user.may(self.role):
-            raise HTTPException(403, detail=f"the {self.role.label} role is required")
-        return user
-
-
-Agent = Annotated[Principal, Depends(Require(Role.AGENT))]
-KnowledgeOwner = Annotated[Principal, Depends(Require(Role.KNOWLEDGE_OWNER))]
-Administrator = Annotated[Principal, Depends(Require(Role.ADMINISTRATOR))]
-
-
-@contextmanager
-def audited(
-    request: Request,
-    user: Principal,
-    action: str,
-    query: str | None,
-    detail: dict[str, Any] | None = None,
-) -> Iterator[None]:
-    """Audit the block as one call with its outcome (200, the HTTP error, or 500).
-    Blocking: use it in a worker thread. Writing the entry may load the scrubber."""
-    status = 500
-    try:
-        yield
-        status = 200
-    except HTTPException as exc:
-        status = exc.status_code
-        raise
-    finally:
-        _write_audit(request, user, action, query, status, detail)
-
-
-def _write_audit(
-    request: Request,
-    user: Principal,
-    action: str,
-    query: str | None,
-    status: int,
-    detail: dict[str, Any] | None,
-) -> None:
-    kb = request.app.state.kb
-    identity = _identity(request)
-    try:
-        with kb.pool.connection() as conn:
-            audit.record(
-                conn,
-                subject=identity.pseudonyms(user.subject),
-                roles=user.roles,
-                action=action,
-                query=query,
-                status=status,
-                scrub=kb.console.scrub,
-                detail=detail,
-            )
-    except Exception as exc:
-        # The answer is computed; a lost entry is logged loudly rather than failing it.
-        log.error("audit entry not written: %s", type(exc).__name__)
+        raise _unauthenticated(exc) from None

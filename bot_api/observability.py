@@ -10,16 +10,16 @@ from __future__ import annotations
 
 import time
 from collections.abc import Awaitable, Callable
-from typing import Any
 
 from fastapi import FastAPI, Request, Response
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, generate_latest
 
+from bot_api.state import AppState
 from kb_core.ops.collector import DatabaseCollector
 from kb_core.ops.metrics import HTTP_REQUESTS, HTTP_SECONDS
 
 
-def _route(request: Request) -> str:
+def route_template(request: Request) -> str:
     """The matched route's template (``/api/search``), never the raw path: paths with ids
     or typos must not create a series each. Read after the call: the router records the
     route it chose in the scope. Unmatched paths count as ``other``."""
@@ -28,7 +28,7 @@ def _route(request: Request) -> str:
     return str(path) if path else "other"
 
 
-def install(app: FastAPI, state: Callable[[], Any]) -> None:
+def install(app: FastAPI, state: Callable[[], AppState]) -> None:
     """Count requests by route and serve ``/metrics``; ``state`` gives the app's state
     (its pool) once the lifespan has started."""
 
@@ -43,7 +43,7 @@ def install(app: FastAPI, state: Callable[[], Any]) -> None:
             status = f"{response.status_code // 100}xx"
             return response
         finally:
-            route = _route(request)
+            route = route_template(request)
             if route != "/metrics":
                 HTTP_REQUESTS.labels(route, request.method, status).inc()
                 HTTP_SECONDS.labels(route).observe(time.perf_counter() - started)

@@ -172,6 +172,23 @@ class Texts(BaseModel):
     console_role_agent: str
     console_role_knowledge_owner: str
     console_role_administrator: str
+    # issue 24: the scope of a console search
+    console_scope: str
+    console_scope_source: str
+    console_scope_source_hint: str
+    console_scope_space: str
+    console_scope_space_hint: str
+    console_scope_form: str
+    console_scope_form_hint: str
+    # issue 25: the knowledge owner's tools on the page
+    console_owner_heading: str
+    console_approve_label: str
+    console_approve: str
+    console_approved: str
+    console_synonyms_label: str
+    console_synonyms_save: str
+    console_synonyms_saved: str
+    console_action_failed: str
 
 
 # The placeholders each template may use (a key not listed here takes none).

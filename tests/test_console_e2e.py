@@ -106,3 +106,52 @@ def test_engineer_asks_switches_mode_and_reports_a_wrong_answer(
         verdicts = conn.execute("SELECT verdict, engineer FROM console_feedback").fetchall()
     assert verdicts == [("wrong", "agent")]
     assert SCREENSHOT.stat().st_size > 10_000
+
+
+def test_knowledge_owner_edits_synonyms_and_scopes_a_search_in_the_page(
+    browser,  # type: ignore[no-untyped-def]
+    console_settings: Settings,  # noqa: F811
+    pyrus: ServerThread,  # noqa: F811
+    database: Database,
+    sample_dir: Path,
+    tmp_path: Path,
+):
+    """The shared password is the demo's operator (every role): the owner's tools show."""
+    run_ingest(database, sample_dir)
+    synonyms = tmp_path / "synonyms.yaml"
+    shutil.copy(console_settings.synonyms_path, synonyms)
+    settings = console_settings.model_copy(update={"synonyms_path": synonyms})
+    with ServerThread(create_app(settings), lifespan="on") as server:
+        context = browser.new_context(
+            http_credentials={"username": "owner", "password": "s3cret"}, locale="ru-RU"
+        )
+        page = context.new_page()
+        page.goto(server.url)
+        page.fill("#synonyms-text", "впн, vpn\nкасса, ккт")
+        page.click("#synonyms-save")
+        page.wait_for_function(
+            "document.getElementById('synonyms-message').textContent.includes('сохранены')"
+        )
+        assert "- [касса, ккт]" in synonyms.read_text(encoding="utf-8")
+        # a dictionary the loader refuses: the reason is shown, the file is unchanged
+        page.fill("#synonyms-text", "впн, vpn\nvpn, ви пи эн")
+        page.click("#synonyms-save")
+        page.wait_for_function(
+            "document.getElementById('synonyms-message').textContent.includes('Не удалось')"
+        )
+        assert "- [касса, ккт]" in synonyms.read_text(encoding="utf-8")
+        # approving a task that is not a correction is refused with the reason
+        page.fill("#approve-task", "1")
+        page.click("#approve")
+        page.wait_for_function(
+            "document.getElementById('approve-message').textContent.includes('Не удалось')"
+        )
+        # a scope no document is in: nothing found; the scope stays in the form
+        page.fill("#q", QUESTION)
+        page.click("details summary")
+        page.fill("#source", "jira")
+        page.click("#ask")
+        page.wait_for_selector("#result")
+        assert page.locator("#no-sources").count() == 1
+        assert page.input_value("#source") == "jira"
+        context.close()

@@ -3,6 +3,7 @@ issuing real RS256 tokens, and the audit log they leave."""
 
 from __future__ import annotations
 
+import shutil
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -45,9 +46,15 @@ def pyrus() -> Iterator[tuple[ServerThread, PyrusStore]]:
 
 @pytest.fixture
 def oidc_settings(
-    kb_env: Settings, idp: FakeIdentityProvider, pyrus: tuple[ServerThread, PyrusStore]
+    kb_env: Settings,
+    idp: FakeIdentityProvider,
+    pyrus: tuple[ServerThread, PyrusStore],
+    tmp_path: Path,
 ) -> Settings:
     url = f"{pyrus[0].url}/v4"
+    # Knowledge owners edit the synonym dictionary: a private copy of it.
+    synonyms = tmp_path / "synonyms.yaml"
+    shutil.copy(kb_env.synonyms_path, synonyms)
     return kb_env.model_copy(
         update={
             "console_auth": "oidc",
@@ -59,6 +66,7 @@ def oidc_settings(
             "pyrus_login": BOT_LOGIN,
             "pyrus_security_key": SecretStr(BOT_SECURITY_KEY),
             "pyrus_corrections_form_id": CORRECTIONS_FORM,
+            "synonyms_path": synonyms,
         }
     )
 
@@ -252,3 +260,75 @@ def test_header_mode_trusts_the_authenticating_proxy(
             headers={"X-Forwarded-User": "oleg", "X-Forwarded-Groups": "kb-owners,staff"},
         ).json()
         assert me["roles"] == ["agent", "knowledge_owner"] and me["name"] == "oleg"
+
+
+def test_an_agent_cannot_edit_synonyms_and_a_knowledge_owner_can(
+    client: TestClient, idp: FakeIdentityProvider, oidc_settings: Settings
+):
+    agent = _bearer(_login(client, idp, "anna.agent", "pw-a"))
+    owner = _bearer(_login(client, idp, "oleg.owner", "pw-o"))
+    groups = [["впн", "vpn"], ["двухфакторная аутентификация", "2fa"], ["касса", "ккт"]]
+    assert client.get("/api/synonyms", headers=agent).status_code == 403
+    refused = client.put("/api/synonyms", json={"groups": groups}, headers=agent)
+    assert refused.status_code == 403 and "knowledge_owner" in refused.text
+    before = oidc_settings.synonyms_path.read_text(encoding="utf-8")
+    assert ["pyrus", "пайрус", "пирус"] in client.get("/api/synonyms", headers=owner).json()[
+        "groups"
+    ]
+    saved = client.put("/api/synonyms", json={"groups": groups}, headers=owner)
+    assert saved.status_code == 200, saved.text
+    assert saved.json()["groups"] == groups
+    assert client.get("/api/synonyms", headers=owner).json()["groups"] == groups
+    text = oidc_settings.synonyms_path.read_text(encoding="utf-8")
+    assert text != before and "- [касса, ккт]" in text
+    assert text.startswith(before.split("\n", 1)[0])  # the editors' header is kept
+    # the next search expands with the saved dictionary
+    found = client.get(
+        "/api/search", params={"q": "ккт не печатает", "expand": True}, headers=agent
+    )
+    assert found.status_code == 200
+    assert any("касса" in hit["explain"]["query_expansion"] for hit in found.json())
+    # a dictionary the loader would refuse is refused, and the file stays as it was
+    clash = client.put(
+        "/api/synonyms", json={"groups": [["впн", "vpn"], ["vpn", "ви пи эн"]]}, headers=owner
+    )
+    assert clash.status_code == 422 and "vpn" in clash.json()["detail"]
+    assert client.get("/api/synonyms", headers=owner).json()["groups"] == groups
+
+
+def test_the_page_offers_the_knowledge_owners_tools_by_role(
+    client: TestClient, idp: FakeIdentityProvider
+):
+    agent = _bearer(_login(client, idp, "anna.agent", "pw-a"))
+    owner = _bearer(_login(client, idp, "oleg.owner", "pw-o"))
+    agent_page = client.get("/", headers=agent)
+    assert agent_page.status_code == 200
+    assert 'id="scope"' in agent_page.text  # every agent may narrow a search
+    assert 'id="owner-tools"' not in agent_page.text
+    assert 'id="synonyms-text"' not in agent_page.text
+    owner_page = client.get("/", headers=owner)
+    assert 'id="owner-tools"' in owner_page.text and 'id="approve"' in owner_page.text
+    assert "пайрус" in owner_page.text  # the dictionary, ready to edit
+
+
+def test_refused_requests_are_audited_without_personal_data(
+    client: TestClient, idp: FakeIdentityProvider, database: Database
+):
+    agent = _bearer(_login(client, idp, "anna.agent", "pw-a"))
+    assert client.post("/api/corrections/5/approve", headers=agent).status_code == 403
+    assert client.get("/api/search", params={"q": QUESTION}).status_code == 401
+    forged = client.get("/api/search", params={"q": QUESTION}, headers=_bearer("not-a-token"))
+    assert forged.status_code == 401
+    with database.connection() as conn:
+        rows = conn.execute(
+            "SELECT subject, roles, action, query, status, detail FROM audit_log ORDER BY id"
+        ).fetchall()
+        dump = str(conn.execute("SELECT * FROM audit_log").fetchall())
+    assert [(r[2], r[4]) for r in rows] == [("refused", 403), ("refused", 401), ("refused", 401)]
+    forbidden, anonymous, _ = rows
+    assert forbidden[0].startswith("u-") and forbidden[1] == ["agent"]
+    assert forbidden[5] == {"route": "/api/corrections/{task_id}/approve", "method": "POST"}
+    assert anonymous[0] == "anonymous" and anonymous[1] == []
+    assert anonymous[5] == {"route": "/api/search", "method": "GET"}
+    assert all(r[3] is None for r in rows)  # no query: it may hold personal data
+    assert "anna" not in dump and "Петров" not in dump and "not-a-token" not in dump

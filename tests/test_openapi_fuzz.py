@@ -11,7 +11,9 @@ operation, about a minute in all.
 from __future__ import annotations
 
 import base64
+import shutil
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -50,8 +52,11 @@ def _index(database: Database) -> None:
 
 
 @pytest.fixture
-def api_url(kb_env: Settings, database: Database) -> Iterator[str]:
+def api_url(kb_env: Settings, database: Database, tmp_path: Path) -> Iterator[str]:
     _index(database)
+    # PUT /api/synonyms is fuzzed too: it must write a copy, never config/synonyms.yaml.
+    synonyms = tmp_path / "synonyms.yaml"
+    shutil.copy(kb_env.synonyms_path, synonyms)
     with ServerThread(create_pyrus_app(PyrusStore.from_samples())) as pyrus:
         url = f"{pyrus.url}/v4"
         settings = kb_env.model_copy(
@@ -62,6 +67,7 @@ def api_url(kb_env: Settings, database: Database) -> Iterator[str]:
                 "pyrus_login": BOT_LOGIN,
                 "pyrus_security_key": SecretStr(BOT_SECURITY_KEY),
                 "pyrus_corrections_form_id": 322,
+                "synonyms_path": synonyms,
             }
         )
         with ServerThread(create_app(settings), lifespan="on") as api:

@@ -1,6 +1,6 @@
 """The agent console's domain: ask the knowledge base directly, see why, give feedback.
 
-Framework-free; ``bot_api.console`` serves it as a page and a JSON API.
+Framework-free; ``bot_api.routes`` serve it as a page and a JSON API.
 """
 
 from kb_core.console.feedback import Feedback, FeedbackResult, record_feedback

@@ -1,4 +1,4 @@
-"""The audit log: who searched, asked, gave feedback or approved, and when.
+"""The audit log: who searched, asked, gave feedback, approved or was refused, and when.
 
 The subject is a keyed pseudonym (kb_core.console.identity.Pseudonyms), the text is
 scrubbed of personal data before it is stored, and rows older than the retention are
@@ -13,7 +13,9 @@ from typing import Any
 
 import psycopg
 
-ACTIONS = ("search", "answer", "feedback", "approve", "audit")
+# "refused": a 401/403 of the console (no query, the route in the detail); "synonyms": the
+# dictionary edited from the console.
+ACTIONS = ("search", "answer", "feedback", "approve", "audit", "synonyms", "refused")
 
 
 def record(

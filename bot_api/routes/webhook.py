@@ -9,45 +9,28 @@ logged: it is a customer's ticket.
 from __future__ import annotations
 
 import logging
-from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, HTTPException, Request
+from fastapi import APIRouter, HTTPException, Request
 from fastapi.concurrency import run_in_threadpool
 
+from bot_api.body import read_limited
+from bot_api.deps import PoolDep, SettingsDep
+from bot_api.schemas import Acknowledged
 from kb_core.bot import jobs, metrics
 from kb_core.bot.webhook import WebhookError, decide, parse_event, valid_signature
 from kb_core.settings import split_list
 from kb_core.sources import configured
 
 log = logging.getLogger(__name__)
-router = APIRouter()
+router = APIRouter(tags=["pyrus"])
 
 
-def _state(request: Request) -> Any:
-    return request.app.state.kb
-
-
-State = Annotated[Any, Depends(_state)]
-
-
-async def _read_limited(request: Request, limit: int) -> bytes:
-    declared = request.headers.get("content-length")
-    if declared and declared.isdigit() and int(declared) > limit:
-        raise HTTPException(413, detail=f"body larger than {limit} bytes")
-    body = bytearray()
-    async for part in request.stream():
-        body += part
-        if len(body) > limit:
-            raise HTTPException(413, detail=f"body larger than {limit} bytes")
-    return bytes(body)
-
-
-@router.post("/pyrus/webhook", tags=["pyrus"])
-async def pyrus_webhook(request: Request, kb: State) -> dict[str, Any]:
+# async: the body is streamed with a limit before anything else; only storing blocks.
+@router.post("/pyrus/webhook", response_model=Acknowledged)
+async def pyrus_webhook(request: Request, settings: SettingsDep, pool: PoolDep) -> Acknowledged:
     """Pyrus bot webhook: 200 {} once the job is stored (or the webhook is ignored)."""
-    settings = kb.settings
     try:
-        body = await _read_limited(request, settings.bot_webhook_max_bytes)
+        body = await read_limited(request, settings.bot_webhook_max_bytes)
     except HTTPException:
         metrics.WEBHOOKS.labels("too_large").inc()
         raise
@@ -66,24 +49,26 @@ async def pyrus_webhook(request: Request, kb: State) -> dict[str, Any]:
             send_commands=split_list(settings.bot_send_commands, ";"),
             send_field=settings.pyrus_bot_send_field or None,
         )
-    except WebhookError as exc:
+    except WebhookError:
+        # Counted here; answered 400 with its reason by bot_api.errors.
         metrics.WEBHOOKS.labels("bad_request").inc()
-        raise HTTPException(400, detail=str(exc)) from exc
+        raise
     except (TypeError, ValueError, AttributeError, KeyError) as exc:
         # A shape the validation did not foresee: still the sender's fault, never a 500.
         metrics.WEBHOOKS.labels("bad_request").inc()
         raise HTTPException(400, detail=f"webhook body not usable: {type(exc).__name__}") from exc
-    if decision.trigger is None:
+    trigger = decision.trigger
+    if trigger is None:
         metrics.WEBHOOKS.labels("ignored").inc()
         log.info("webhook for task %s ignored: %s", event.task_id, decision.reason)
-        return {}
+        return Acknowledged()
 
     def store() -> int | None:
-        with kb.pool.connection() as conn:
-            return jobs.enqueue(conn, event.task_id, decision.comment_id, decision.trigger)
+        with pool.connection() as conn:
+            return jobs.enqueue(conn, event.task_id, decision.comment_id, trigger)
 
     job_id = await run_in_threadpool(store)
     outcome = "queued" if job_id is not None else "duplicate"
     metrics.WEBHOOKS.labels(outcome).inc()
-    log.info("webhook for task %s: %s (%s)", event.task_id, outcome, decision.trigger)
-    return {}
+    log.info("webhook for task %s: %s (%s)", event.task_id, outcome, trigger)
+    return Acknowledged()
