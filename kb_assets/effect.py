@@ -19,6 +19,7 @@ from kb_assets.resources import (
     NotificationsResource,
     PyrusResource,
 )
+from kb_core.charts import png_data_uri
 from kb_core.effect.collect import (
     collect_config,
     collect_day,
@@ -26,7 +27,6 @@ from kb_core.effect.collect import (
     ticket_learner,
 )
 from kb_core.effect.measured import MeasuredEffect
-from kb_core.effect.report import png_data_uri
 from kb_core.effect.reporting import period_report
 from kb_core.effect.stats import upsert_outcomes
 from kb_core.notify import digest_text, reports_dir, title, weekly_report_text, write_report
