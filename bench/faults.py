@@ -134,7 +134,7 @@ class Suite:
             sync_source(conn, "files", list(iter_files(PROJECT_ROOT / "samples" / "kb_files")))
             convert_pending(conn)
             chunk_pending(conn, ChunkerConfig())
-            embed_pending(conn, make_embedder(settings.embedder))
+            embed_pending(conn, make_embedder(settings.embedder, settings=settings))
             promote(conn, require_pii_check=False)
 
     def database_url(self) -> str:

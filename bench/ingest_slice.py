@@ -27,7 +27,8 @@ from kb_core.settings import PROJECT_ROOT, Settings
 
 
 def build_corpus(target: Path, docs: int, seed: int = 7) -> None:
-    from kb_core.sources.files import iter_files, split_front_matter
+    from kb_core.sources.files import iter_files
+    from kb_core.text.front_matter import split_front_matter
 
     rng = random.Random(seed)
     paragraphs: list[str] = []

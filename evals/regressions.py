@@ -7,15 +7,13 @@ correction is protected from its first evaluated refresh on, and a withdrawn one
 being checked, with no file to keep in step. Questions and reference answers are read
 from the scrubbed title and chunks: no personal data reaches eval reports.
 
-Cases in golden files win: a case exported with ``kb eval regressions`` and reviewed into
-``evals/golden/regressions.jsonl`` replaces the derived one with the same id.
+Cases in golden files win: a case pinned (reviewed) in ``evals/golden/regressions.jsonl``
+replaces the derived one with the same id.
 """
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable, Sequence
-from pathlib import Path
 from typing import Any
 
 from evals.retrieval import GoldenCase
@@ -82,23 +80,3 @@ def regression_failures(rows: Sequence[dict[str, Any]], cases: Sequence[GoldenCa
                 f"first {REGRESSION_K} sources"
             )
     return failures
-
-
-def export(cases: Sequence[GoldenCase], path: Path) -> int:
-    """Write ``cases`` as golden JSONL (for review, or to pin them in the repository)."""
-    lines = [
-        json.dumps(
-            {
-                "id": c.id,
-                "question": c.question,
-                "relevant_doc_ids": sorted(c.relevant),
-                "reference_answer": c.reference_answer,
-                "tags": list(c.tags),
-                "origin": c.origin,
-            },
-            ensure_ascii=False,
-        )
-        for c in cases
-    ]
-    path.write_text("\n".join(lines) + ("\n" if lines else ""), encoding="utf-8")
-    return len(lines)

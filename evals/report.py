@@ -7,19 +7,15 @@ scripts, opens anywhere).
 
 from __future__ import annotations
 
-import base64
 import html
-import io
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-import matplotlib
-
-matplotlib.use("Agg")  # no display here, and none needed
-
 import matplotlib.pyplot as plt
+
+from kb_core.charts import figure_png, png_data_uri
 
 HISTORY_METRICS = ("hit@1", "hit@5", "mrr@10", "ndcg@10")
 MODES = ("hybrid", "vector", "lexical")
@@ -49,13 +45,6 @@ def history(conn: Any, namespace: str = "kb", limit: int = 90) -> list[RunRow]:
     ]
 
 
-def _png(figure: Any) -> bytes:
-    buffer = io.BytesIO()
-    figure.savefig(buffer, format="png", dpi=110, bbox_inches="tight")
-    plt.close(figure)
-    return buffer.getvalue()
-
-
 def history_chart(runs: list[RunRow]) -> bytes:
     """Hybrid retrieval metrics per evaluation run; failed runs marked red."""
     figure, axis = plt.subplots(figsize=(8, 3.6))
@@ -73,7 +62,7 @@ def history_chart(runs: list[RunRow]) -> bytes:
     axis.set_title("Качество поиска по оценкам (красным — отклонённый кандидат)")
     axis.grid(alpha=0.3)
     axis.legend(loc="lower left", fontsize=8, ncol=4)
-    return _png(figure)
+    return figure_png(figure)
 
 
 def modes_chart(run: RunRow) -> bytes:
@@ -91,7 +80,7 @@ def modes_chart(run: RunRow) -> bytes:
     axis.set_title(f"Версия индекса {run.version}: качество по режимам поиска")
     axis.legend(fontsize=8)
     axis.grid(axis="y", alpha=0.3)
-    return _png(figure)
+    return figure_png(figure)
 
 
 def worst_cases(conn: Any, run_id: int, n: int = 15) -> list[dict[str, Any]]:
@@ -110,8 +99,7 @@ def worst_cases(conn: Any, run_id: int, n: int = 15) -> list[dict[str, Any]]:
 
 
 def _img(png: bytes, alt: str) -> str:
-    data = base64.b64encode(png).decode("ascii")
-    return f'<img alt="{html.escape(alt)}" src="data:image/png;base64,{data}">'
+    return f'<img alt="{html.escape(alt)}" src="{png_data_uri(png)}">'
 
 
 def _table(header: list[str], rows: list[list[Any]]) -> str:

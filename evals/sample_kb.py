@@ -86,7 +86,9 @@ def sample_index(
     documents = sample_documents()
     settings = get_settings()
     pii = config_from_settings(settings)
-    embedder = make_embedder(settings.embedder, settings.embed_threads, settings.embed_batch_size)
+    embedder = make_embedder(
+        settings.embedder, settings.embed_threads, settings.embed_batch_size, settings=settings
+    )
     with tempfile.TemporaryDirectory(prefix="kb-eval-") as tmp:
         server = embedded.start(Path(tmp))
         ensure_database(server.uri, name)

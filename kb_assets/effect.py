@@ -19,9 +19,9 @@ from kb_assets.resources import (
     NotificationsResource,
     PyrusResource,
 )
+from kb_core.charts import png_data_uri
 from kb_core.effect.collect import collect_days
 from kb_core.effect.measured import MeasuredEffect
-from kb_core.effect.report import png_data_uri
 from kb_core.effect.reporting import period_report
 from kb_core.notify import digest_text, reports_dir, title, weekly_report_text, write_report
 from kb_core.settings import get_settings

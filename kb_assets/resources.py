@@ -61,7 +61,7 @@ class EmbedderResource(dg.ConfigurableResource):  # type: ignore[misc]
     batch_size: int = 64
 
     def get(self) -> Embedder:
-        return make_embedder(self.provider, self.threads, self.batch_size)
+        return make_embedder(self.provider, self.threads, self.batch_size, settings=get_settings())
 
 
 class FilesSourceResource(dg.ConfigurableResource):  # type: ignore[misc]

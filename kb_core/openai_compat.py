@@ -1,4 +1,5 @@
-"""What the OpenAI-compatible clients (embeddings, chat) share: endpoints, errors, retries."""
+"""What the OpenAI-compatible clients (embeddings, chat) share: the HTTP client, endpoints,
+errors, retries."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ import logging
 from collections.abc import Callable
 
 import httpx
+from pydantic import SecretStr
 from tenacity import (
     RetryCallState,
     Retrying,
@@ -23,6 +25,35 @@ class TransientError(Exception):
     def __init__(self, message: str, delay: float | None = None) -> None:
         super().__init__(message)
         self.delay = delay
+
+
+def key_value(api_key: SecretStr | str | None) -> str | None:
+    """The API key as text (settings hold it as a SecretStr, tests pass plain strings)."""
+    return api_key.get_secret_value() if isinstance(api_key, SecretStr) else api_key
+
+
+def http_client(
+    api_key: str | None,
+    *,
+    timeout_s: float,
+    connect_timeout_s: float | None,
+    transport: httpx.BaseTransport | None,
+) -> httpx.Client:
+    """One pooled client per server: JSON, a Bearer key when there is one, no redirects
+    (a redirect would resend the key elsewhere), and a short connect time-out (at most
+    10 s unless given) so an unreachable server fails fast while a slow answer may take
+    the whole ``timeout_s``."""
+    headers = {"Accept": "application/json", "User-Agent": "pyrus-kb"}
+    if api_key:
+        headers["Authorization"] = f"Bearer {api_key}"
+    return httpx.Client(
+        timeout=httpx.Timeout(
+            timeout_s, connect=connect_timeout_s if connect_timeout_s else min(timeout_s, 10.0)
+        ),
+        headers=headers,
+        transport=transport,
+        follow_redirects=False,
+    )
 
 
 def error_message(response: httpx.Response) -> str:

@@ -36,7 +36,7 @@ from kb_core.sources.events import EventError
 from kb_core.sources.files import SourceError
 from kb_core.sources.http import SourceHTTPError
 from kb_core.text.attachments import AttachmentError
-from kb_core.text.markdown import UnsupportedFormatError
+from kb_core.text.formats import UnsupportedFormatError
 
 SQUAD = {
     "data": [

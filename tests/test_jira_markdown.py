@@ -10,12 +10,12 @@ from pathlib import Path
 
 import pytest
 
+from kb_core.text.formats import to_markdown
 from kb_core.text.jira import (
     adf_to_markdown,
     issue_to_markdown,
     wiki_to_markdown,
 )
-from kb_core.text.markdown import to_markdown
 
 GOLDEN = Path(__file__).parent / "golden" / "jira"
 CASES = sorted(p.name for p in GOLDEN.iterdir() if p.suffix in (".txt", ".json"))

@@ -1,6 +1,7 @@
 import pytest
 
-from kb_core.text.markdown import UnsupportedFormatError, html_to_markdown, to_markdown
+from kb_core.text.formats import UnsupportedFormatError, to_markdown
+from kb_core.text.markdown import html_to_markdown
 
 
 def test_html_structure_is_kept():

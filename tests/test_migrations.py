@@ -90,3 +90,72 @@ def test_duplicate_numbers_are_rejected(tmp_path: Path):
     (tmp_path / "0001_b.sql").write_text("SELECT 1;", "utf-8")
     with pytest.raises(MigrationError, match="two migrations"):
         discover(tmp_path)
+
+
+# Enum-like columns (0016): one wrong value per constrained column, each refused.
+_WRONG_VALUES = [
+    ("bot_interactions", "mode", "generative"),
+    ("bot_interactions", "trigger", "webhook"),
+    ("bot_interactions", "category_method", "guess"),
+    ("ticket_outcomes", "outcome", "ignored"),
+    ("ticket_outcomes", "category_source", "human"),
+    ("ticket_outcomes", "bot_mode", "llm-v2"),
+    ("console_feedback", "answer_mode", "rag"),
+    ("eval_cases", "mode", "semantic"),
+    ("source_events", "source", "jira"),
+    ("source_events", "kind", "page_created"),
+    ("audit_log", "action", "delete"),
+    ("document_access", "origin", "ldap"),
+]
+
+
+def test_enum_like_columns_have_a_check_that_leaves_out_a_wrong_value(db_url: str):
+    with psycopg.connect(db_url) as conn:
+        constraints = {
+            (table, column): name
+            for table, column, name in conn.execute(
+                """
+                SELECT rel.relname, att.attname, con.conname
+                FROM pg_constraint con
+                JOIN pg_class rel ON rel.oid = con.conrelid
+                JOIN pg_attribute att ON att.attrelid = con.conrelid
+                                     AND att.attnum = ANY(con.conkey)
+                WHERE con.contype = 'c'
+                """
+            )
+        }
+        for table, column, wrong in _WRONG_VALUES:
+            name = constraints[(table, column)]
+            # The constraint's own check on the value: the table needs no other row.
+            definition = conn.execute(
+                "SELECT pg_get_constraintdef(oid) FROM pg_constraint WHERE conname = %s",
+                (name,),
+            ).fetchone()[0]
+            assert wrong not in definition, name
+
+
+def test_a_wrong_value_is_refused_and_a_right_one_accepted(db_url: str):
+    with psycopg.connect(db_url) as conn:
+        insert = "INSERT INTO source_events (source, kind, external_id) VALUES (%s, %s, '1')"
+        conn.execute(insert, ("pyrus", "ticket_closed"))
+        with pytest.raises(psycopg.errors.CheckViolation, match="source_events_kind_check"):
+            conn.execute(insert, ("pyrus", "ticket_opened"))
+        conn.rollback()
+        audit = "INSERT INTO audit_log (subject, action, status) VALUES ('s', %s, 200)"
+        conn.execute(audit, ("search",))
+        with pytest.raises(psycopg.errors.CheckViolation, match="audit_log_action_check"):
+            conn.execute(audit, ("delete",))
+
+
+def test_audit_actions_the_code_writes_are_all_allowed_by_the_check(db_url: str):
+    """The constraint and ``kb_core.console.audit.ACTIONS`` must not drift apart."""
+    from kb_core.console.audit import ACTIONS
+
+    with psycopg.connect(db_url) as conn:
+        definition = conn.execute(
+            "SELECT pg_get_constraintdef(oid) FROM pg_constraint "
+            "WHERE conname = 'audit_log_action_check'"
+        ).fetchone()
+    assert definition is not None
+    for action in ACTIONS:
+        assert f"'{action}'" in definition[0], action

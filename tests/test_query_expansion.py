@@ -1,4 +1,5 @@
-"""Query normalisation and synonym expansion (kb_core/search/query.py, config/synonyms.yaml)."""
+"""Query normalisation and synonym expansion (kb_core/search/normalize.py, synonyms.py,
+synonyms_file.py; config/synonyms.yaml)."""
 
 from __future__ import annotations
 
@@ -7,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from kb_core.search.query import SynonymDictionary, normalize_query
+from kb_core.search.normalize import normalize_query
+from kb_core.search.synonyms import SynonymDictionary
 from kb_core.settings import PROJECT_ROOT, Settings
 from kb_core.text.lemmas import lemmas
 

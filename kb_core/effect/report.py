@@ -4,29 +4,23 @@ Inputs are the aggregates of ``kb_core.effect.stats`` only (category names and n
 so nothing here can leak ticket text or personal data. The Russian wording lives in
 ``config/texts_ru.yaml`` (keys ``effect_*``). Charts are PNG bytes (matplotlib, Agg: no
 display on a server) in the style of the evaluation report (``evals/report.py``); the
-page inlines them as ``data:`` URIs so it is one file that opens anywhere, with no
-scripts. ``png_data_uri`` repeats the few lines of ``evals/report.py``'s private
-``_img`` helper because ``kb_core`` must not depend on ``evals``.
+page inlines them as ``data:`` URIs (``kb_core.charts``, shared with the evaluation
+report) so it is one file that opens anywhere, with no scripts.
 """
 
 from __future__ import annotations
 
-import base64
-import io
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Any
 
 import jinja2
-import matplotlib
-
-matplotlib.use("Agg")  # no display here, and none needed
-
 import matplotlib.pyplot as plt
 from matplotlib.dates import DateFormatter
 from matplotlib.ticker import MaxNLocator
 
+from kb_core.charts import figure_png, png_data_uri
 from kb_core.effect.estimate import CategoryEffect, Effect, Metric
 from kb_core.effect.measured import MeasuredEffect
 from kb_core.effect.stats import CategoryStats
@@ -53,17 +47,6 @@ class EffectThresholds:
             minutes_accepted=settings.effect_minutes_accepted,
             minutes_edited=settings.effect_minutes_edited,
         )
-
-
-def png_data_uri(png: bytes) -> str:
-    return "data:image/png;base64," + base64.b64encode(png).decode("ascii")
-
-
-def _png(figure: Any) -> bytes:
-    buffer = io.BytesIO()
-    figure.savefig(buffer, format="png", dpi=110, bbox_inches="tight")
-    plt.close(figure)
-    return buffer.getvalue()
 
 
 def _number(value: float) -> str:
@@ -146,7 +129,7 @@ def coverage_chart(stats: Sequence[CategoryStats], texts: Texts | None = None) -
     axis.set_title(texts.effect_chart_coverage)
     axis.grid(axis="x", alpha=0.3)
     axis.legend(fontsize=8, loc="lower right")
-    return _png(figure)
+    return figure_png(figure)
 
 
 def trend_chart(trend: Sequence[Mapping[str, Any]], texts: Texts | None = None) -> bytes:
@@ -177,7 +160,7 @@ def trend_chart(trend: Sequence[Mapping[str, Any]], texts: Texts | None = None) 
     axis.set_title(texts.effect_chart_trend)
     axis.grid(alpha=0.3)
     axis.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.1), ncol=3)
-    return _png(figure)
+    return figure_png(figure)
 
 
 def build_charts(
@@ -323,7 +306,7 @@ def effect_chart(measured: MeasuredEffect, texts: Texts | None = None) -> bytes:
     axis.set_xlabel("%")
     axis.set_title(texts.effect_chart_effect, fontsize=10)
     axis.grid(axis="x", alpha=0.3)
-    return _png(figure)
+    return figure_png(figure)
 
 
 def effect_trend_chart(weekly: Sequence[tuple[date, Effect]], texts: Texts | None = None) -> bytes:
@@ -351,7 +334,7 @@ def effect_trend_chart(weekly: Sequence[tuple[date, Effect]], texts: Texts | Non
     axis.set_ylabel("%")
     axis.set_title(texts.effect_chart_effect_trend, fontsize=10)
     axis.grid(alpha=0.3)
-    return _png(figure)
+    return figure_png(figure)
 
 
 _PAGE = jinja2.Environment(autoescape=True, undefined=jinja2.StrictUndefined).from_string(

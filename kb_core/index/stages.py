@@ -88,7 +88,6 @@ class EmbedResult:
     invalid: int = 0  # zero or non-finite vectors, not stored
     forked: int = 0  # shared rows copied into the candidate for a new model
     seconds: float = 0.0
-    index_created: bool = False
 
     @property
     def chunks_per_second(self) -> float:
@@ -318,7 +317,7 @@ def embed_pending(
             "UPDATE index_versions SET embedding_model = %s, dimension = %s WHERE id = %s",
             (model_id, embedder.dimension, version),
         )
-        result.index_created = ensure_vector_index(conn, model_id, embedder.dimension)
+        ensure_vector_index(conn, model_id, embedder.dimension)
         result.forked = _fork_for_model(conn, version, model_id, namespace)
         result.reused = conn.execute(
             """

@@ -1,9 +1,9 @@
 """Retrieval over the knowledge base: vector, lexical (BM25) and hybrid."""
 
+from kb_core.search.hits import make_snippet
 from kb_core.search.hybrid import (
     MODES,
     SearchOptions,
-    make_snippet,
     options_from_settings,
     search,
 )

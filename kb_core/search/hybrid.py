@@ -1,19 +1,22 @@
 """Search over the knowledge base: vector, lexical (BM25) or both fused.
 
-Hybrid takes the top candidates of each half and fuses them per document, either with
-min-max normalised weights (α·vector + β·lexical, lexical weighted up for short queries,
-whose few words carry exact terms: error codes, product names) or with reciprocal rank
-fusion. Results are documents, each with its best chunk; every hit explains itself: its
-vector and lexical scores and the fused score.
+Hybrid takes the top candidates of each half and fuses them per document
+(``kb_core.search.fusion``: weighted min-max or reciprocal rank fusion). Results are
+documents, each with its best chunk; every hit explains itself: its vector and lexical
+scores, the final score, the boosts, the expansion and the index version it was read from.
+
+``search`` is a pipeline of named stages, as Onyx's search pipeline is, so each decision
+has one place and one docstring: :func:`prepare_query` → :func:`vectors_usable` (the
+model-mismatch policy) → :func:`retrieve` → :func:`rank_documents` → :func:`best_chunks`
+→ ``kb_core.search.hits.load_hits``.
 """
 
 from __future__ import annotations
 
 import logging
 import math
-import re
-from collections.abc import Sequence
 from dataclasses import dataclass, replace
+from functools import cached_property
 from pathlib import Path
 from typing import Any, Literal
 
@@ -26,9 +29,11 @@ from kb_core.models import SearchHit
 from kb_core.ops.metrics import timed_call
 from kb_core.search.boosts import NO_BOOSTS, Boosts, document_boosts
 from kb_core.search.candidates import Candidate
+from kb_core.search.fusion import best_per_document, fuse
+from kb_core.search.hits import load_hits
 from kb_core.search.lexical import POSTINGS_PER_TERM, bm25_candidates
-from kb_core.search.query import SynonymDictionary
 from kb_core.search.scope import SCOPE_POOL_FACTOR, SearchScope, documents_in_scope
+from kb_core.search.synonyms import Expansion, SynonymDictionary
 from kb_core.search.vector import vector_candidates
 from kb_core.settings import Settings
 
@@ -37,10 +42,6 @@ log = logging.getLogger(__name__)
 Mode = Literal["hybrid", "vector", "lexical"]
 Fusion = Literal["weighted", "rrf"]
 MODES: tuple[Mode, ...] = ("hybrid", "vector", "lexical")
-
-_SPACE = re.compile(r"\s+")
-_HEADING_MARK = re.compile(r"(?m)^#{1,6}\s+")
-_WORDS = re.compile(r"\w+")
 
 
 @dataclass(frozen=True)
@@ -70,55 +71,6 @@ class SearchOptions:
     scope: SearchScope | None = None  # issue 24: sources / spaces / forms (None: all)
 
 
-def make_snippet(text: str, limit: int) -> str:
-    """The start of a chunk on one line (heading marks dropped), cut at a word boundary."""
-    flat = _SPACE.sub(" ", _HEADING_MARK.sub("", text)).strip()
-    if len(flat) <= limit:
-        return flat
-    cut = flat.rfind(" ", 0, limit)
-    return flat[: cut if cut > limit // 2 else limit].rstrip() + "…"
-
-
-def _min_max(scores: dict[int, float]) -> dict[int, float]:
-    if not scores:
-        return {}
-    low, high = min(scores.values()), max(scores.values())
-    if high - low < 1e-12:
-        return dict.fromkeys(scores, 1.0)
-    return {key: (value - low) / (high - low) for key, value in scores.items()}
-
-
-def best_per_document(candidates: Sequence[Candidate]) -> dict[int, Candidate]:
-    """Each document's best chunk (candidates come best first)."""
-    best: dict[int, Candidate] = {}
-    for candidate in candidates:
-        best.setdefault(candidate.document_id, candidate)
-    return best
-
-
-def fuse(
-    vector: dict[int, float], lexical: dict[int, float], query: str, options: SearchOptions
-) -> dict[int, float]:
-    """Fused score per key (document id), higher is better."""
-    if options.fusion == "rrf":
-        fused: dict[int, float] = {}
-        for scores in (vector, lexical):
-            ranking = sorted(scores, key=lambda key: -scores[key])
-            for rank, key in enumerate(ranking, 1):
-                fused[key] = fused.get(key, 0.0) + 1.0 / (options.rrf_k + rank)
-        return fused
-    words = len(_WORDS.findall(query))
-    beta = (
-        options.short_query_lexical_weight
-        if words <= options.short_query_words
-        else 1.0 - options.alpha
-    )
-    v, lx = _min_max(vector), _min_max(lexical)
-    return {
-        key: (1 - beta) * v.get(key, 0.0) + beta * lx.get(key, 0.0) for key in v.keys() | lx.keys()
-    }
-
-
 def resolve_version(conn: psycopg.Connection[Any], options: SearchOptions) -> VersionInfo:
     """The version a search reads: the one asked for, else the active one."""
     if options.version is not None:
@@ -144,112 +96,31 @@ def search(
     that evidence. The chunk shown is the document's best by the same fused score.
     Boosts multiply the document's score. Raises NoActiveVersion before the first
     promotion.
-    """
-    options = options or SearchOptions()
-    if options.k <= 0:
-        raise ValueError("k must be positive")
-    if options.mode not in MODES:
-        raise ValueError(f"unknown search mode {options.mode!r}")
-    version = resolve_version(conn, options)
-    expansion = (
-        SynonymDictionary.load(options.synonyms_path).expand(query)
-        if options.synonyms_path is not None
-        else None
-    )
-    text = expansion.normalized if expansion is not None else query
-    pool = max(options.k, options.candidates)
-    scoped = options.scope is not None and not options.scope.empty
-    if scoped:
-        pool *= SCOPE_POOL_FACTOR
-    vector: list[Candidate] = []
-    lexical: list[Candidate] = []
-    model_matches = version.embedding_model == embedder.model_id
-    if options.mode == "vector" and not model_matches:
-        raise ModelMismatch(
-            f"index version {version.id} holds vectors of {version.embedding_model}, "
-            f"queries are embedded with {embedder.model_id}: promote a version built "
-            "with the configured model, or search in lexical mode"
-        )
-    if options.mode == "hybrid" and not model_matches:
-        # Between a model change's promotion and the reader's restart (or the reverse),
-        # hybrid degrades to its lexical half instead of failing or comparing vectors
-        # of two models; every hit shows the missing vector score.
-        log.warning(
-            "index version %s holds vectors of %s, queries use %s: lexical results only",
-            version.id,
-            version.embedding_model,
-            embedder.model_id,
-        )
-    if options.mode in ("hybrid", "vector") and model_matches:
-        # The embedder gets the query as typed: normalising it was measured to cost
-        # vector quality (XQuAD-ru MRR@10 0.883 → 0.877), and embedders handle synonyms.
-        with timed_call("embedding"):
-            query_vector = embedder.embed_query(query)
-        vector = vector_candidates(
-            conn,
-            query_vector,
-            model_id=embedder.model_id,
-            dimension=embedder.dimension,
-            k=pool,
-            version=version,
-            ef_search=options.ef_search,
-            reader_groups=options.reader_groups,
-        )
-    if options.mode in ("hybrid", "lexical"):
-        lexical = bm25_candidates(
-            conn,
-            text,
-            version,
-            k=pool,
-            extra_terms=expansion.added_terms if expansion is not None else (),
-            extra_weight=options.expansion_weight,
-            postings_per_term=options.postings_per_term,
-            reader_groups=options.reader_groups,
-        )
-    if scoped and options.scope is not None:
-        admitted = documents_in_scope(
-            conn, {c.document_id for c in (*vector, *lexical)}, options.scope
-        )
-        vector = [c for c in vector if c.document_id in admitted]
-        lexical = [c for c in lexical if c.document_id in admitted]
-    vec_docs, lex_docs = best_per_document(vector), best_per_document(lexical)
-    vec_scores = {doc: c.score for doc, c in vec_docs.items()}
-    lex_scores = {doc: c.score for doc, c in lex_docs.items()}
-    if options.mode == "vector":
-        doc_scores = dict(vec_scores)
-    elif options.mode == "lexical":
-        doc_scores = dict(lex_scores)
-    else:
-        doc_scores = fuse(vec_scores, lex_scores, text, options)
-    boosts = document_boosts(conn, doc_scores, text, options.boosts, version=version.id)
-    for doc, applied in boosts.items():
-        doc_scores[doc] *= math.prod(applied.values())
-    ranked_docs = sorted(doc_scores.items(), key=lambda item: (-item[1], item[0]))
-    ranked_docs = [(d, s) for d, s in ranked_docs if s >= options.min_score][: options.k]
 
-    # The chunk to show: the document's best chunk by the fused chunk-level score.
-    chunk_scores = (
-        fuse(
-            {c.chunk_id: c.score for c in vector},
-            {c.chunk_id: c.score for c in lexical},
-            text,
-            options,
-        )
-        if options.mode == "hybrid"
-        else {c.chunk_id: c.score for c in (*vector, *lexical)}
+    A pipeline of named stages, each below with why it is what it is: prepare the
+    query, decide whether vectors can be compared (model-mismatch policy), retrieve
+    candidates, rank documents, pick each document's best chunk, load the hits.
+    """
+    options = _checked(options or SearchOptions())
+    version = resolve_version(conn, options)
+    prepared = prepare_query(query, options)
+    use_vectors = vectors_usable(version, embedder, options.mode)
+    found = retrieve(conn, embedder, prepared, version, options, use_vectors=use_vectors)
+    ranked, boosts = rank_documents(conn, found, prepared.text, version.id, options)
+    chunk_of = best_chunks(found, prepared.text, options)
+    hits = load_hits(
+        conn,
+        [(chunk_of[doc], doc, score) for doc, score in ranked],
+        found.vector_scores,
+        found.lexical_scores,
+        options.snippet_chars,
     )
-    chunk_doc = {c.chunk_id: c.document_id for c in (*vector, *lexical)}
-    best_chunk: dict[int, int] = {}
-    for chunk_id, _ in sorted(chunk_scores.items(), key=lambda item: (-item[1], item[0])):
-        best_chunk.setdefault(chunk_doc[chunk_id], chunk_id)
-    ranked = [(best_chunk[doc], doc, score) for doc, score in ranked_docs]
-    hits = _load_hits(conn, ranked, vec_scores, lex_scores, options.snippet_chars)
     return [
         replace(
             hit,
             boosts=boosts.get(hit.document_id, {}),
             version_id=version.id,
-            expansion=tuple(expansion.added_terms) if expansion is not None else (),
+            expansion=prepared.added_terms,
         )
         for hit in hits
     ]
@@ -259,51 +130,197 @@ class ModelMismatch(KbError, RuntimeError):
     """The index version's vectors come from another model than the query embedder."""
 
 
-def _load_hits(
+def _checked(options: SearchOptions) -> SearchOptions:
+    """Options refused before any database work: a caller's mistake, not a search miss."""
+    if options.k <= 0:
+        raise ValueError("k must be positive")
+    if options.mode not in MODES:
+        raise ValueError(f"unknown search mode {options.mode!r}")
+    return options
+
+
+@dataclass(frozen=True)
+class PreparedQuery:
+    """The query in the forms the stages need.
+
+    ``typed`` goes to the embedder as written: normalising it was measured to cost
+    vector quality (XQuAD-ru MRR@10 0.883 → 0.877), and embedders handle synonyms.
+    ``text`` (normalised when expansion is on) feeds BM25, fusion's word count and the
+    title boost; ``expansion`` adds the synonyms' lemmas to BM25.
+    """
+
+    typed: str
+    text: str
+    expansion: Expansion | None
+    pool: int  # candidates per retriever
+
+    @property
+    def added_terms(self) -> tuple[str, ...]:
+        return tuple(self.expansion.added_terms) if self.expansion is not None else ()
+
+
+def prepare_query(query: str, options: SearchOptions) -> PreparedQuery:
+    """Expansion (when a synonym dictionary is configured) and the candidate pool.
+
+    The pool is at least ``k`` and grows by :data:`SCOPE_POOL_FACTOR` under a scope: a
+    narrow scope filters most candidates out after retrieval, so more are fetched first.
+    """
+    expansion = (
+        SynonymDictionary.load(options.synonyms_path).expand(query)
+        if options.synonyms_path is not None
+        else None
+    )
+    pool = max(options.k, options.candidates)
+    if _scoped(options):
+        pool *= SCOPE_POOL_FACTOR
+    text = expansion.normalized if expansion is not None else query
+    return PreparedQuery(typed=query, text=text, expansion=expansion, pool=pool)
+
+
+def vectors_usable(version: VersionInfo, embedder: Embedder, mode: Mode) -> bool:
+    """The model-mismatch policy: whether this search compares query and index vectors.
+
+    Vectors of two models are not comparable. Vector mode cannot do without them and
+    fails with a way out in the message. Between a model change's promotion and the
+    reader's restart (or the reverse), hybrid degrades to its lexical half instead of
+    failing or comparing vectors of two models; every hit then shows the missing vector
+    score. Lexical mode never uses vectors.
+    """
+    model_matches = version.embedding_model == embedder.model_id
+    if mode == "vector" and not model_matches:
+        raise ModelMismatch(
+            f"index version {version.id} holds vectors of {version.embedding_model}, "
+            f"queries are embedded with {embedder.model_id}: promote a version built "
+            "with the configured model, or search in lexical mode"
+        )
+    if mode == "hybrid" and not model_matches:
+        log.warning(
+            "index version %s holds vectors of %s, queries use %s: lexical results only",
+            version.id,
+            version.embedding_model,
+            embedder.model_id,
+        )
+    return mode in ("hybrid", "vector") and model_matches
+
+
+@dataclass(frozen=True)
+class Retrieved:
+    """Each retriever's candidate chunks, best first, already limited to the scope."""
+
+    vector: list[Candidate]
+    lexical: list[Candidate]
+
+    @cached_property
+    def vector_scores(self) -> dict[int, float]:
+        """Per document: the score of its best vector chunk."""
+        return {doc: c.score for doc, c in best_per_document(self.vector).items()}
+
+    @cached_property
+    def lexical_scores(self) -> dict[int, float]:
+        """Per document: the score of its best lexical chunk."""
+        return {doc: c.score for doc, c in best_per_document(self.lexical).items()}
+
+
+def retrieve(
     conn: psycopg.Connection[Any],
-    ranked: list[tuple[int, int, float]],
-    vector: dict[int, float],
-    lexical: dict[int, float],
-    snippet_chars: int,
-) -> list[SearchHit]:
-    """Hits for (chunk id, document id, final score); retriever scores are per document."""
-    if not ranked:
-        return []
-    rows = {
-        row[0]: row
-        for row in conn.execute(
-            """
-            SELECT c.id, c.title, c.text, c.heading_path, d.url, d.source, d.external_id,
-                   d.source_updated_at,
-                   coalesce((d.metadata ->> 'solution_confirmed')::boolean, false)
-            FROM chunks c JOIN documents d ON d.id = c.document_id
-            WHERE c.id = ANY(%s)
-            """,
-            ([chunk for chunk, _, _ in ranked],),
+    embedder: Embedder,
+    query: PreparedQuery,
+    version: VersionInfo,
+    options: SearchOptions,
+    *,
+    use_vectors: bool,
+) -> Retrieved:
+    """Candidates of each half the mode asks for, then the scope applied to both.
+
+    The reader's permissions are applied inside each retriever (they bound what may be
+    seen at all); a scope is one separate clause afterwards, so the two stay independent
+    (see ``kb_core.search.scope``).
+    """
+    vector: list[Candidate] = []
+    lexical: list[Candidate] = []
+    if use_vectors:
+        with timed_call("embedding"):
+            query_vector = embedder.embed_query(query.typed)
+        vector = vector_candidates(
+            conn,
+            query_vector,
+            model_id=embedder.model_id,
+            dimension=embedder.dimension,
+            k=query.pool,
+            version=version,
+            ef_search=options.ef_search,
+            reader_groups=options.reader_groups,
         )
-    }
-    hits = []
-    for chunk_id, doc_id, score in ranked:
-        _, title, text, path, url, source, external_id, updated, confirmed = rows[chunk_id]
-        hits.append(
-            SearchHit(
-                document_id=doc_id,
-                chunk_id=chunk_id,
-                title=title,
-                score=score,
-                snippet=make_snippet(text, snippet_chars),
-                heading_path=tuple(path or ()),
-                url=url,
-                source=source,
-                external_id=external_id,
-                vector_score=vector.get(doc_id),
-                lexical_score=lexical.get(doc_id),
-                text=text,
-                updated_at=updated,
-                solution_confirmed=bool(confirmed),
-            )
+    if options.mode in ("hybrid", "lexical"):
+        lexical = bm25_candidates(
+            conn,
+            query.text,
+            version,
+            k=query.pool,
+            extra_terms=query.added_terms,
+            extra_weight=options.expansion_weight,
+            postings_per_term=options.postings_per_term,
+            reader_groups=options.reader_groups,
         )
-    return hits
+    if _scoped(options) and options.scope is not None:
+        admitted = documents_in_scope(
+            conn, {c.document_id for c in (*vector, *lexical)}, options.scope
+        )
+        vector = [c for c in vector if c.document_id in admitted]
+        lexical = [c for c in lexical if c.document_id in admitted]
+    return Retrieved(vector, lexical)
+
+
+def rank_documents(
+    conn: psycopg.Connection[Any],
+    found: Retrieved,
+    text: str,
+    version_id: int,
+    options: SearchOptions,
+) -> tuple[list[tuple[int, float]], dict[int, dict[str, float]]]:
+    """The top ``k`` (document id, final score) at or above ``min_score``, and the boosts
+    applied to each document.
+
+    A single mode's score is its retriever's; hybrid fuses the two per document. Boosts
+    multiply after fusion, so they reorder documents of either half alike. Ties break
+    on the document id, so equal scores come out in a stable order.
+    """
+    if options.mode == "vector":
+        scores = dict(found.vector_scores)
+    elif options.mode == "lexical":
+        scores = dict(found.lexical_scores)
+    else:
+        scores = fuse(found.vector_scores, found.lexical_scores, text, options)
+    boosts = document_boosts(conn, scores, text, options.boosts, version=version_id)
+    for doc, applied in boosts.items():
+        scores[doc] *= math.prod(applied.values())
+    ranked = sorted(scores.items(), key=lambda item: (-item[1], item[0]))
+    return [(d, s) for d, s in ranked if s >= options.min_score][: options.k], boosts
+
+
+def best_chunks(found: Retrieved, text: str, options: SearchOptions) -> dict[int, int]:
+    """Each document's chunk to show (document id → chunk id).
+
+    Hybrid picks by the same fusion at chunk level, so the chunk shown is the one both
+    halves favour together; a single mode takes its retriever's best chunk. Ties break
+    on the chunk id.
+    """
+    vector = {c.chunk_id: c.score for c in found.vector}
+    lexical = {c.chunk_id: c.score for c in found.lexical}
+    scores = (
+        fuse(vector, lexical, text, options)
+        if options.mode == "hybrid"
+        else {c.chunk_id: c.score for c in (*found.vector, *found.lexical)}
+    )
+    document_of = {c.chunk_id: c.document_id for c in (*found.vector, *found.lexical)}
+    best: dict[int, int] = {}
+    for chunk_id, _ in sorted(scores.items(), key=lambda item: (-item[1], item[0])):
+        best.setdefault(document_of[chunk_id], chunk_id)
+    return best
+
+
+def _scoped(options: SearchOptions) -> bool:
+    return options.scope is not None and not options.scope.empty
 
 
 def options_from_settings(settings: Settings, **overrides: Any) -> SearchOptions:

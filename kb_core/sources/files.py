@@ -14,36 +14,21 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import yaml
 from bs4 import BeautifulSoup
 
 from kb_core.errors import KbError
 from kb_core.models import SourceDocument
+from kb_core.text.front_matter import split_front_matter
 
 SOURCE_NAME = "files"
 MARKDOWN_SUFFIXES = frozenset({".md", ".markdown"})
 HTML_SUFFIXES = frozenset({".html", ".htm"})
 
-_FRONT_MATTER = re.compile(r"\A---\s*\n(?P<yaml>.*?)\n---\s*(?:\n|\Z)", re.DOTALL)
 _H1 = re.compile(r"^#\s+(?P<title>.+?)\s*#*\s*$", re.MULTILINE)
 
 
 class SourceError(KbError, RuntimeError):
     """A source could not be read; the message says which item and why."""
-
-
-def split_front_matter(text: str) -> tuple[dict[str, Any], str]:
-    """YAML front matter (or {}) and the body after it."""
-    match = _FRONT_MATTER.match(text)
-    if match is None:
-        return {}, text
-    try:
-        meta = yaml.safe_load(match["yaml"]) or {}
-    except yaml.YAMLError:
-        return {}, text
-    if not isinstance(meta, dict):
-        return {}, text
-    return meta, text[match.end() :]
 
 
 def _markdown_title(meta: dict[str, Any], body: str) -> str | None:

@@ -269,12 +269,9 @@ class PyrusClient:
         return self.request("GET", f"catalogs/{catalog_id}")
 
     def get_members(self) -> list[dict[str, Any]]:
+        """The organisation's people (the ``person_directory`` asset reads their names)."""
         members: list[dict[str, Any]] = self.request("GET", "members").get("members", [])
         return members
-
-    def get_bots(self) -> list[dict[str, Any]]:
-        bots: list[dict[str, Any]] = self.request("GET", "bots").get("bots", [])
-        return bots
 
 
 def _json(response: httpx.Response) -> dict[str, Any]:

@@ -1,8 +1,9 @@
 """Conversion of source bodies to clean, structure-preserving Markdown.
 
 HTML goes through markdownify (ATX headings, fenced code with its language, tables kept);
-Markdown is normalised. Later sources (Confluence storage format, Pyrus HTML) add their
-own converters on top of :class:`KbMarkdownConverter`.
+Markdown is normalised. Other formats (Confluence storage format, Jira issues) add their
+own converters on top of :class:`KbMarkdownConverter`; ``kb_core.text.formats`` picks
+the converter for a document's raw format.
 """
 
 from __future__ import annotations
@@ -13,17 +14,11 @@ from typing import Any
 from bs4 import BeautifulSoup, Tag
 from markdownify import MarkdownConverter
 
-from kb_core.errors import KbError
-from kb_core.sources.files import split_front_matter
 from kb_core.text.fences import next_fence
 
 _DROP_TAGS = ("script", "style", "noscript", "template", "head")
 _INNER_SPACES = re.compile(r"(?<=\S) {2,}(?=\S)")
 _LANGUAGE_CLASS = re.compile(r"^(?:language|lang|brush)[-:](?P<lang>[\w+#.-]+)$")
-
-
-class UnsupportedFormatError(KbError, ValueError):
-    """A document's raw format has no converter."""
 
 
 def _code_language(el: Tag) -> str:
@@ -75,26 +70,9 @@ def normalize_markdown(markdown: str) -> str:
 
 
 def html_to_markdown(html: str) -> str:
+    """HTML as normalised Markdown; scripts, styles and the ``<head>`` dropped."""
     soup = BeautifulSoup(html, "html.parser")
     for tag in soup.find_all(_DROP_TAGS):
         tag.decompose()
     root = soup.body or soup
     return normalize_markdown(KbMarkdownConverter().convert_soup(root))
-
-
-def to_markdown(raw_format: str, raw_body: str) -> str:
-    """The Markdown of a document body in one of the supported raw formats."""
-    if raw_format == "markdown":
-        _, body = split_front_matter(raw_body)
-        return normalize_markdown(body)
-    if raw_format == "html":
-        return html_to_markdown(raw_body)
-    if raw_format == "confluence_storage":
-        from kb_core.text.confluence import confluence_to_markdown
-
-        return confluence_to_markdown(raw_body)
-    if raw_format == "jira_issue":
-        from kb_core.text.jira import issue_to_markdown
-
-        return issue_to_markdown(raw_body)
-    raise UnsupportedFormatError(f"no Markdown converter for raw format {raw_format!r}")

@@ -1,26 +1,19 @@
-"""Query normalisation and synonym expansion (framework-free; not wired into search yet).
+"""Synonym expansion: a query plus the equivalents of the groups it mentions.
 
-``normalize_query`` cleans what users type into tickets without changing what they ask:
-Unicode NFKC (``№`` kept), ``ё`` → ``е``, one kind of quote and dash, zero-width and
-control characters dropped, Latin/Cyrillic look-alikes inside one word folded to the
-word's main script («SАML» with a Cyrillic А → «SAML»), whitespace collapsed, greetings
-and politeness formulas («здравствуйте», «добрый день», «спасибо», «пожалуйста», …)
-removed, and punctuation noise trimmed from both ends. Case is kept: embedders see
-«SSO», «AUTHENTICATIONFAILED» and «X-Pyrus-Sig» as written, and the lexical side
-lower-cases through ``kb_core.text.lemmas`` anyway. Error codes, versions, paths and
-e-mail addresses pass unchanged.
-
-``SynonymDictionary`` reads groups of equivalent spellings (``config/synonyms.yaml``,
-``KB_SYNONYMS_PATH``) and expands a query with the equivalents of the groups it mentions:
+``SynonymDictionary`` holds groups of equivalent spellings (``config/synonyms.yaml``,
+``KB_SYNONYMS_PATH``, read by ``kb_core.search.synonyms_file``) and expands a normalised
+query (``kb_core.search.normalize``) with the equivalents of the groups it mentions:
 lemmas for BM25 (``Expansion.added_terms``) and readable text for embedders
-(``Expansion.expanded_text``). Entries match on pymorphy3 lemmas, word by word, so
-«постмортема» finds «постмортем» and multi-word entries match in any inflection. Slang
-and loanwords pymorphy3 does not know get a guessed lemma that differs between forms
-(«впн» → впн, «впна» → впный), so such words also match on their stem: the entry minus
-a final vowel, «й» or «ь» against the query word minus a common case ending («впна»,
-«деплоя», «экселе», «vpn-ом»), and a Latin head of a compound counts on its own
-(«SAML-вход» mentions «saml»). Words pymorphy3 knows match on lemmas only, so «правой»
-never meets «права». Overlapping entries: the longest wins; each group expands once.
+(``Expansion.expanded_text``). Search uses it when ``KB_SEARCH_EXPAND_QUERY`` is on.
+
+Entries match on pymorphy3 lemmas, word by word, so «постмортема» finds «постмортем»
+and multi-word entries match in any inflection. Slang and loanwords pymorphy3 does not
+know get a guessed lemma that differs between forms («впн» → впн, «впна» → впный), so
+such words also match on their stem: the entry minus a final vowel, «й» or «ь» against
+the query word minus a common case ending («впна», «деплоя», «экселе», «vpn-ом»), and a
+Latin head of a compound counts on its own («SAML-вход» mentions «saml»). Words
+pymorphy3 knows match on lemmas only, so «правой» never meets «права». Overlapping
+entries: the longest wins; each group expands once.
 """
 
 from __future__ import annotations
@@ -28,118 +21,15 @@ from __future__ import annotations
 import os
 import re
 import threading
-import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
-import yaml
-
+from kb_core.search.normalize import normalize_chars, normalize_query
+from kb_core.search.synonyms_file import RawGroup, read_groups, value_kind
 from kb_core.text.lemmas import is_known, lemma, words
 
-__all__ = [
-    "Expansion",
-    "SynonymDictionary",
-    "SynonymMatch",
-    "normalize_query",
-]
-
-# -- normalisation ---------------------------------------------------------------------------
-
-_QUOTES_AND_DASHES = str.maketrans(
-    {
-        **dict.fromkeys("«»„“”‟❝❞〝〞〟＂″", '"'),
-        **dict.fromkeys("‘’‚‛‹›′＇", "'"),
-        "\u0300": None,  # stress marks over Cyrillic vowels («зна́чение»)
-        "\u0301": None,
-        **dict.fromkeys("‐‑‒–—―⁃−﹘﹣－", "-"),
-        "ё": "е",
-        "Ё": "Е",
-    }
-)
-_CYR_TO_LAT = dict(zip("АВЕКМНОРСТХаеокрсух", "ABEKMHOPCTXaeokpcyx", strict=True))
-_LAT_TO_CYR = {lat: cyr for cyr, lat in _CYR_TO_LAT.items()}
-_LETTER_RUN = re.compile(r"[^\W\d_]+")
-_LATIN = re.compile(r"[A-Za-z]")
-_CYRILLIC = re.compile(r"[А-Яа-яЁё]")
-_SPACES = re.compile(r"\s+")
-
-_THANKS_FOR = r"(?:\s+за\s+(?:помощь|ответ|внимание|понимание|содействие))?"
-_POLITENESS = [
-    r"здравствуй(?:те)?",
-    r"здрась?те",
-    r"добр(?:ый|ого)\s+(?:день|дня|вечер|вечера)",
-    r"доброе\s+утро",
-    r"доброго\s+утра",
-    r"доброй\s+ночи",
-    r"доброго\s+времени\s+суток",
-    r"(?:всем\s+)?привет(?:ствую)?(?:\s+(?:всем|всех))?",
-    r"(?:(?:заранее|большое|огромное)\s+)?спасибо(?:\s+(?:заранее|большое|огромное))?"
-    + _THANKS_FOR,
-    r"(?:заранее\s+)?благодарю" + _THANKS_FOR,
-    r"пожалуйста",
-    r"будьте\s+добры",
-    r"с\s+уважением",
-]
-# A formula is a whole word sequence (not part of an address, path or compound), with the
-# comma before it and the punctuation after it: «Подскажите, пожалуйста, как …» →
-# «Подскажите как …».
-_POLITENESS_RE = re.compile(
-    r"(?:[,;]\s*)?(?<![\w@./\\-])(?:" + "|".join(_POLITENESS) + r")(?![\w@/\\-])\s*[,!.;]*",
-    re.IGNORECASE,
-)
-_LEADING_NOISE = re.compile(r"^(?:[-*•·>#]+\s+|[.,;:!?]+\s*)+")
-_TRAILING_NOISE = re.compile(r"[\s.,;:!?]+$")
-_HAS_WORD = re.compile(r"\w")
-
-
-def _fold_mixed_script(match: re.Match[str]) -> str:
-    run = match.group(0)
-    n_latin = len(_LATIN.findall(run))
-    n_cyrillic = len(_CYRILLIC.findall(run))
-    if not n_latin or not n_cyrillic:
-        return run
-    to_latin = "".join(_CYR_TO_LAT.get(ch, ch) for ch in run)
-    to_cyrillic = "".join(_LAT_TO_CYR.get(ch, ch) for ch in run)
-    latin_ok = not _CYRILLIC.search(to_latin)
-    cyrillic_ok = not _LATIN.search(to_cyrillic)
-    if latin_ok and (n_latin >= n_cyrillic or not cyrillic_ok):
-        return to_latin
-    if cyrillic_ok:
-        return to_cyrillic
-    return run
-
-
-def _normalize_chars(text: str) -> str:
-    """Characters only: NFKC, ё, quotes, dashes, invisible characters, look-alikes, spaces."""
-    # NFKC would turn «№» into «No»; it stays, as in «заявка №123».
-    text = "№".join(unicodedata.normalize("NFKC", part) for part in text.split("№"))
-    text = text.translate(_QUOTES_AND_DASHES)
-    text = "".join(
-        " " if ch.isspace() else ch
-        for ch in text
-        if ch.isspace() or unicodedata.category(ch) not in ("Cc", "Cf")
-    )
-    text = _LETTER_RUN.sub(_fold_mixed_script, text)
-    return _SPACES.sub(" ", text).strip()
-
-
-def _trim(text: str) -> str:
-    text = _LEADING_NOISE.sub("", text)
-    return _TRAILING_NOISE.sub("", text)
-
-
-def normalize_query(text: str) -> str:
-    """The query cleaned for retrieval (see the module docstring); case is kept."""
-    text = _normalize_chars(text)
-    polite_free = _SPACES.sub(" ", _POLITENESS_RE.sub(" ", text)).strip()
-    trimmed = _trim(polite_free)
-    if _HAS_WORD.search(trimmed):
-        return trimmed
-    # Nothing but a greeting or thanks: keep it rather than return an empty query.
-    return _trim(text) if _HAS_WORD.search(_trim(text)) else text
-
+__all__ = ["Expansion", "SynonymDictionary", "SynonymMatch"]
 
 # -- matching ------------------------------------------------------------------------------------
 
@@ -254,12 +144,13 @@ class SynonymDictionary:
 
     def __init__(self, groups: Sequence[Sequence[str]], *, source: str = "<synonyms>") -> None:
         if isinstance(groups, str) or not isinstance(groups, Sequence):
-            raise ValueError(f"{source}: expected a list of groups, got {_kind(groups)}")
-        raw: list[tuple[int | None, list[tuple[object, int | None]]]] = []
+            raise ValueError(f"{source}: expected a list of groups, got {value_kind(groups)}")
+        raw: list[RawGroup] = []
         for index, group in enumerate(groups):
             if isinstance(group, str) or not isinstance(group, Sequence):
                 raise ValueError(
-                    f"{source}: group {index + 1}: expected a list of spellings, got {_kind(group)}"
+                    f"{source}: group {index + 1}: expected a list of spellings, "
+                    f"got {value_kind(group)}"
                 )
             raw.append((None, [(entry, None) for entry in group]))
         self._build(raw, source)
@@ -275,14 +166,14 @@ class SynonymDictionary:
         if cached is not None and cached[0] == stamp:
             return cached[1]
         dictionary = cls.__new__(cls)
-        dictionary._build(_read_yaml(resolved), str(resolved))
+        dictionary._build(read_groups(resolved), str(resolved))
         with _cache_lock:
             _cache[resolved] = (stamp, dictionary)
         return dictionary
 
     def _build(
         self,
-        groups: list[tuple[int | None, list[tuple[object, int | None]]]],
+        groups: list[RawGroup],
         source: str,
     ) -> None:
         self.source = source
@@ -300,10 +191,10 @@ class SynonymDictionary:
                 )
                 if not isinstance(value, str):
                     raise ValueError(
-                        f"{at}: {value!r} is {_kind(value)}, not a string "
+                        f"{at}: {value!r} is {value_kind(value)}, not a string "
                         "(quote numbers and yes/no/true/false)"
                     )
-                text = _normalize_chars(value)
+                text = normalize_chars(value)
                 found = words(text)
                 if not found:
                     raise ValueError(f"{at}: entry {value!r} has no words")
@@ -428,77 +319,3 @@ class SynonymDictionary:
 
 _cache: dict[Path, tuple[tuple[int, int], SynonymDictionary]] = {}
 _cache_lock = threading.Lock()
-
-
-def _kind(value: object) -> str:
-    if value is None:
-        return "empty (null)"
-    names = {bool: "a boolean", int: "a number", float: "a number", str: "a string"}
-    name = names.get(type(value))
-    if name:
-        return name
-    if isinstance(value, dict):
-        return "a mapping"
-    return f"a {type(value).__name__}"
-
-
-def _read_yaml(path: Path) -> list[tuple[int | None, list[tuple[object, int | None]]]]:
-    """Groups with their line numbers, every scalar typed as YAML reads it."""
-    try:
-        text = path.read_text(encoding="utf-8")
-        root: Any = yaml.compose(text, Loader=yaml.SafeLoader)
-    except UnicodeDecodeError as exc:
-        raise ValueError(f"{path}: not UTF-8 text: {exc}") from exc
-    except yaml.YAMLError as exc:
-        raise ValueError(f"{path}: not valid YAML: {exc}") from exc
-    if root is None:
-        raise ValueError(f"{path}: the file is empty; expected a list of groups ([] for none)")
-    if not isinstance(root, yaml.SequenceNode):
-        raise ValueError(
-            f"{path}: expected a list of groups, got {_node_kind(root)} "
-            f"(line {root.start_mark.line + 1})"
-        )
-    groups: list[tuple[int | None, list[tuple[object, int | None]]]] = []
-    for index, node in enumerate(root.value):
-        line = node.start_mark.line + 1
-        if not isinstance(node, yaml.SequenceNode):
-            raise ValueError(
-                f"{path}: group {index + 1} (line {line}): expected a list of spellings "
-                f"such as [впн, vpn], got {_node_kind(node)}"
-            )
-        entries: list[tuple[object, int | None]] = []
-        for item in node.value:
-            item_line = item.start_mark.line + 1
-            if not isinstance(item, yaml.ScalarNode):
-                raise ValueError(
-                    f"{path}: group {index + 1} (line {item_line}): expected a spelling, "
-                    f"got {_node_kind(item)}"
-                )
-            if item.tag != _STR_TAG:
-                raise ValueError(
-                    f"{path}: group {index + 1} (line {item_line}): {item.value!r} reads as "
-                    f"{_TAG_KINDS.get(item.tag, item.tag)}, not a string; quote it"
-                )
-            entries.append((item.value, item_line))
-        groups.append((line, entries))
-    return groups
-
-
-_STR_TAG = "tag:yaml.org,2002:str"
-_TAG_KINDS = {
-    "tag:yaml.org,2002:int": "a number",
-    "tag:yaml.org,2002:float": "a number",
-    "tag:yaml.org,2002:bool": "a boolean",
-    "tag:yaml.org,2002:null": "empty (null)",
-    "tag:yaml.org,2002:timestamp": "a date",
-}
-
-
-def _node_kind(node: Any) -> str:
-    if isinstance(node, yaml.SequenceNode):
-        return "a list"
-    if isinstance(node, yaml.MappingNode):
-        return "a mapping"
-    if node.tag == _STR_TAG:
-        return f"the string {node.value!r}"
-    return f"{_TAG_KINDS.get(node.tag, node.tag)} ({node.value!r})"
