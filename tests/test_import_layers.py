@@ -14,7 +14,8 @@ from pathlib import Path
 
 KB_CORE = Path(__file__).resolve().parent.parent / "kb_core"
 # What kb_core.text may import from the rest of kb_core: plain data types only.
-TEXT_MAY_IMPORT = {"kb_core.models"}
+# The error base sits below every layer (kb_core.errors imports nothing).
+TEXT_MAY_IMPORT = {"kb_core.models", "kb_core.errors"}
 
 
 def _module(path: Path) -> str:
