@@ -28,11 +28,14 @@ from dagster._core.definitions.freshness import FreshnessState
 from dagster._core.test_utils import freeze_time
 
 from kb_assets.assets import SOURCE_ASSETS
-from kb_assets.definitions import build_resources, defs
+from kb_assets.definitions import build_definitions, build_resources
 from kb_core.db import Database
 from kb_core.settings import PROJECT_ROOT, get_settings
 from kb_fakes.server import free_port
+from tests.conftest import all_sources_settings
 
+# Every source configured: unconfigured ones are left out of the definitions.
+defs = build_definitions(all_sources_settings())
 # The people directory (a deny-list for scrubbing) refreshes with the sources.
 SOURCES = {
     "person_directory",
