@@ -289,8 +289,9 @@ def test_the_daemon_starts_the_refresh_and_reports_the_index_fresh(
 
     # Both sensors are RUNNING by default: their first ticks happen on their own.
     _wait("the first automation tick", stack, lambda: _ticks(dagster_pg_url, "kb_automation"))
-    first = _wait("a corrections tick", stack, lambda: _ticks(dagster_pg_url, "corrections_sensor"))
-    assert first[0] == "SKIPPED"  # no corrections form configured here
+    # No corrections form configured here: that sensor is left out with its source.
+    first = _wait("an events tick", stack, lambda: _ticks(dagster_pg_url, "source_events_sensor"))
+    assert first[0] == "SKIPPED"  # no source events pending
 
     with dg.DagsterInstance.get() as instance:
         records = instance.get_freshness_state_records([PROMOTED])
