@@ -23,7 +23,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from evals.regressions import REGRESSION_ORIGIN, correction_cases, merged, regression_failures
 from evals.retrieval import GoldenCase, case_metrics, dedupe, load_golden_sets
@@ -279,6 +279,7 @@ def run_eval(
     from kb_core.generation.rerank import AnswerSteps
     from kb_core.search import options_from_settings
     from kb_core.search import search as search_kb
+    from kb_core.search.hybrid import Mode
 
     config = config or GateConfig()
     # Approved corrections are regression cases from the moment they are indexed.
@@ -315,7 +316,10 @@ def run_eval(
             options = replace(base_options, mode="hybrid", version=v)
             hits = search_kb(conn, embedder, chosen.query(llm, question), options)
             return chosen.rerank(llm, question, hits)
-        return search_kb(conn, embedder, question, replace(base_options, mode=mode, version=v))
+        # Retrieval modes only here (answer modes are in mode_steps above).
+        return search_kb(
+            conn, embedder, question, replace(base_options, mode=cast(Mode, mode), version=v)
+        )
 
     metrics, rows, seconds = evaluate_version(
         conn,

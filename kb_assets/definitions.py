@@ -1,22 +1,52 @@
-"""The code location loaded by ``dagster dev`` / the gRPC server (see workspace.yaml)."""
+"""The code location loaded by ``dagster dev`` / the gRPC server (see workspace.yaml).
+
+The entry point: the only place that reads the process settings (``get_settings()``).
+Everything else is built from that one Settings object by ``build_definitions``, so a
+test or a deployment that builds its own Settings gets exactly that configuration.
+"""
 
 from __future__ import annotations
 
 import dagster as dg
 
-from kb_assets.assets import INGEST_ASSETS, INGEST_CHECKS, MAINTENANCE_ASSETS
+from kb_assets.automation import daily_partitions, with_timezone
 from kb_assets.effect import EFFECT_ASSETS
+from kb_assets.evaluation import candidate_passes_eval, promoted_index, rag_eval
+from kb_assets.index import (
+    chunk_embeddings,
+    cleaned_markdown,
+    no_personal_data_in_chunks,
+    pii_free_chunks,
+)
+from kb_assets.maintenance import MAINTENANCE_ASSETS
 from kb_assets.resources import (
     ConfluenceResource,
     DatabaseResource,
     EmbedderResource,
     FilesSourceResource,
     JiraResource,
+    KbSettings,
     NotificationsResource,
     PyrusResource,
 )
-from kb_assets.sensors import JOBS, SENSORS
-from kb_core.settings import Settings, get_settings
+from kb_assets.sensors import (
+    corrections_refresh,
+    corrections_sensor_every,
+    events_refresh,
+    notify_run_failures,
+    source_events_sensor_every,
+)
+from kb_assets.sources import (
+    kb_corrections,
+    person_directory,
+    raw_confluence_pages,
+    raw_files,
+    raw_jira_issues,
+    raw_pyrus_tickets,
+    source_event_updates,
+)
+from kb_core.settings import Settings, get_settings, split_list
+from kb_core.sources import configured
 
 
 def build_resources(
@@ -24,11 +54,11 @@ def build_resources(
 ) -> dict[str, dg.ConfigurableResource]:
     """The pipeline's resources; ``database_url`` overrides the settings' database (a
     caller that already opened the database, e.g. the CLI owning the embedded server)."""
-    if database_url is None and settings.database_url is not None:
-        database_url = settings.database_url.get_secret_value()
+    config = KbSettings.from_settings(settings)
     return {
-        "database": DatabaseResource(database_url=database_url),
+        "database": DatabaseResource(kb_settings=config, database_url=database_url),
         "embedder": EmbedderResource(
+            kb_settings=config,
             provider=settings.embedder,
             threads=settings.embed_threads,
             batch_size=settings.embed_batch_size,
@@ -36,33 +66,96 @@ def build_resources(
         "files_source": FilesSourceResource(
             root=str(settings.files_dir) if settings.files_dir else None
         ),
-        "confluence": ConfluenceResource(),
-        "pyrus": PyrusResource(),
-        "jira": JiraResource(),
-        "notifications": NotificationsResource(),
+        "confluence": ConfluenceResource(kb_settings=config),
+        "pyrus": PyrusResource(kb_settings=config),
+        "jira": JiraResource(kb_settings=config),
+        "notifications": NotificationsResource(kb_settings=config),
     }
 
 
-# The implicit default automation sensor starts STOPPED; this one runs from the start so
-# the daily on_cron sources and the eager downstream assets actually materialise. Its runs
-# carry the same `kb/trigger` tag key as the corrections sensor's: the production
-# dagster.yaml limits that key to one run at a time, so two refreshes never race to
-# write and promote index versions.
-automation_sensor = dg.AutomationConditionSensorDefinition(
-    "kb_automation",
-    target=dg.AssetSelection.all(),
-    default_status=dg.DefaultSensorStatus.RUNNING,
-    minimum_interval_seconds=get_settings().automation_interval_s,
-    run_tags={"kb/trigger": "automation"},
-)
+def configured_sources(settings: Settings) -> list[dg.AssetsDefinition]:
+    """The source assets the settings configure. A source without its settings is left
+    out rather than materialised as ``enabled=False`` every night; the pending-events
+    asset stays (webhooks may queue events whatever is configured)."""
+    pyrus = configured.pyrus_enabled(settings)
+    wanted = {
+        person_directory: settings.pii_directory and pyrus,
+        raw_files: settings.files_dir is not None,
+        raw_confluence_pages: configured.confluence_enabled(settings),
+        raw_jira_issues: configured.jira_enabled(settings),
+        raw_pyrus_tickets: pyrus and bool(split_list(settings.pyrus_form_ids)),
+        kb_corrections: pyrus and settings.pyrus_corrections_form_id is not None,
+        source_event_updates: True,
+    }
+    return [asset for asset, on in wanted.items() if on]
 
-defs = dg.Definitions(
-    assets=[*INGEST_ASSETS, *MAINTENANCE_ASSETS, *EFFECT_ASSETS],
-    asset_checks=INGEST_CHECKS,
-    jobs=JOBS,
-    sensors=[automation_sensor, *SENSORS],
-    resources=build_resources(get_settings()),
-    # The pipeline is a short chain of database-bound steps: one process per run avoids
-    # the multiprocess executor's ~3 s per step on small machines.
-    executor=dg.in_process_executor,
-)
+
+def _depending_on(asset: dg.AssetsDefinition, keys: set[dg.AssetKey]) -> dg.AssetsDefinition:
+    """The asset with its dependencies limited to ``keys`` (sources left out)."""
+    return asset.map_asset_specs(
+        lambda spec: spec.replace_attributes(
+            deps=[dep for dep in spec.deps if dep.asset_key in keys]
+        )
+    )
+
+
+def build_definitions(settings: Settings) -> dg.Definitions:
+    """The code location for ``settings``: assets, checks, jobs, sensors, resources."""
+    timezone = settings.stats_timezone
+    sources = configured_sources(settings)
+    source_keys = {asset.key for asset in sources}
+    ingest = [
+        *sources,
+        _depending_on(cleaned_markdown, source_keys),
+        pii_free_chunks,
+        chunk_embeddings,
+        rag_eval,
+        promoted_index,
+    ]
+    days = daily_partitions(settings.stats_start_date, settings.stats_timezone)
+    effect = [
+        asset.map_asset_specs(lambda spec: spec.replace_attributes(partitions_def=days))
+        if asset.partitions_def is not None
+        else asset
+        for asset in EFFECT_ASSETS
+    ]
+    assets = [with_timezone(a, timezone) for a in [*ingest, *MAINTENANCE_ASSETS, *effect]]
+
+    jobs: list[dg.UnresolvedAssetJobDefinition] = [events_refresh]
+    sensors: list[dg.SensorDefinition] = [
+        automation_sensor_every(settings.automation_interval_s),
+        source_events_sensor_every(settings.events_poll_s),
+        notify_run_failures,
+    ]
+    if kb_corrections in sources:
+        jobs.append(corrections_refresh)
+        sensors.append(corrections_sensor_every(settings.corrections_poll_s))
+    return dg.Definitions(
+        assets=assets,
+        asset_checks=[no_personal_data_in_chunks, candidate_passes_eval],
+        jobs=jobs,
+        sensors=sensors,
+        resources=build_resources(settings),
+        # The pipeline is a short chain of database-bound steps: one process per run
+        # avoids the multiprocess executor's ~3 s per step on small machines.
+        executor=dg.in_process_executor,
+    )
+
+
+def automation_sensor_every(seconds: int) -> dg.AutomationConditionSensorDefinition:
+    # The implicit default automation sensor starts STOPPED; this one runs from the start
+    # so the daily on_cron sources and the eager downstream assets actually materialise.
+    # Its runs carry the same `kb/trigger` tag key as the corrections sensor's: the
+    # production dagster.yaml limits that key to one run at a time, so two refreshes never
+    # race to write and promote index versions.
+    return dg.AutomationConditionSensorDefinition(
+        "kb_automation",
+        target=dg.AssetSelection.all(),
+        default_status=dg.DefaultSensorStatus.RUNNING,
+        minimum_interval_seconds=seconds,
+        run_tags={"kb/trigger": "automation"},
+    )
+
+
+defs = build_definitions(get_settings())
+automation_sensor = next(s for s in defs.sensors or () if s.name == "kb_automation")

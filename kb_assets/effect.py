@@ -13,6 +13,7 @@ from zoneinfo import ZoneInfo
 
 import dagster as dg
 
+from kb_assets.automation import DEFAULT_TIMEZONE, after_the_day, daily_partitions, weekly_report
 from kb_assets.resources import (
     DatabaseResource,
     EmbedderResource,
@@ -24,23 +25,13 @@ from kb_core.effect.collect import collect_days
 from kb_core.effect.measured import MeasuredEffect
 from kb_core.effect.reporting import period_report
 from kb_core.notify import digest_text, reports_dir, title, weekly_report_text, write_report
-from kb_core.settings import get_settings
+from kb_core.settings import Settings
 
-_settings = get_settings()
-DAILY = dg.DailyPartitionsDefinition(
-    start_date=_settings.stats_start_date, timezone=_settings.stats_timezone
-)
-# The day is over at midnight; at 04:00 its tickets and the night's refresh are in.
-AFTER_THE_DAY = dg.AutomationCondition.on_cron("0 4 * * *", cron_timezone="Europe/Moscow")
-# Monday 07:00, on the statistics as they are. Not `on_cron`: that also waits for every
-# parent to update *after* the tick, and category_stats updates at 04:00, so the report
-# would slip to Tuesday and cover Tuesday to Monday.
-WEEKLY = (
-    dg.AutomationCondition.cron_tick_passed(
-        "0 7 * * 1", cron_timezone="Europe/Moscow"
-    ).since_last_handled()
-    & ~dg.AutomationCondition.in_progress()
-)
+# Declared with the settings' defaults; kb_assets.definitions re-partitions and re-times
+# the assets from the configured settings (daily_partitions, automation.with_timezone).
+DAILY = daily_partitions(Settings.model_fields["stats_start_date"].default, DEFAULT_TIMEZONE)
+AFTER_THE_DAY = after_the_day()
+WEEKLY = weekly_report()
 
 
 def _day(context: dg.AssetExecutionContext) -> date:

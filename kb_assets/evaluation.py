@@ -1,71 +1,168 @@
-"""Glue between the evaluation harness (evals/) and the pipeline: settings, metadata."""
+"""The ``knowledge_base`` group's gate: the candidate index version evaluated on the
+golden sets, the blocking check on the verdict, and the promotion it guards.
 
-from __future__ import annotations
+The evaluation itself is framework-free (evals.harness, evals.configured, evals.gate);
+this module adds what Dagster shows: metadata charted per materialisation.
+"""
 
 import base64
-from pathlib import Path
+from datetime import timedelta
 from typing import Any
 
 import dagster as dg
 
-from evals.harness import RETRIEVAL_KEYS, EvalRun, GateConfig
-from evals.retrieval import GoldenCase
-from kb_core.settings import PROJECT_ROOT, Settings, split_list
+from evals.configured import answer_scorer, gate_config, golden_paths
+from evals.gate import latest_verdict
+from evals.harness import RETRIEVAL_KEYS, EvalRun, run_eval
+from evals.report import history, history_chart
+from kb_assets.automation import CHECK_WITH_ASSET, DOWNSTREAM
+from kb_assets.common import ProgressLog
+from kb_assets.index import chunk_embeddings
+from kb_assets.resources import DatabaseResource, EmbedderResource, NotificationsResource
+from kb_core.index.versions import (
+    NoActiveVersion,
+    PromotionRefused,
+    active_version,
+    candidate_version,
+    promote,
+)
+from kb_core.notify import promotion_blocked_text, title
+
+__all__ = [
+    "answer_scorer",
+    "candidate_passes_eval",
+    "eval_metadata",
+    "gate_config",
+    "golden_paths",
+    "promoted_index",
+    "rag_eval",
+]
 
 
-def golden_paths(settings: Settings) -> list[Path]:
-    """The configured golden sets that exist (relative paths: from the repository)."""
-    paths = []
-    for raw in split_list(settings.eval_golden_paths):
-        path = Path(raw)
-        path = path if path.is_absolute() else PROJECT_ROOT / path
-        if path.is_file():
-            paths.append(path)
-    return paths
-
-
-def gate_config(settings: Settings) -> GateConfig:
-    # With an LLM the answers are judged too (RAGAS faithfulness and answer relevancy):
-    # without one those metrics are not computed and cannot gate.
-    answer_thresholds = (
-        {
-            "faithfulness": settings.eval_min_faithfulness,
-            "response_relevancy": settings.eval_min_answer_relevancy,
-        }
-        if (settings.llm_url or "").strip()
-        else {}
-    )
-    return GateConfig(
-        thresholds={"hit@5": settings.eval_min_hit5, "mrr@10": settings.eval_min_mrr10},
-        tolerance=settings.eval_tolerance,
-        answer_thresholds=answer_thresholds,
-    )
-
-
-def answer_scorer(settings: Settings, embedder: Any) -> Any:
-    """Answer the golden question the way the bot does, and score the answer."""
-    from evals.answer_metrics import answer_metrics
-    from evals.drafts import baseline_metrics, lint_metrics
-    from kb_core.generation import GenerationOptions, categories_from_settings, generate
-    from kb_core.generation.llm import ChatClient
-
-    llm = ChatClient.from_settings(settings)
-    categories = categories_from_settings(settings)
-    options = GenerationOptions.from_settings(settings)
-
-    def score(case: GoldenCase, hits: list[Any]) -> dict[str, Any]:
-        generated = generate(case.question, hits, categories, llm, options=options)
-        contexts = [source.text for source in generated.sources]
-        ids = [f"{s.hit.source}:{s.hit.external_id}" for s in generated.sources]
-        draft = generated.answer.draft_reply
-        scores: dict[str, Any] = dict(
-            answer_metrics(case, draft, contexts, ids, embedder=embedder, llm=llm)
+@dg.asset(
+    group_name="knowledge_base",
+    deps=[chunk_embeddings],
+    description="The candidate index version evaluated on the golden sets (retrieval per "
+    "mode, answers in hybrid), compared with the active version; stored per version.",
+    kinds={"postgres"},
+    automation_condition=DOWNSTREAM,
+)
+def rag_eval(
+    context: dg.AssetExecutionContext, database: DatabaseResource, embedder: EmbedderResource
+) -> dg.MaterializeResult:
+    settings = database.settings
+    with database.connection() as conn:
+        candidate = candidate_version(conn)
+        if candidate is None:
+            context.log.info("no candidate version: nothing to evaluate")
+            return dg.MaterializeResult(metadata={"evaluated": False})
+        try:
+            baseline: int | None = active_version(conn).id
+        except NoActiveVersion:
+            baseline = None
+        run = run_eval(
+            conn,
+            embedder.get(),
+            settings,
+            version=candidate.id,
+            baseline_version=baseline,
+            golden_paths=golden_paths(settings),
+            answer=answer_scorer(settings, embedder.get()),
+            config=gate_config(settings),
+            progress=ProgressLog(context, "evaluated questions"),
         )
-        scores.update(lint_metrics(draft))
-        scores.update(baseline_metrics(case, hits, embedder))
-        return scores
+        chart = history_chart(history(conn))
+    for failure in run.gate["failures"]:
+        context.log.error(f"candidate {candidate.id}: {failure}")
+    return dg.MaterializeResult(metadata=eval_metadata(run, baseline, chart))
 
-    return score
+
+@dg.asset_check(
+    asset=rag_eval,
+    blocking=True,
+    automation_condition=CHECK_WITH_ASSET,
+    description="The candidate meets the quality thresholds and does not regress against "
+    "the active version; otherwise the run stops before promotion.",
+)
+def candidate_passes_eval(
+    context: dg.AssetCheckExecutionContext,
+    database: DatabaseResource,
+    notifications: NotificationsResource,
+) -> dg.AssetCheckResult:
+    settings = database.settings
+    with database.connection() as conn:
+        candidate = candidate_version(conn)
+        if candidate is None:
+            return dg.AssetCheckResult(passed=True, metadata={"candidate": "none"})
+        verdict = latest_verdict(conn, candidate.id)
+    if verdict is None:
+        return dg.AssetCheckResult(
+            passed=not settings.eval_gate, metadata={"candidate": candidate.id, "run": "none"}
+        )
+    if not verdict.passed and settings.eval_gate:
+        notifications.send(
+            "promotion_blocked",
+            title("promotion_blocked"),
+            promotion_blocked_text(candidate.id, verdict.failures),
+        )
+    return dg.AssetCheckResult(
+        passed=verdict.passed or not settings.eval_gate,
+        severity=dg.AssetCheckSeverity.ERROR,
+        metadata={
+            "candidate": candidate.id,
+            "eval_run": verdict.run_id,
+            "failures": dg.MetadataValue.json(verdict.failures),
+            "gate_enforced": settings.eval_gate,
+        },
+    )
+
+
+@dg.asset(
+    group_name="knowledge_base",
+    deps=[chunk_embeddings, rag_eval],
+    description="The index version the bot reads: the candidate, promoted atomically once "
+    "its gates pass (evaluation, every chunk embedded and re-scanned for personal data).",
+    kinds={"postgres"},
+    automation_condition=DOWNSTREAM,
+    freshness_policy=dg.FreshnessPolicy.time_window(
+        fail_window=timedelta(hours=26), warn_window=timedelta(hours=24)
+    ),
+)
+def promoted_index(
+    context: dg.AssetExecutionContext,
+    database: DatabaseResource,
+    notifications: NotificationsResource,
+) -> dg.MaterializeResult:
+    with database.connection() as conn:
+        try:
+            result = promote(conn)
+        except PromotionRefused as refused:
+            context.log.error(str(refused))
+            notifications.send(
+                "promotion_blocked",
+                title("promotion_blocked"),
+                promotion_blocked_text(
+                    refused.version_id, [f"{k}: {v}" for k, v in refused.failed.items()]
+                ),
+            )
+            raise dg.Failure(
+                description=str(refused),
+                metadata={"candidate_version": refused.version_id, **refused.failed},
+            ) from refused
+        active = active_version(conn)
+    if result is None:
+        context.log.info(f"nothing changed: version {active.id} stays active")
+    return dg.MaterializeResult(
+        metadata={
+            "active_version": active.id,
+            "promoted": result is not None,
+            "previous_version": result.previous if result else None,
+            "chunks": active.chunks or 0,
+            "documents": active.documents or 0,
+            "embedding_model": active.embedding_model or "",
+            "dimension": active.dimension or 0,
+        }
+    )
 
 
 def eval_metadata(run: EvalRun, baseline: int | None, chart: bytes | None = None) -> dict[str, Any]:

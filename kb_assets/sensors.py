@@ -18,10 +18,10 @@ import json
 
 import dagster as dg
 
-from kb_assets.assets import kb_corrections, source_event_updates
 from kb_assets.resources import DatabaseResource, NotificationsResource, PyrusResource
+from kb_assets.sources import kb_corrections, source_event_updates
 from kb_core.notify import run_failure_text, title
-from kb_core.settings import get_settings
+from kb_core.settings import Settings
 from kb_core.sources import configured
 from kb_core.sources.events import pending_events
 from kb_core.sources.pyrus_sync import corrections_pending
@@ -37,13 +37,23 @@ PROMOTION_STEPS = ("promoted_index", "candidate_passes_eval")
 MAX_ERROR_CHARS = 500
 
 
-@dg.sensor(
-    job=corrections_refresh,
-    minimum_interval_seconds=get_settings().corrections_poll_s,
-    default_status=dg.DefaultSensorStatus.RUNNING,
-    description="Starts corrections_refresh when approved corrections are not yet indexed.",
-)
-def corrections_sensor(
+def _default(name: str) -> int:
+    default: int = Settings.model_fields[name].default
+    return default
+
+
+def corrections_sensor_every(seconds: int) -> dg.SensorDefinition:
+    """corrections_sensor polling every ``seconds`` (KB_CORRECTIONS_POLL_S)."""
+    return dg.sensor(
+        job=corrections_refresh,
+        name="corrections_sensor",
+        minimum_interval_seconds=seconds,
+        default_status=dg.DefaultSensorStatus.RUNNING,
+        description="Starts corrections_refresh when approved corrections are not yet indexed.",
+    )(_corrections_sensor)
+
+
+def _corrections_sensor(
     context: dg.SensorEvaluationContext, database: DatabaseResource, pyrus: PyrusResource
 ) -> dg.RunRequest | dg.SkipReason:
     settings = pyrus.settings
@@ -72,13 +82,18 @@ events_refresh = dg.define_asset_job(
 )
 
 
-@dg.sensor(
-    job=events_refresh,
-    minimum_interval_seconds=get_settings().events_poll_s,
-    default_status=dg.DefaultSensorStatus.RUNNING,
-    description="Starts events_refresh when webhooks left source events pending.",
-)
-def source_events_sensor(
+def source_events_sensor_every(seconds: int) -> dg.SensorDefinition:
+    """source_events_sensor polling every ``seconds`` (KB_EVENTS_POLL_S)."""
+    return dg.sensor(
+        job=events_refresh,
+        name="source_events_sensor",
+        minimum_interval_seconds=seconds,
+        default_status=dg.DefaultSensorStatus.RUNNING,
+        description="Starts events_refresh when webhooks left source events pending.",
+    )(_source_events_sensor)
+
+
+def _source_events_sensor(
     context: dg.SensorEvaluationContext, database: DatabaseResource
 ) -> dg.RunRequest | dg.SkipReason:
     with database.connection() as conn:
@@ -121,6 +136,20 @@ def notify_run_failures(
         title("run_failure"),
         run_failure_text(context.dagster_run.job_name, context.dagster_run.run_id, steps, message),
     )
+
+
+# With the default intervals; kb_assets.definitions builds them from the settings.
+corrections_sensor = corrections_sensor_every(_default("corrections_poll_s"))
+source_events_sensor = source_events_sensor_every(_default("events_poll_s"))
+
+
+def build_sensors(settings: Settings) -> list[dg.SensorDefinition]:
+    """The sensors polling at the configured intervals."""
+    return [
+        corrections_sensor_every(settings.corrections_poll_s),
+        source_events_sensor_every(settings.events_poll_s),
+        notify_run_failures,
+    ]
 
 
 SENSORS = [corrections_sensor, source_events_sensor, notify_run_failures]

@@ -275,3 +275,26 @@ def run_ingest(
         }
     summary["run"] = {"success": result.success}
     return summary
+
+
+def all_sources_settings() -> Settings:
+    """Settings that configure every source, so the code location defines every source
+    asset (unconfigured sources are left out of kb_assets.definitions)."""
+    from pydantic import SecretStr
+
+    return get_settings().model_copy(
+        update={
+            "files_dir": PROJECT_ROOT,
+            "confluence_url": "http://confluence.invalid",
+            "confluence_spaces": "SUP",
+            "confluence_token": SecretStr("confluence-token"),
+            "jira_url": "http://jira.invalid",
+            "jira_projects": "HD",
+            "jira_token": SecretStr("jira-token"),
+            "pyrus_login": "bot@example.invalid",
+            "pyrus_security_key": SecretStr("pyrus-key"),
+            "pyrus_form_ids": "1",
+            "pyrus_corrections_form_id": 2,
+            "pii_directory": True,
+        }
+    )

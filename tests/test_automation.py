@@ -28,11 +28,14 @@ from dagster._core.definitions.freshness import FreshnessState
 from dagster._core.test_utils import freeze_time
 
 from kb_assets.assets import SOURCE_ASSETS
-from kb_assets.definitions import build_resources, defs
+from kb_assets.definitions import build_definitions, build_resources
 from kb_core.db import Database
 from kb_core.settings import PROJECT_ROOT, get_settings
 from kb_fakes.server import free_port
+from tests.conftest import all_sources_settings
 
+# Every source configured: unconfigured ones are left out of the definitions.
+defs = build_definitions(all_sources_settings())
 # The people directory (a deny-list for scrubbing) refreshes with the sources.
 SOURCES = {
     "person_directory",
@@ -286,8 +289,9 @@ def test_the_daemon_starts_the_refresh_and_reports_the_index_fresh(
 
     # Both sensors are RUNNING by default: their first ticks happen on their own.
     _wait("the first automation tick", stack, lambda: _ticks(dagster_pg_url, "kb_automation"))
-    first = _wait("a corrections tick", stack, lambda: _ticks(dagster_pg_url, "corrections_sensor"))
-    assert first[0] == "SKIPPED"  # no corrections form configured here
+    # No corrections form configured here: that sensor is left out with its source.
+    first = _wait("an events tick", stack, lambda: _ticks(dagster_pg_url, "source_events_sensor"))
+    assert first[0] == "SKIPPED"  # no source events pending
 
     with dg.DagsterInstance.get() as instance:
         records = instance.get_freshness_state_records([PROMOTED])

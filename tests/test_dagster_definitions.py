@@ -4,13 +4,18 @@ from pathlib import Path
 
 import dagster as dg
 
-from kb_assets.definitions import defs
+from kb_assets import definitions
+from kb_assets.definitions import build_definitions
 from kb_core.db import Database
-from kb_core.settings import PROJECT_ROOT
-from tests.conftest import run_ingest
+from kb_core.settings import PROJECT_ROOT, get_settings
+from tests.conftest import all_sources_settings, run_ingest
+
+# Every source configured; kb_assets.definitions.defs holds only the configured ones.
+defs = build_definitions(all_sources_settings())
 
 
 def test_definitions_load_with_the_pipeline_assets():
+    dg.Definitions.validate_loadable(definitions.defs)
     dg.Definitions.validate_loadable(defs)
     keys = {key.to_user_string() for key in defs.resolve_asset_graph().get_all_asset_keys()}
     assert {
@@ -25,6 +30,24 @@ def test_definitions_load_with_the_pipeline_assets():
         "promoted_index",
         "index_maintenance",
     } <= keys
+
+
+def test_unconfigured_sources_are_left_out_and_the_cron_follows_the_time_zone():
+    settings = get_settings().model_copy(
+        update={"files_dir": PROJECT_ROOT, "stats_timezone": "Asia/Yekaterinburg"}
+    )
+    graph = build_definitions(settings).resolve_asset_graph()
+    keys = {key.to_user_string() for key in graph.get_all_asset_keys()}
+    assert {"raw_files", "source_event_updates", "cleaned_markdown"} <= keys
+    assert not {"raw_confluence_pages", "raw_jira_issues", "raw_pyrus_tickets"} & keys
+    assert not {"kb_corrections", "person_directory"} & keys
+    cleaned = graph.get(dg.AssetKey("cleaned_markdown"))
+    assert cleaned.parent_keys == {dg.AssetKey("raw_files"), dg.AssetKey("source_event_updates")}
+    condition = str(graph.get(dg.AssetKey("raw_files")).automation_condition)
+    assert "0 3 * * *" in condition and "Asia/Yekaterinburg" in condition
+    ticket_days = graph.get(dg.AssetKey("ticket_categories")).partitions_def
+    assert isinstance(ticket_days, dg.DailyPartitionsDefinition)
+    assert ticket_days.timezone == "Asia/Yekaterinburg"
 
 
 def test_repo_dagster_yaml_records_runs_in_postgres(

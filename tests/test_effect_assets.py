@@ -20,7 +20,6 @@ import pytest
 
 from kb_assets.definitions import build_resources
 from kb_assets.effect import category_stats, ticket_categories, weekly_effect_report
-from kb_assets.resources import NotificationsResource
 from kb_assets.sensors import notify_run_failures
 from kb_core.db import Database
 from kb_core.settings import Settings, get_settings
@@ -381,7 +380,7 @@ def _sense(result: Any, instance: dg.DagsterInstance) -> None:
         dagster_event=result.get_run_failure_event(),
         dagster_instance=instance,
         dagster_run=result.dagster_run,
-        resources={"notifications": NotificationsResource()},
+        resources={"notifications": build_resources(get_settings())["notifications"]},
     )
     notify_run_failures(context)
 

@@ -297,7 +297,7 @@ def test_scraped_metrics_fire_the_invalid_vector_and_failed_notification_alerts(
     monkeypatch: pytest.MonkeyPatch,
     tmp_path: Path,
 ):
-    from kb_assets.resources import NotificationsResource
+    from kb_assets.resources import KbSettings, NotificationsResource
 
     promtool = _promtool()
     bge = openai_embedder(
@@ -324,7 +324,8 @@ def test_scraped_metrics_fire_the_invalid_vector_and_failed_notification_alerts(
             assert embed_pending(conn, bge).invalid == 1
         monkeypatch.setenv("KB_NOTIFY_WEBHOOK_URL", messenger_url)
         get_settings.cache_clear()
-        assert NotificationsResource().send("run_failure", "Сбой", "Запуск упал") is False
+        notifications = NotificationsResource(kb_settings=KbSettings.from_settings(get_settings()))
+        assert notifications.send("run_failure", "Сбой", "Запуск упал") is False
         after = _scrape(client)
 
     invalid = 'kb_pipeline_invalid_vectors_total{model="openai:bge-m3"}'

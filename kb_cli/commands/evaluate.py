@@ -91,8 +91,8 @@ def eval_golden(
     to that scope (and only cases answerable in it count)."""
     from rich.progress import Progress
 
+    from evals.configured import answer_scorer, gate_config, golden_paths
     from evals.harness import ANSWER_MODES, run_eval
-    from kb_assets.evaluation import answer_scorer, gate_config, golden_paths
     from kb_core.embeddings import query_embedder
     from kb_core.index.versions import NoActiveVersion, active_version
     from kb_core.search import MODES, SearchScope
