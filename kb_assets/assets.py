@@ -61,7 +61,10 @@ from kb_core.sources.events import apply_events, pending_events
 from kb_core.sources.files import SOURCE_NAME as FILES_SOURCE
 from kb_core.sources.jira import SOURCE_NAME as JIRA_SOURCE
 from kb_core.sources.jira import fetch_changes as fetch_jira_changes
-from kb_core.sources.pyrus_sync import fetch_corrections, fetch_tickets
+from kb_core.sources.pyrus import PyrusClient
+from kb_core.sources.pyrus_attachments import SOURCE_NAME as TICKET_ATTACHMENT_SOURCE
+from kb_core.sources.pyrus_attachments import fetch_ticket_attachments, known_ticket_attachments
+from kb_core.sources.pyrus_sync import TicketFetch, fetch_corrections, fetch_tickets
 from kb_core.sources.pyrus_tasks import CORRECTIONS_SOURCE, TICKETS_SOURCE
 from kb_core.text.chunking import ChunkerConfig
 
@@ -421,12 +424,16 @@ def raw_pyrus_tickets(
             overlap=configured.overlap(settings),
             listing_interval=configured.listing_interval(settings),
         )
+        counts, report = _write_incremental(
+            context, database, TICKETS_SOURCE, fetch.documents, fetch.live_ids, fetch.cursor
+        )
+        attachments = _sync_ticket_attachments(context, database, client, fetch)
         retries, logins = client.retries, client.logins
-    counts, report = _write_incremental(
-        context, database, TICKETS_SOURCE, fetch.documents, fetch.live_ids, fetch.cursor
-    )
+    audiences = form_audiences(settings.pyrus_form_groups)
     with database.connection() as conn:
-        apply_form_access(conn, TICKETS_SOURCE, form_audiences(settings.pyrus_form_groups))
+        apply_form_access(conn, TICKETS_SOURCE, audiences)
+        # A ticket's attachment is readable by whoever may read its ticket.
+        apply_form_access(conn, TICKET_ATTACHMENT_SOURCE, audiences)
     context.log.info(f"Pyrus tickets {fetch.mode} sync: {counts}")
     return dg.MaterializeResult(
         metadata=_counts_metadata(
@@ -438,8 +445,63 @@ def raw_pyrus_tickets(
             deletions_checked=fetch.live_ids is not None,
             http_retries=retries,
             logins=logins,
+            **attachments,
         )
     )
+
+
+def _sync_ticket_attachments(
+    context: dg.AssetExecutionContext,
+    database: DatabaseResource,
+    client: PyrusClient,
+    fetch: TicketFetch,
+) -> dict[str, object]:
+    """Attachments of the tickets just fetched, living as long as their ticket's
+    document; per-file errors go to the metadata and the run goes on."""
+    # The same attachment settings as Confluence's (KB_ATTACHMENT_TYPES empty: none).
+    settings = get_settings()
+    with database.connection() as conn:
+        known = known_ticket_attachments(conn)
+        live_tickets = {
+            str(r[0])
+            for r in conn.execute(
+                "SELECT external_id FROM documents WHERE source = %s AND deleted_at IS NULL",
+                (TICKETS_SOURCE,),
+            )
+        }
+    result = fetch_ticket_attachments(
+        client,
+        fetch.documents,
+        fetch.attachments,
+        known,
+        live_tickets,
+        configured.attachment_rules(settings),
+    )
+    report = PrepareReport()
+    with _preparer(context, database) as prepare, database.connection() as conn:
+        counts = sync_source(
+            conn,
+            TICKET_ATTACHMENT_SOURCE,
+            result.documents,
+            full_listing=False,
+            live_ids=result.live_ids,
+            max_delete_fraction=settings.sync_max_delete_fraction,
+            prepare=prepare,
+            report=report,
+        )
+    _log_failures(context, report)
+    for error in result.errors:
+        context.log.warning(f"ticket attachment not indexed: {error}")
+    return {
+        "attachments_new": counts.new,
+        "attachments_changed": counts.changed,
+        "attachments_deleted": counts.deleted,
+        "attachments_downloaded": result.downloaded,
+        "attachments_bytes": result.downloaded_bytes,
+        "attachments_per_second": round(result.per_second, 1),
+        "attachments_skipped": dg.MetadataValue.json(dict(result.skipped)),
+        "attachment_errors": dg.MetadataValue.json(result.errors[:100]),
+    }
 
 
 @dg.asset(
