@@ -61,6 +61,7 @@ from kb_core.sources.events import apply_events, pending_events
 from kb_core.sources.files import SOURCE_NAME as FILES_SOURCE
 from kb_core.sources.jira import SOURCE_NAME as JIRA_SOURCE
 from kb_core.sources.jira import fetch_changes as fetch_jira_changes
+from kb_core.sources.jira_access import apply_project_access, project_access
 from kb_core.sources.pyrus import PyrusClient
 from kb_core.sources.pyrus_attachments import SOURCE_NAME as TICKET_ATTACHMENT_SOURCE
 from kb_core.sources.pyrus_attachments import fetch_ticket_attachments, known_ticket_attachments
@@ -374,6 +375,7 @@ def raw_jira_issues(
             overlap=configured.overlap(settings),
             listing_interval=configured.listing_interval(settings),
         )
+        access = project_access(client, jira.projects)
         retries = client.http.retries
     counts, report = _write_incremental(
         context,
@@ -383,6 +385,8 @@ def raw_jira_issues(
         fetch.live_ids,
         fetch.cursor,
     )
+    with database.connection() as conn:
+        apply_project_access(conn, access)
     seconds = time.perf_counter() - started
     context.log.info(f"Jira {fetch.mode} sync: {counts} in {seconds:.2f}s")
     return dg.MaterializeResult(
@@ -394,6 +398,12 @@ def raw_jira_issues(
             deletions_checked=fetch.live_ids is not None,
             http_retries=retries,
             projects=", ".join(jira.projects),
+            project_access=dg.MetadataValue.json(
+                {
+                    key: {"origin": item.origin, "groups": sorted(item.groups or [])}
+                    for key, item in access.items()
+                }
+            ),
             seconds=round(seconds, 3),
             issues_per_second=round(len(fetch.issues) / max(seconds, 1e-9), 1),
         )
