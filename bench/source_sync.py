@@ -5,8 +5,11 @@ key and a few comments, some beyond the search result's first page of comments):
 full sync (JQL paging at the server cap, comment paging, documents built) and the upsert
 into PostgreSQL; issues per second. (2) A fake Confluence page with ATTACHMENTS files
 (PDF and DOCX built from text, alternating, about SIZE_KB each): listing, download over
-HTTP and conversion to Markdown; attachments per second and MB per second. Prints one
-JSON object.
+HTTP and conversion to Markdown; attachments per second and MB per second. (3) The same
+files attached to resolved tickets of a fake Pyrus (agents' replies, spread over up to 10
+tickets): the ticket fetch, then the attachments' download through ``GET
+/v4/files/download/{id}`` and conversion; attachments per second and MB per second.
+Prints one JSON object.
 
     .venv/bin/python -m bench.source_sync --issues 500 --attachments 100 --size-kb 40
 """
@@ -41,9 +44,14 @@ def main() -> None:
     from kb_core.sources.confluence import ConfluenceClient
     from kb_core.sources.cursor import SyncCursor
     from kb_core.sources.jira import JiraClient, fetch_changes
+    from kb_core.sources.pyrus import PyrusClient
+    from kb_core.sources.pyrus_attachments import fetch_ticket_attachments
+    from kb_core.sources.pyrus_sync import fetch_tickets
+    from kb_core.sources.pyrus_tasks import TicketDocumentBuilder
     from kb_fakes.confluence import ConfluenceStore, FakePage, create_confluence_app
     from kb_fakes.documents import docx_bytes, pdf_bytes
     from kb_fakes.jira import JiraStore, create_jira_app
+    from kb_fakes.pyrus import BOT_LOGIN, BOT_SECURITY_KEY, PyrusStore, create_pyrus_app
     from kb_fakes.server import ServerThread
 
     samples = [i for i in JiraStore.from_samples().issues.values() if i.resolution]
@@ -63,6 +71,14 @@ def main() -> None:
     lines_per_kb = max(1, 1024 // len(line.encode()))
     page = FakePage(id="7000001", space="SUP", title="Регламенты", body="<p>Файлы</p>")
     confluence_store = ConfluenceStore([page])
+    pyrus_store = PyrusStore.from_samples()
+    ticket_builder = TicketDocumentBuilder(bot_ids=frozenset({9000, 9001}))
+    tickets = sorted(
+        task_id
+        for task_id, task in pyrus_store.tasks.items()
+        if ticket_builder.document(task) is not None
+    )[:10]
+    pyrus_store.tasks = {task_id: pyrus_store.tasks[task_id] for task_id in tickets}
     total_bytes = 0
     for n in range(args.attachments):
         # PDF: one page of up to ~45 lines; bigger documents are split over paragraphs.
@@ -75,12 +91,24 @@ def main() -> None:
         total_bytes += len(data)
         name = f"doc-{n}.pdf" if n % 2 == 0 else f"doc-{n}.docx"
         confluence_store.attach(page.id, name, data)
+        task_id = tickets[n % len(tickets)]
+        agent = ticket_builder.resolution(pyrus_store.tasks[task_id])[-1].author_id
+        pyrus_store.add_comment(
+            task_id,
+            {"id": agent, "type": "user"},
+            {
+                "text": "Файл",
+                "channel": {"type": "email"},
+                "attachments": [pyrus_store.add_file(name, data)],
+            },
+        )
 
     report: dict[str, object] = {"machine": machine(), "issues": args.issues}
     with (
         tempfile.TemporaryDirectory(prefix="kb-bench-") as tmp,
         ServerThread(create_jira_app(jira_store, max_results=50)) as jira,
         ServerThread(create_confluence_app(confluence_store, token="t")) as confluence,
+        ServerThread(create_pyrus_app(pyrus_store)) as pyrus,
     ):
         db = open_database(Settings(_env_file=None, data_dir=Path(tmp)))
         with JiraClient(jira.url, token="fake-jira-token") as client, db.connection() as conn:
@@ -108,6 +136,36 @@ def main() -> None:
         report["attachments_s"] = round(result.seconds, 2)
         report["attachments_per_s"] = round(result.per_second, 1)
         report["attachment_mb_per_s"] = round(total_bytes / 1e6 / result.seconds, 2)
+
+        with PyrusClient(
+            login=BOT_LOGIN,
+            security_key=BOT_SECURITY_KEY,
+            api_url=f"{pyrus.url}/v4",
+            auth_url=f"{pyrus.url}/v4",
+        ) as client:
+            started = time.perf_counter()
+            ticket_fetch = fetch_tickets(
+                client, [321], ticket_builder, SyncCursor(), now=datetime.now(UTC)
+            )
+            report["pyrus_ticket_fetch_s"] = round(time.perf_counter() - started, 2)
+            ticket_files = fetch_ticket_attachments(
+                client,
+                ticket_fetch.documents,
+                ticket_fetch.attachments,
+                {},
+                {d.external_id for d in ticket_fetch.documents},
+                AttachmentRules(max_chars=1_000_000),
+            )
+        report["pyrus_tickets"] = len(ticket_fetch.documents)
+        report["pyrus_attachments_converted"] = len(ticket_files.documents)
+        report["pyrus_attachment_errors"] = len(ticket_files.errors)
+        report["pyrus_attachments_skipped"] = dict(ticket_files.skipped)
+        report["pyrus_attachments_mb"] = round(ticket_files.downloaded_bytes / 1e6, 2)
+        report["pyrus_attachments_s"] = round(ticket_files.seconds, 2)
+        report["pyrus_attachments_per_s"] = round(ticket_files.per_second, 1)
+        report["pyrus_attachment_mb_per_s"] = round(
+            ticket_files.downloaded_bytes / 1e6 / ticket_files.seconds, 2
+        )
     print(json.dumps(report, ensure_ascii=False))
 
 

@@ -41,7 +41,11 @@ from kb_core.sources.events import apply_events, pending_events
 from kb_core.sources.files import SOURCE_NAME as FILES_SOURCE
 from kb_core.sources.jira import SOURCE_NAME as JIRA_SOURCE
 from kb_core.sources.jira import fetch_changes as fetch_jira_changes
-from kb_core.sources.pyrus_sync import fetch_corrections, fetch_tickets
+from kb_core.sources.jira_access import apply_project_access, project_access
+from kb_core.sources.pyrus import PyrusClient
+from kb_core.sources.pyrus_attachments import SOURCE_NAME as TICKET_ATTACHMENT_SOURCE
+from kb_core.sources.pyrus_attachments import fetch_ticket_attachments, known_ticket_attachments
+from kb_core.sources.pyrus_sync import TicketFetch, fetch_corrections, fetch_tickets
 from kb_core.sources.pyrus_tasks import CORRECTIONS_SOURCE, TICKETS_SOURCE
 
 
@@ -282,6 +286,7 @@ def raw_jira_issues(
             overlap=configured.overlap(settings),
             listing_interval=configured.listing_interval(settings),
         )
+        access = project_access(client, jira.projects)
         retries = client.http.retries
     counts, report = _write_incremental(
         context,
@@ -291,6 +296,8 @@ def raw_jira_issues(
         fetch.live_ids,
         fetch.cursor,
     )
+    with database.connection() as conn:
+        apply_project_access(conn, access)
     seconds = time.perf_counter() - started
     context.log.info(f"Jira {fetch.mode} sync: {counts} in {seconds:.2f}s")
     return dg.MaterializeResult(
@@ -302,6 +309,12 @@ def raw_jira_issues(
             deletions_checked=fetch.live_ids is not None,
             http_retries=retries,
             projects=", ".join(jira.projects),
+            project_access=dg.MetadataValue.json(
+                {
+                    key: {"origin": item.origin, "groups": sorted(item.groups or [])}
+                    for key, item in access.items()
+                }
+            ),
             seconds=round(seconds, 3),
             issues_per_second=round(len(fetch.issues) / max(seconds, 1e-9), 1),
         )
@@ -332,12 +345,16 @@ def raw_pyrus_tickets(
             overlap=configured.overlap(settings),
             listing_interval=configured.listing_interval(settings),
         )
+        counts, report = _write_incremental(
+            context, database, TICKETS_SOURCE, fetch.documents, fetch.live_ids, fetch.cursor
+        )
+        attachments = _sync_ticket_attachments(context, database, client, fetch)
         retries, logins = client.retries, client.logins
-    counts, report = _write_incremental(
-        context, database, TICKETS_SOURCE, fetch.documents, fetch.live_ids, fetch.cursor
-    )
+    audiences = form_audiences(settings.pyrus_form_groups)
     with database.connection() as conn:
-        apply_form_access(conn, TICKETS_SOURCE, form_audiences(settings.pyrus_form_groups))
+        apply_form_access(conn, TICKETS_SOURCE, audiences)
+        # A ticket's attachment is readable by whoever may read its ticket.
+        apply_form_access(conn, TICKET_ATTACHMENT_SOURCE, audiences)
     context.log.info(f"Pyrus tickets {fetch.mode} sync: {counts}")
     return dg.MaterializeResult(
         metadata=counts_metadata(
@@ -349,8 +366,63 @@ def raw_pyrus_tickets(
             deletions_checked=fetch.live_ids is not None,
             http_retries=retries,
             logins=logins,
+            **attachments,
         )
     )
+
+
+def _sync_ticket_attachments(
+    context: dg.AssetExecutionContext,
+    database: DatabaseResource,
+    client: PyrusClient,
+    fetch: TicketFetch,
+) -> dict[str, Any]:
+    """Attachments of the tickets just fetched, living as long as their ticket's
+    document; per-file errors go to the metadata and the run goes on."""
+    # The same attachment settings as Confluence's (KB_ATTACHMENT_TYPES empty: none).
+    settings = database.settings
+    with database.connection() as conn:
+        known = known_ticket_attachments(conn)
+        live_tickets = {
+            str(r[0])
+            for r in conn.execute(
+                "SELECT external_id FROM documents WHERE source = %s AND deleted_at IS NULL",
+                (TICKETS_SOURCE,),
+            )
+        }
+    result = fetch_ticket_attachments(
+        client,
+        fetch.documents,
+        fetch.attachments,
+        known,
+        live_tickets,
+        configured.attachment_rules(settings),
+    )
+    report = PrepareReport()
+    with preparer(context, database) as prepare, database.connection() as conn:
+        counts = sync_source(
+            conn,
+            TICKET_ATTACHMENT_SOURCE,
+            result.documents,
+            full_listing=False,
+            live_ids=result.live_ids,
+            max_delete_fraction=settings.sync_max_delete_fraction,
+            prepare=prepare,
+            report=report,
+        )
+    log_failures(context, report)
+    for error in result.errors:
+        context.log.warning(f"ticket attachment not indexed: {error}")
+    return {
+        "attachments_new": counts.new,
+        "attachments_changed": counts.changed,
+        "attachments_deleted": counts.deleted,
+        "attachments_downloaded": result.downloaded,
+        "attachments_bytes": result.downloaded_bytes,
+        "attachments_per_second": round(result.per_second, 1),
+        "attachments_skipped": dg.MetadataValue.json(dict(result.skipped)),
+        "attachment_errors": dg.MetadataValue.json(result.errors[:100]),
+    }
 
 
 @dg.asset(

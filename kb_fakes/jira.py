@@ -6,7 +6,12 @@ X`` / ``project in (...)``, ``resolution is [not] EMPTY``, ``updated >= "yyyy/MM
 HH:mm"`` in the user's time zone, ``ORDER BY updated ASC|DESC``; anything else is a 400
 with Jira's ``errorMessages``), ``GET /rest/api/{v}/issue/{key}/comment`` (paged; search
 results carry only the first few comments, as real Jira may) and ``GET
-/rest/api/{v}/myself`` (the time zone JQL dates are read in). Auth: Bearer PAT (Server /
+/rest/api/{v}/myself`` (the time zone JQL dates are read in), and a project's read access:
+``GET /rest/api/{v}/project/{key}/permissionscheme?expand=...`` (the assigned permission
+scheme with its grants, each ``{"id", "holder": {"type", "parameter", "value"},
+"permission"}``) and ``GET /rest/api/{v}/project/{key}/role/{id}`` (a project role with
+its ``actors``). Both need project administration in real Jira: ``permissions_denied``
+answers them with 403 as for a reader account without it. Auth: Bearer PAT (Server /
 DC) or Basic email:token (Cloud). A rate limit (requests per second, 429 with
 ``Retry-After``) and injected faults exercise the client's back-off.
 """
@@ -19,6 +24,7 @@ import json
 import re
 import threading
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -68,6 +74,26 @@ class JiraStore:
         self.issues: dict[str, FakeIssue] = {i.key: i for i in issues or []}
         self.lock = threading.Lock()
         self.requests: dict[str, int] = {}
+        # project key -> the BROWSE_PROJECTS grants of its permission scheme, as holders
+        # ({"type": "group" | "projectRole" | "applicationRole" | "anyone" | ...,
+        # "parameter": ...}); a project not listed has the default scheme: any logged-in
+        # user (applicationRole) may browse.
+        self.browse_grants: dict[str, list[dict[str, Any]]] = {}
+        # (project key, role id) -> the role's group actors.
+        self.role_groups: dict[tuple[str, int], list[str]] = {}
+        self.permissions_denied = False
+
+    def restrict(self, project: str, groups: list[str], role_groups: Sequence[str] = ()) -> None:
+        """Let only ``groups`` (and the members of a project role holding
+        ``role_groups``) browse ``project``."""
+        with self.lock:
+            grants: list[dict[str, Any]] = [
+                {"type": "group", "parameter": g, "value": f"gid-{g}"} for g in groups
+            ]
+            if role_groups:
+                self.role_groups[(project, 10002)] = list(role_groups)
+                grants.append({"type": "projectRole", "parameter": "10002", "value": "10002"})
+            self.browse_grants[project] = grants
 
     @classmethod
     def from_samples(cls, directory: Path = SAMPLE_DIR) -> JiraStore:
@@ -316,6 +342,90 @@ def create_jira_app(
             page = copy.deepcopy(issue.comments[startAt : startAt + limit])
             total = len(issue.comments)
         return {"startAt": startAt, "maxResults": limit, "total": total, "comments": page}
+
+    def scheme_json(base: str, version: str, project: str) -> dict[str, Any]:
+        grants = store.browse_grants.get(
+            project, [{"type": "applicationRole", "parameter": "", "value": ""}]
+        )
+        restricted = sorted(store.browse_grants)
+        scheme_id = 10100 + restricted.index(project) if project in restricted else 10000
+        permissions = [
+            # Other permissions come along in a real scheme: the reader must pick BROWSE.
+            {
+                "id": 1,
+                "self": f"{base}/rest/api/{version}/permissionscheme/permission/1",
+                "holder": {
+                    "type": "group",
+                    "parameter": "jira-administrators",
+                    "value": "gid-jira-administrators",
+                    "expand": "group",
+                },
+                "permission": "ADMINISTER_PROJECTS",
+            }
+        ]
+        for n, holder in enumerate(grants, start=2):
+            permissions.append(
+                {
+                    "id": n,
+                    "self": f"{base}/rest/api/{version}/permissionscheme/permission/{n}",
+                    "holder": copy.deepcopy(holder),
+                    "permission": "BROWSE_PROJECTS",
+                }
+            )
+        return {
+            "expand": "permissions,user,group,projectRole,field,all",
+            "id": scheme_id,
+            "self": f"{base}/rest/api/{version}/permissionscheme/{scheme_id}",
+            "name": "Default Permission Scheme" if scheme_id == 10000 else f"{project} scheme",
+            "description": "",
+            "permissions": permissions,
+        }
+
+    def project_or_404(project: str) -> None:
+        if not any(i.project == project for i in store.issues.values()) and (
+            project not in store.browse_grants
+        ):
+            raise HTTPException(404, detail=f"No project could be found with key '{project}'.")
+
+    @app.get("/rest/api/{version}/project/{project}/permissionscheme")
+    def permission_scheme(
+        request: Request, version: str, project: str, expand: str = ""
+    ) -> dict[str, Any]:
+        with store.lock:
+            project_or_404(project)
+            if store.permissions_denied:
+                raise HTTPException(
+                    403, detail="You cannot view the permission scheme of this project."
+                )
+            scheme = scheme_json(str(request.base_url).rstrip("/"), version, project)
+        if not expand:  # permissions come only with an expand
+            scheme.pop("permissions")
+        return scheme
+
+    @app.get("/rest/api/{version}/project/{project}/role/{role_id}")
+    def project_role(request: Request, version: str, project: str, role_id: int) -> dict[str, Any]:
+        with store.lock:
+            project_or_404(project)
+            if store.permissions_denied:
+                raise HTTPException(403, detail="You cannot view the roles of this project.")
+            groups = list(store.role_groups.get((project, role_id), []))
+        base = str(request.base_url).rstrip("/")
+        return {
+            "self": f"{base}/rest/api/{version}/project/{project}/role/{role_id}",
+            "name": "Developers",
+            "id": role_id,
+            "description": "",
+            "actors": [
+                {
+                    "id": n,
+                    "displayName": group,
+                    "type": "atlassian-group-role-actor",
+                    "name": group,
+                    "actorGroup": {"name": group, "displayName": group, "groupId": f"gid-{group}"},
+                }
+                for n, group in enumerate(groups, start=1)
+            ],
+        }
 
     @app.get("/rest/api/{version}/myself")
     def myself(version: str) -> dict[str, Any]:

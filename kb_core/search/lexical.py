@@ -23,7 +23,7 @@ from psycopg import sql
 
 from kb_core.index.postings import K1, B
 from kb_core.index.versions import VersionInfo, visible
-from kb_core.search.access import readable
+from kb_core.search.access import readable_in_bulk
 from kb_core.search.candidates import Candidate
 from kb_core.text.lemmas import lemmas
 
@@ -118,7 +118,7 @@ def bm25_candidates(
         avgdl=sql.Placeholder("avgdl"),
         ns=sql.Placeholder("ns"),
         visible=visible("t", v),
-        readable=readable(sql.SQL("t.document_id"), reader_groups),
+        readable=readable_in_bulk(sql.SQL("t.document_id"), reader_groups),
         per_term=sql.Placeholder("per_term"),
         k=sql.Placeholder("k"),
     )

@@ -192,6 +192,18 @@ class JiraClient:
             if not items or start >= int(data.get("total", 0)):
                 return
 
+    def permission_scheme(self, project: str) -> dict[str, Any]:
+        """The project's permission scheme with its grants (needs project administration
+        or Jira administration; a plain reader gets 403)."""
+        return self._get_json(
+            f"{self.api}/project/{project}/permissionscheme",
+            {"expand": "permissions,group,projectRole"},
+        )
+
+    def project_role(self, project: str, role_id: str) -> dict[str, Any]:
+        """A project role with its actors (users and groups)."""
+        return self._get_json(f"{self.api}/project/{project}/role/{role_id}", {})
+
     def issue(self, raw: dict[str, Any]) -> JiraIssue:
         fields = raw.get("fields") or {}
         block = fields.get("comment") or {}

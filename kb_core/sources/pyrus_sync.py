@@ -16,6 +16,7 @@ from typing import Any
 from kb_core.models import SourceDocument
 from kb_core.sources.cursor import SyncCursor, parse_time
 from kb_core.sources.pyrus import PyrusClient
+from kb_core.sources.pyrus_attachments import ticket_attachment_refs
 from kb_core.sources.pyrus_tasks import (
     CORRECTIONS_SOURCE,
     CorrectionDocumentBuilder,
@@ -33,6 +34,9 @@ class TicketFetch:
     cursor: SyncCursor = field(default_factory=SyncCursor)
     tasks_seen: int = 0
     skipped_open: int = 0
+    # ticket id -> the files worth indexing (kb_core.sources.pyrus_attachments), for the
+    # tickets that became documents: kept as references so the tasks need not be.
+    attachments: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
 
 
 def _newest(tasks: Iterable[dict[str, Any]], current: datetime | None) -> datetime | None:
@@ -62,9 +66,13 @@ def fetch_tickets(
         if not summary.get("is_closed"):
             result.skipped_open += 1
             continue
-        document = builder.document(client.get_task(int(summary["id"])))
+        task = client.get_task(int(summary["id"]))
+        document = builder.document(task)
         if document is not None:
             result.documents.append(document)
+            refs = ticket_attachment_refs(task, builder.bot_ids)
+            if refs:
+                result.attachments[document.external_id] = refs
     listing_due = full or cursor.listing_due(now, listing_interval)
     if full:
         result.live_ids = {d.external_id for d in result.documents}
