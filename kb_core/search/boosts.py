@@ -19,21 +19,42 @@ import psycopg
 from psycopg import sql
 
 from kb_core.index.versions import visible
+from kb_core.settings import BoostSettings, default_of
 from kb_core.sources.pyrus_tasks import CORRECTIONS_SOURCE, TICKETS_SOURCE
 from kb_core.text.lemmas import lemmas
 
 MIN_TERM_LETTERS = 3
 
 
+# every configurable option defaults to its setting's default, written once on the setting
+_DEFAULT: dict[str, Any] = {
+    name: default_of(BoostSettings, name) for name in BoostSettings.model_fields
+}
+
+
 @dataclass(frozen=True)
 class Boosts:
-    title: float = 1.2
+    """Boost factors; each defaults to its setting's default (KB_BOOST_*)."""
+
+    title: float = _DEFAULT["title"]
     title_min_share: float = 0.5  # of the query's words found in the title
-    recent: float = 1.1
-    recent_days: int = 30
-    confirmed_solution: float = 1.05
-    correction: float = 1.3
-    superseded: float = 0.5  # a page a live correction replaces
+    recent: float = _DEFAULT["recent"]
+    recent_days: int = _DEFAULT["recent_days"]
+    confirmed_solution: float = _DEFAULT["confirmed_solution"]
+    correction: float = _DEFAULT["correction"]
+    superseded: float = _DEFAULT["superseded"]  # a page a live correction replaces
+
+    @classmethod
+    def from_settings(cls, boosts: BoostSettings) -> Boosts:
+        """The configured factors (KB_BOOST_*)."""
+        return cls(
+            title=boosts.title,
+            recent=boosts.recent,
+            recent_days=boosts.recent_days,
+            confirmed_solution=boosts.confirmed_solution,
+            correction=boosts.correction,
+            superseded=boosts.superseded,
+        )
 
     @property
     def enabled(self) -> bool:

@@ -35,7 +35,7 @@ from kb_core.search.lexical import POSTINGS_PER_TERM, bm25_candidates
 from kb_core.search.scope import SCOPE_POOL_FACTOR, SearchScope, documents_in_scope
 from kb_core.search.synonyms import Expansion, SynonymDictionary
 from kb_core.search.vector import vector_candidates
-from kb_core.settings import Settings
+from kb_core.settings import BoostSettings, SearchSettings, Settings, default_of
 
 log = logging.getLogger(__name__)
 
@@ -44,31 +44,63 @@ Fusion = Literal["weighted", "rrf"]
 MODES: tuple[Mode, ...] = ("hybrid", "vector", "lexical")
 
 
+# every configurable option defaults to its setting's default, written once on the setting
+_DEFAULT: dict[str, Any] = {
+    name: default_of(SearchSettings, name) for name in SearchSettings.model_fields
+}
+
+
 @dataclass(frozen=True)
 class SearchOptions:
-    mode: Mode = "hybrid"
+    """One search's options. The configurable ones default to their setting's default
+    (KB_SEARCH_*, written once, in kb_core.settings); ``from_settings`` takes the
+    configured values."""
+
+    mode: Mode = _DEFAULT["mode"]
     k: int = 10
-    fusion: Fusion = "weighted"
-    # Weights chosen by measurement (README, "Retrieval"): on XQuAD-ru and the golden
+    fusion: Fusion = _DEFAULT["fusion"]
+    # Weights chosen by measurement (docs/retrieval.md): on XQuAD-ru and the golden
     # set a broad plateau around 0.4 vector / 0.6 lexical beats either half alone.
-    alpha: float = 0.4  # vector weight; lexical gets 1 - alpha
+    alpha: float = _DEFAULT["alpha"]  # vector weight; lexical gets 1 - alpha
     short_query_words: int = 3
-    short_query_lexical_weight: float = 0.7
+    short_query_lexical_weight: float = _DEFAULT["short_query_lexical_weight"]
     rrf_k: int = 60
-    candidates: int = 50  # per half, before fusion
-    min_score: float = 0.0  # relevance threshold on the final score
-    ef_search: int = 100
-    snippet_chars: int = 300
+    candidates: int = _DEFAULT["candidates"]  # per half, before fusion
+    min_score: float = _DEFAULT["min_score"]  # relevance threshold on the final score
+    ef_search: int = _DEFAULT["ef_search"]
+    snippet_chars: int = _DEFAULT["snippet_chars"]
     namespace: str = "kb"
     version: int | None = None  # None: the namespace's active version
     postings_per_term: int = POSTINGS_PER_TERM
     boosts: Boosts = NO_BOOSTS
     synonyms_path: Path | None = None  # query expansion dictionary (None: off)
-    expansion_weight: float = 0.25  # of an added synonym's BM25 contribution
+    expansion_weight: float = _DEFAULT["expansion_weight"]  # of an added synonym's BM25 share
     # issue 25: the reader's groups; only documents they may read are found (None: no
     # permission filter, for the pipeline and evaluation). Kept apart from any scope.
     reader_groups: frozenset[str] | None = None
     scope: SearchScope | None = None  # issue 24: sources / spaces / forms (None: all)
+
+    @classmethod
+    def from_settings(
+        cls, search: SearchSettings, boosts: BoostSettings, **overrides: Any
+    ) -> SearchOptions:
+        """Search options as configured (KB_SEARCH_*, KB_BOOST_*), with per-call overrides
+        (None: keep the configured value)."""
+        base = cls(
+            mode=search.mode,
+            fusion=search.fusion,
+            alpha=search.alpha,
+            short_query_lexical_weight=search.short_query_lexical_weight,
+            candidates=search.candidates,
+            min_score=search.min_score,
+            ef_search=search.ef_search,
+            snippet_chars=search.snippet_chars,
+            postings_per_term=search.postings_per_term,
+            boosts=Boosts.from_settings(boosts),
+            synonyms_path=search.synonyms_path if search.expand_query else None,
+            expansion_weight=search.expansion_weight,
+        )
+        return replace(base, **{k: v for k, v in overrides.items() if v is not None})
 
 
 def resolve_version(conn: psycopg.Connection[Any], options: SearchOptions) -> VersionInfo:
@@ -325,25 +357,4 @@ def _scoped(options: SearchOptions) -> bool:
 
 def options_from_settings(settings: Settings, **overrides: Any) -> SearchOptions:
     """Search options as configured (KB_SEARCH_*), with per-call overrides."""
-    base = SearchOptions(
-        mode=settings.search_mode,
-        fusion=settings.search_fusion,
-        alpha=settings.search_alpha,
-        short_query_lexical_weight=settings.search_short_query_lexical_weight,
-        candidates=settings.search_candidates,
-        min_score=settings.search_min_score,
-        ef_search=settings.hnsw_ef_search,
-        snippet_chars=settings.search_snippet_chars,
-        postings_per_term=settings.search_postings_per_term,
-        boosts=Boosts(
-            title=settings.boost_title,
-            recent=settings.boost_recent,
-            recent_days=settings.boost_recent_days,
-            confirmed_solution=settings.boost_confirmed_solution,
-            correction=settings.boost_correction,
-            superseded=settings.boost_superseded,
-        ),
-        synonyms_path=settings.synonyms_path if settings.search_expand_query else None,
-        expansion_weight=settings.search_expansion_weight,
-    )
-    return replace(base, **{k: v for k, v in overrides.items() if v is not None})
+    return SearchOptions.from_settings(settings.search, settings.boosts, **overrides)

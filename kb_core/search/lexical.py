@@ -25,9 +25,11 @@ from kb_core.index.postings import K1, B
 from kb_core.index.versions import VersionInfo, visible
 from kb_core.search.access import readable_in_bulk
 from kb_core.search.candidates import Candidate
+from kb_core.settings import SearchSettings, default_of
 from kb_core.text.lemmas import lemmas
 
-POSTINGS_PER_TERM = 1000
+# bounds lexical latency; the default of KB_SEARCH_POSTINGS_PER_TERM
+POSTINGS_PER_TERM: int = default_of(SearchSettings, "postings_per_term")
 
 
 @dataclass(frozen=True)

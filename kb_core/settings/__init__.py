@@ -1,0 +1,215 @@
+"""All configuration of the product, grouped by concern.
+
+Values come from the environment (prefix ``KB_``, except the conventional
+``DATABASE_URL``) or a ``.env`` file in the working directory. ``Settings`` holds one group
+per concern (``settings.embedding.url`` is ``KB_EMBEDDING_URL``); docs/settings.md lists
+every variable with its type and default, generated from the groups' ``Field``
+descriptions (``python -m kb_core.settings_reference --write``; a test keeps it current).
+
+Build settings once at an entry point (``get_settings()`` or ``Settings.from_env()``) and
+pass them down; tests and tools derive variants with ``with_overrides`` instead of
+changing the environment.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, Field
+from pydantic_settings import BaseSettings
+
+from kb_core.settings.groups import (
+    PROJECT_ROOT,
+    READ_ENVIRONMENT,
+    AttachmentSettings,
+    BoostSettings,
+    BotSettings,
+    CategorySettings,
+    ChunkingSettings,
+    ConfluenceSettings,
+    ConsoleSettings,
+    DatabaseSettings,
+    EffectSettings,
+    EmbeddingSettings,
+    EvalSettings,
+    EventSettings,
+    FilesSettings,
+    HttpSettings,
+    IndexSettings,
+    JiraSettings,
+    LlmSettings,
+    NotifySettings,
+    OidcSettings,
+    PiiSettings,
+    PyrusSettings,
+    RerankerSettings,
+    RuntimeSettings,
+    ScheduleSettings,
+    SearchSettings,
+    SyncSettings,
+)
+from kb_core.settings.types import CommaIntList, CommaList, SemicolonList, Separated, split_items
+
+__all__ = [
+    "PROJECT_ROOT",
+    "AttachmentSettings",
+    "BoostSettings",
+    "BotSettings",
+    "CategorySettings",
+    "ChunkingSettings",
+    "CommaIntList",
+    "CommaList",
+    "ConfluenceSettings",
+    "ConsoleSettings",
+    "DatabaseSettings",
+    "EffectSettings",
+    "EmbeddingSettings",
+    "EvalSettings",
+    "EventSettings",
+    "FilesSettings",
+    "HttpSettings",
+    "IndexSettings",
+    "JiraSettings",
+    "LlmSettings",
+    "NotifySettings",
+    "OidcSettings",
+    "PiiSettings",
+    "PyrusSettings",
+    "RerankerSettings",
+    "RuntimeSettings",
+    "ScheduleSettings",
+    "SearchSettings",
+    "SemicolonList",
+    "Separated",
+    "Settings",
+    "SyncSettings",
+    "default_of",
+    "env_name",
+    "get_settings",
+    "split_items",
+]
+
+
+class Settings(BaseModel):
+    """Runtime settings of the knowledge base, the pipeline, the bot and the CLI: one
+    attribute per group. ``Settings()`` reads every group from the environment and
+    ``.env``; ``Settings.from_env`` does the same with an explicit ``.env`` file and
+    per-group values on top."""
+
+    db: DatabaseSettings = Field(default_factory=DatabaseSettings)
+    runtime: RuntimeSettings = Field(default_factory=RuntimeSettings)
+    embedding: EmbeddingSettings = Field(default_factory=EmbeddingSettings)
+    chunking: ChunkingSettings = Field(default_factory=ChunkingSettings)
+    index: IndexSettings = Field(default_factory=IndexSettings)
+    search: SearchSettings = Field(default_factory=SearchSettings)
+    boosts: BoostSettings = Field(default_factory=BoostSettings)
+    pii: PiiSettings = Field(default_factory=PiiSettings)
+    files: FilesSettings = Field(default_factory=FilesSettings)
+    http: HttpSettings = Field(default_factory=HttpSettings)
+    sync: SyncSettings = Field(default_factory=SyncSettings)
+    confluence: ConfluenceSettings = Field(default_factory=ConfluenceSettings)
+    jira: JiraSettings = Field(default_factory=JiraSettings)
+    attachments: AttachmentSettings = Field(default_factory=AttachmentSettings)
+    events: EventSettings = Field(default_factory=EventSettings)
+    pyrus: PyrusSettings = Field(default_factory=PyrusSettings)
+    bot: BotSettings = Field(default_factory=BotSettings)
+    llm: LlmSettings = Field(default_factory=LlmSettings)
+    reranker: RerankerSettings = Field(default_factory=RerankerSettings)
+    eval: EvalSettings = Field(default_factory=EvalSettings)
+    categories: CategorySettings = Field(default_factory=CategorySettings)
+    effect: EffectSettings = Field(default_factory=EffectSettings)
+    schedule: ScheduleSettings = Field(default_factory=ScheduleSettings)
+    notify: NotifySettings = Field(default_factory=NotifySettings)
+    console: ConsoleSettings = Field(default_factory=ConsoleSettings)
+    oidc: OidcSettings = Field(default_factory=OidcSettings)
+
+    @classmethod
+    def groups(cls) -> dict[str, type[BaseSettings]]:
+        """Each group's attribute name and class, in declaration order."""
+        result: dict[str, type[BaseSettings]] = {}
+        for name, field in cls.model_fields.items():
+            group = field.annotation
+            assert isinstance(group, type) and issubclass(group, BaseSettings)
+            result[name] = group
+        return result
+
+    @classmethod
+    def from_env(
+        cls, env_file: Path | str | None = ".env", **overrides: Mapping[str, Any]
+    ) -> Settings:
+        """Every group read from the environment and ``env_file`` (None: no ``.env``),
+        with ``overrides`` (group name → field values) taking precedence:
+        ``Settings.from_env(None, search={"mode": "vector"})``."""
+        groups = cls.groups()
+        unknown = sorted(set(overrides) - set(groups))
+        if unknown:
+            raise ValueError(f"unknown settings groups: {', '.join(unknown)}")
+        return cls(
+            **{
+                name: group(_env_file=env_file, **dict(overrides.get(name, {})))
+                for name, group in groups.items()
+            }
+        )
+
+    @classmethod
+    def defaults(cls, **overrides: Mapping[str, Any]) -> Settings:
+        """The documented defaults with ``overrides`` on top: no environment, no ``.env``
+        (for tests and tools whose result must not depend on the machine)."""
+        groups = cls.groups()
+        unknown = sorted(set(overrides) - set(groups))
+        if unknown:
+            raise ValueError(f"unknown settings groups: {', '.join(unknown)}")
+        token = READ_ENVIRONMENT.set(False)
+        try:
+            return cls(**{name: group(**overrides.get(name, {})) for name, group in groups.items()})
+        finally:
+            READ_ENVIRONMENT.reset(token)
+
+    def with_overrides(self, **overrides: Mapping[str, Any]) -> Settings:
+        """A copy with some fields of some groups replaced, validated like the environment
+        (``settings.with_overrides(search={"mode": "lexical"}, bot={"search_k": 3})``);
+        the environment is neither read nor changed."""
+        groups = self.groups()
+        unknown = sorted(set(overrides) - set(groups))
+        if unknown:
+            raise ValueError(f"unknown settings groups: {', '.join(unknown)}")
+        changed: dict[str, BaseSettings] = {}
+        token = READ_ENVIRONMENT.set(False)
+        try:
+            for name, values in overrides.items():
+                current: BaseSettings = getattr(self, name)
+                changed[name] = groups[name](**{**current.model_dump(), **values})
+        finally:
+            READ_ENVIRONMENT.reset(token)
+        return self.model_copy(update=changed)
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """Process-wide settings, read once: for entry points only (CLI commands,
+    ``create_app``, the Dagster definitions), which pass them down."""
+    return Settings.from_env()
+
+
+def default_of(group: type[BaseModel], field: str) -> Any:
+    """A group field's default: option dataclasses take theirs from here, so every
+    default is written once, on the setting."""
+    return group.model_fields[field].get_default(call_default_factory=True)
+
+
+def env_name(group: type[BaseModel], field: str) -> str:
+    """The environment variable that sets a group's field (for docs and error messages);
+    a field with several accepted names gives the first."""
+    info = group.model_fields[field]
+    alias = info.validation_alias
+    if isinstance(alias, str):
+        return alias
+    if alias is not None:
+        first = alias.choices[0]  # AliasChoices
+        assert isinstance(first, str)
+        return first
+    prefix = str(group.model_config.get("env_prefix", ""))
+    return f"{prefix}{field}".upper()
