@@ -23,8 +23,11 @@ from pathlib import PurePath
 from typing import Any, Protocol
 
 from kb_core.pii.scrubber import placeholder
+from kb_core.settings import BotSettings, defaults_of
 from kb_core.sources.pyrus_tasks import Comment, TicketFields, comment_history, field_text
 from kb_core.text.attachments import extract_text
+
+_BOT = defaults_of(BotSettings)
 
 log = logging.getLogger(__name__)
 
@@ -48,8 +51,8 @@ class FileSource(Protocol):
 class AttachmentPolicy:
     """How much of the attachments is read (0 bytes: names only)."""
 
-    max_bytes: int = 2_000_000
-    max_chars: int = 3000
+    max_bytes: int = _BOT["attachment_max_bytes"]  # defaults of KB_BOT_ATTACHMENT_*
+    max_chars: int = _BOT["attachment_max_chars"]
     max_files: int = 10
 
 

@@ -41,10 +41,13 @@ from kb_core.embeddings.base import Embedder
 from kb_core.index.versions import VersionInfo, active_version
 from kb_core.models import SearchHit
 from kb_core.search import SearchOptions, SearchScope, search
+from kb_core.settings import BotSettings, defaults_of
 from kb_core.sources.http import SourceHTTPError
 from kb_core.sources.pyrus_tasks import TicketFields, comment_history
 from kb_core.text.limits import clean_text, clean_tree, clip
 from kb_core.texts import Texts
+
+_BOT = defaults_of(BotSettings)
 
 log = logging.getLogger(__name__)
 
@@ -390,10 +393,10 @@ def _send_draft(
 class WorkerConfig:
     # A minute: a killed worker's ticket is taken over within about that; the lease is
     # renewed every third of it while the worker lives, so a slow LLM never loses it.
-    lease_s: float = 60.0
-    poll_s: float = 1.0
-    max_attempts: int = 5
-    backoff_s: float = 30.0
+    lease_s: float = _BOT["job_lease_s"]  # defaults of KB_BOT_*
+    poll_s: float = _BOT["poll_s"]
+    max_attempts: int = _BOT["max_attempts"]
+    backoff_s: float = _BOT["retry_backoff_s"]
     db_backoff_max_s: float = 10.0  # longest wait between two tries of an unreachable DB
 
 

@@ -36,15 +36,18 @@ from typing import Literal
 import numpy as np
 import numpy.typing as npt
 
+from kb_core.settings import EffectSettings, defaults_of
+
 RecordArm = Literal["assisted", "holdout", "before"]
 Metric = Literal["first_response", "resolution", "reopen_rate", "agent_replies"]
 METRICS: tuple[Metric, ...] = ("first_response", "resolution", "reopen_rate", "agent_replies")
 Comparison = Literal["controlled", "before_after"]
 Status = Literal["ok", "insufficient"]
 
-DEFAULT_RESAMPLES = 2000
-DEFAULT_LEVEL = 0.95
-DEFAULT_MIN_SAMPLE = 30
+_EFFECT = defaults_of(EffectSettings)
+DEFAULT_RESAMPLES: int = _EFFECT["bootstrap_resamples"]
+DEFAULT_LEVEL: float = _EFFECT["confidence_level"]
+DEFAULT_MIN_SAMPLE: int = _EFFECT["min_sample"]
 #: Largest resamples × sample size array drawn at once (memory, not precision).
 _BLOCK_CELLS = 2_000_000
 

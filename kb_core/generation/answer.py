@@ -30,8 +30,11 @@ from kb_core.generation.llm import ChatClient, LLMError
 from kb_core.generation.prompt import SYSTEM_PROMPT, build_prompt, select_sources
 from kb_core.generation.schema import BotAnswer, FallbackReason, GeneratedAnswer, Source
 from kb_core.models import SearchHit
-from kb_core.settings import Settings, split_list
+from kb_core.settings import BotSettings, LlmSettings, Settings, defaults_of, split_list
 from kb_core.texts import Texts, load_texts
+
+_BOT = defaults_of(BotSettings)
+_LLM = defaults_of(LlmSettings)
 
 __all__ = [
     "BotAnswer",
@@ -59,9 +62,9 @@ class InvalidAnswer(KbError, ValueError):
 
 @dataclass(frozen=True)
 class GenerationOptions:
-    fallback_category: str = "Другое"
-    max_context_chars: int = 12000
-    max_sources: int = 5
+    fallback_category: str = _BOT["category_fallback"]  # defaults of KB_BOT_* / KB_LLM_*
+    max_context_chars: int = _LLM["max_context_chars"]
+    max_sources: int = _BOT["max_sources"]
     texts_path: Path | None = None  # overrides of config/texts_ru.yaml
     link_allowlist: tuple[str, ...] = ()  # issue 20: hosts a draft may link to unsourced
 

@@ -20,7 +20,10 @@ from typing import Any
 
 import yaml
 
+from kb_core.settings import PiiSettings, defaults_of
 from kb_core.text.limits import windows
+
+_DEFAULT = defaults_of(PiiSettings)
 
 log = logging.getLogger(__name__)
 
@@ -85,7 +88,7 @@ class Finding:
 @dataclass(frozen=True)
 class PiiConfig:
     entities: tuple[str, ...] = DEFAULT_ENTITIES
-    threshold: float = 0.5
+    threshold: float = _DEFAULT["threshold"]  # KB_PII_THRESHOLD's default
     allow: frozenset[str] = frozenset()
     allow_patterns: tuple[str, ...] = ()
     deny: tuple[str, ...] = ()

@@ -19,7 +19,7 @@ import psycopg
 from psycopg import sql
 
 from kb_core.index.versions import visible
-from kb_core.settings import BoostSettings, default_of
+from kb_core.settings import BoostSettings, defaults_of
 from kb_core.sources.pyrus_tasks import CORRECTIONS_SOURCE, TICKETS_SOURCE
 from kb_core.text.lemmas import lemmas
 
@@ -27,9 +27,7 @@ MIN_TERM_LETTERS = 3
 
 
 # every configurable option defaults to its setting's default, written once on the setting
-_DEFAULT: dict[str, Any] = {
-    name: default_of(BoostSettings, name) for name in BoostSettings.model_fields
-}
+_DEFAULT = defaults_of(BoostSettings)
 
 
 @dataclass(frozen=True)

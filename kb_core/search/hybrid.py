@@ -35,7 +35,7 @@ from kb_core.search.lexical import POSTINGS_PER_TERM, bm25_candidates
 from kb_core.search.scope import SCOPE_POOL_FACTOR, SearchScope, documents_in_scope
 from kb_core.search.synonyms import Expansion, SynonymDictionary
 from kb_core.search.vector import vector_candidates
-from kb_core.settings import BoostSettings, SearchSettings, Settings, default_of
+from kb_core.settings import BoostSettings, SearchSettings, Settings, defaults_of
 
 log = logging.getLogger(__name__)
 
@@ -45,9 +45,7 @@ MODES: tuple[Mode, ...] = ("hybrid", "vector", "lexical")
 
 
 # every configurable option defaults to its setting's default, written once on the setting
-_DEFAULT: dict[str, Any] = {
-    name: default_of(SearchSettings, name) for name in SearchSettings.model_fields
-}
+_DEFAULT = defaults_of(SearchSettings)
 
 
 @dataclass(frozen=True)

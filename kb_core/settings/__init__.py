@@ -87,6 +87,7 @@ __all__ = [
     "Settings",
     "SyncSettings",
     "default_of",
+    "defaults_of",
     "env_name",
     "get_settings",
     "split_items",
@@ -198,6 +199,12 @@ def default_of(group: type[BaseModel], field: str) -> Any:
     """A group field's default: option dataclasses take theirs from here, so every
     default is written once, on the setting."""
     return group.model_fields[field].get_default(call_default_factory=True)
+
+
+def defaults_of(group: type[BaseModel]) -> dict[str, Any]:
+    """Every field's default of a group, by field name (for an option dataclass's
+    defaults: ``_DEFAULT = defaults_of(ChunkingSettings)``, ``size: int = _DEFAULT["size"]``)."""
+    return {name: default_of(group, name) for name in group.model_fields}
 
 
 def env_name(group: type[BaseModel], field: str) -> str:

@@ -16,15 +16,18 @@ import re
 from dataclasses import dataclass
 
 from kb_core.models import Chunk
+from kb_core.settings import ChunkingSettings, defaults_of
 from kb_core.text.fences import FENCE, next_fence
+
+_DEFAULT = defaults_of(ChunkingSettings)
 
 _HEADING = re.compile(r"^(?P<hashes>#{1,6})[ \t]+(?P<title>.*?)[ \t]*#*[ \t]*$")
 
 
 @dataclass(frozen=True)
 class ChunkerConfig:
-    size: int = 3000
-    overlap: int = 300
+    size: int = _DEFAULT["size"]  # KB_CHUNK_SIZE's default
+    overlap: int = _DEFAULT["overlap"]
 
     @property
     def signature(self) -> str:
