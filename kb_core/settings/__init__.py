@@ -18,7 +18,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, Field
+from pydantic import AliasChoices, BaseModel, Field
 from pydantic_settings import BaseSettings
 
 from kb_core.settings.groups import (
@@ -138,18 +138,23 @@ class Settings(BaseModel):
         return result
 
     @classmethod
+    def _groups_of(cls, overrides: Mapping[str, Any]) -> dict[str, type[BaseSettings]]:
+        groups = cls.groups()
+        unknown = sorted(set(overrides) - set(groups))
+        if unknown:
+            raise ValueError(f"unknown settings groups: {', '.join(unknown)}")
+        return groups
+
+    @classmethod
     def from_env(
         cls, env_file: Path | str | None = ".env", **overrides: Mapping[str, Any]
     ) -> Settings:
         """Every group read from the environment and ``env_file`` (None: no ``.env``),
         with ``overrides`` (group name → field values) taking precedence:
         ``Settings.from_env(None, search={"mode": "vector"})``."""
-        groups = cls.groups()
-        unknown = sorted(set(overrides) - set(groups))
-        if unknown:
-            raise ValueError(f"unknown settings groups: {', '.join(unknown)}")
-        return cls(
-            **{
+        groups = cls._groups_of(overrides)
+        return cls.model_validate(
+            {
                 name: group(_env_file=env_file, **dict(overrides.get(name, {})))
                 for name, group in groups.items()
             }
@@ -159,13 +164,12 @@ class Settings(BaseModel):
     def defaults(cls, **overrides: Mapping[str, Any]) -> Settings:
         """The documented defaults with ``overrides`` on top: no environment, no ``.env``
         (for tests and tools whose result must not depend on the machine)."""
-        groups = cls.groups()
-        unknown = sorted(set(overrides) - set(groups))
-        if unknown:
-            raise ValueError(f"unknown settings groups: {', '.join(unknown)}")
+        groups = cls._groups_of(overrides)
         token = READ_ENVIRONMENT.set(False)
         try:
-            return cls(**{name: group(**overrides.get(name, {})) for name, group in groups.items()})
+            return cls.model_validate(
+                {name: group(**overrides.get(name, {})) for name, group in groups.items()}
+            )
         finally:
             READ_ENVIRONMENT.reset(token)
 
@@ -173,10 +177,7 @@ class Settings(BaseModel):
         """A copy with some fields of some groups replaced, validated like the environment
         (``settings.with_overrides(search={"mode": "lexical"}, bot={"search_k": 3})``);
         the environment is neither read nor changed."""
-        groups = self.groups()
-        unknown = sorted(set(overrides) - set(groups))
-        if unknown:
-            raise ValueError(f"unknown settings groups: {', '.join(unknown)}")
+        groups = self._groups_of(overrides)
         changed: dict[str, BaseSettings] = {}
         token = READ_ENVIRONMENT.set(False)
         try:
@@ -214,8 +215,8 @@ def env_name(group: type[BaseModel], field: str) -> str:
     alias = info.validation_alias
     if isinstance(alias, str):
         return alias
-    if alias is not None:
-        first = alias.choices[0]  # AliasChoices
+    if isinstance(alias, AliasChoices):
+        first = alias.choices[0]
         assert isinstance(first, str)
         return first
     prefix = str(group.model_config.get("env_prefix", ""))
