@@ -80,7 +80,7 @@ def main() -> None:
         tempfile.TemporaryDirectory(prefix="kb-bench-") as tmp,
         ServerThread(create_confluence_app(store, token="t", max_limit=50)) as server,
     ):
-        db = open_database(Settings(_env_file=None, data_dir=Path(tmp)))
+        db = open_database(Settings.from_env(None, runtime={"data_dir": Path(tmp)}))
         with (
             ConfluenceClient(server.url, token="t", page_limit=args.page_limit) as client,
             db.connection() as conn,

@@ -60,7 +60,7 @@ def main() -> None:
             os.environ["KB_DATA_DIR"] = str(Path(tmp) / "data")
             os.environ["KB_FILES_DIR"] = str(PROJECT_ROOT / "samples" / "kb_files")
             get_settings.cache_clear()
-            settings = get_settings().model_copy(update={"console_open": True})
+            settings = get_settings().with_overrides(console={"open": True})
             db = open_database(settings)
             resources = build_resources(settings, database_url=db.url)
             dg.materialize(

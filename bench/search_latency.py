@@ -182,7 +182,7 @@ def run(
     nprng = np.random.default_rng(seed)
     # The options production uses (boosts included), so the figure is the bot's.
     settings = get_settings()
-    ef_search = settings.hnsw_ef_search
+    ef_search = settings.search.ef_search
     report: dict[str, Any] = {
         "machine": machine(),
         "chunks": chunks,

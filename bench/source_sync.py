@@ -110,7 +110,7 @@ def main() -> None:
         ServerThread(create_confluence_app(confluence_store, token="t")) as confluence,
         ServerThread(create_pyrus_app(pyrus_store)) as pyrus,
     ):
-        db = open_database(Settings(_env_file=None, data_dir=Path(tmp)))
+        db = open_database(Settings.from_env(None, runtime={"data_dir": Path(tmp)}))
         with JiraClient(jira.url, token="fake-jira-token") as client, db.connection() as conn:
             started = time.perf_counter()
             fetch = fetch_changes(client, ["HD", "INT"], SyncCursor(), now=datetime.now(UTC))

@@ -49,7 +49,7 @@ def answer(kb: AppState, query: ConsoleQuery) -> AnswerOut:
             cited=[source.hit.document_id for source in generated.cited],
             fallback_reason=generated.fallback_reason,
         )
-    snippet_chars = kb.settings.search_snippet_chars
+    snippet_chars = kb.settings.search.snippet_chars
     return AnswerOut(
         answer=draft,
         sources=[source_out(hit, result.question, snippet_chars) for hit in result.hits],

@@ -41,11 +41,11 @@ class Refused(HTTPException):
 
 def engineer(settings: Settings, credentials: HTTPBasicCredentials | None) -> str | None:
     """The engineer's name from the shared-password login, or None on an open console."""
-    if settings.console_open:
+    if settings.console.open:
         return credentials.username if credentials else None
-    if settings.console_password is None:
+    if settings.console.password is None:
         raise HTTPException(503, detail="console access is not configured (KB_CONSOLE_PASSWORD)")
-    expected = settings.console_password.get_secret_value().encode()
+    expected = settings.console.password.get_secret_value().encode()
     given = credentials.password.encode() if credentials else b""
     if credentials is None or not secrets.compare_digest(given, expected):
         raise Refused(401, "password required", headers={"WWW-Authenticate": BASIC_CHALLENGE})

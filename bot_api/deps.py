@@ -69,9 +69,9 @@ async def current_user(
 ) -> Principal:
     """The signed-in user by KB_CONSOLE_AUTH, or 401 (no or invalid identity)."""
     settings = identity.settings
-    if settings.console_auth == "password":
+    if settings.console.auth == "password":
         return auth.password_principal(settings, credentials)
-    if settings.console_auth == "header":
+    if settings.console.auth == "header":
         return auth.header_user(request.headers, identity)
     # Fetching the provider's keys may block: off the event loop.
     return await run_in_threadpool(auth.bearer_user, request.headers.get("authorization"), identity)

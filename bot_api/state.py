@@ -34,7 +34,7 @@ class ConsoleServices:
     texts: Texts = field(init=False)
 
     def __post_init__(self) -> None:
-        self.texts = load_texts(self.settings.bot_texts_path)
+        self.texts = load_texts(self.settings.bot.texts_path)
 
     @cached_property
     def llm(self) -> ChatClient | None:
@@ -80,7 +80,7 @@ class Identity:
 
     @cached_property
     def pseudonyms(self) -> Pseudonyms:
-        key = self.settings.audit_key
+        key = self.settings.console.audit_key
         return Pseudonyms(key.get_secret_value().encode() if key else None)
 
 

@@ -11,13 +11,13 @@ from typing import Any
 
 from evals.harness import GateConfig
 from evals.retrieval import GoldenCase
-from kb_core.settings import PROJECT_ROOT, Settings, split_list
+from kb_core.settings import PROJECT_ROOT, Settings
 
 
 def golden_paths(settings: Settings) -> list[Path]:
     """The configured golden sets that exist (relative paths: from the repository)."""
     paths = []
-    for raw in split_list(settings.eval_golden_paths):
+    for raw in settings.eval.golden_paths:
         path = Path(raw)
         path = path if path.is_absolute() else PROJECT_ROOT / path
         if path.is_file():
@@ -30,15 +30,15 @@ def gate_config(settings: Settings) -> GateConfig:
     # without one those metrics are not computed and cannot gate.
     answer_thresholds = (
         {
-            "faithfulness": settings.eval_min_faithfulness,
-            "response_relevancy": settings.eval_min_answer_relevancy,
+            "faithfulness": settings.eval.min_faithfulness,
+            "response_relevancy": settings.eval.min_answer_relevancy,
         }
-        if (settings.llm_url or "").strip()
+        if (settings.llm.url or "").strip()
         else {}
     )
     return GateConfig(
-        thresholds={"hit@5": settings.eval_min_hit5, "mrr@10": settings.eval_min_mrr10},
-        tolerance=settings.eval_tolerance,
+        thresholds={"hit@5": settings.eval.min_hit5, "mrr@10": settings.eval.min_mrr10},
+        tolerance=settings.eval.tolerance,
         answer_thresholds=answer_thresholds,
     )
 

@@ -87,21 +87,24 @@ def sample_index(
     settings = get_settings()
     pii = config_from_settings(settings)
     embedder = make_embedder(
-        settings.embedder, settings.embed_threads, settings.embed_batch_size, settings=settings
+        settings.embedding.provider,
+        settings.embedding.threads,
+        settings.embedding.packaged_batch_size,
+        settings=settings,
     )
     with tempfile.TemporaryDirectory(prefix="kb-eval-") as tmp:
         server = embedded.start(Path(tmp))
         ensure_database(server.uri, name)
         url = make_conninfo(server.uri, dbname=name)
         apply_migrations(url, PROJECT_ROOT / "sql")
-        with connect(url) as conn, ParallelScrubber(pii, settings.pii_workers) as scrubber:
+        with connect(url) as conn, ParallelScrubber(pii, settings.pii.workers) as scrubber:
             # Scrubbed before storing, as the pipeline does (kb_core.index.documents).
             prepare = Preparer(scrubber.scrub_many, config_signature(pii)) if scrub else Preparer()
             for source, docs in documents.items():
                 sync_source(conn, source, docs, prepare=prepare)
             convert_pending(conn)
             chunk_pending(
-                conn, ChunkerConfig(size=settings.chunk_size, overlap=settings.chunk_overlap)
+                conn, ChunkerConfig(size=settings.chunking.size, overlap=settings.chunking.overlap)
             )
             embed_pending(conn, embedder)
             # An evaluation copy: the PII re-scan gate belongs to the production pipeline.

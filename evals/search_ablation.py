@@ -28,7 +28,7 @@ def variants(base: Any) -> dict[str, Any]:
     boosts = base.boosts
     return {
         "configured": base,
-        "with query expansion": replace(base, synonyms_path=get_settings().synonyms_path),
+        "with query expansion": replace(base, synonyms_path=get_settings().search.synonyms_path),
         "no boosts": replace(base, boosts=NO_BOOSTS, synonyms_path=None),
         "title boost only": replace(
             base,
@@ -57,7 +57,7 @@ def grid(base: Any) -> dict[str, Any]:
     out: dict[str, Any] = {"plain": plain}
     for weight in (0.25, 0.5, 1.0):
         out[f"expansion weight {weight}"] = replace(
-            plain, synonyms_path=get_settings().synonyms_path, expansion_weight=weight
+            plain, synonyms_path=get_settings().search.synonyms_path, expansion_weight=weight
         )
     for name, factors in {
         "title": (1.05, 1.1, 1.2),

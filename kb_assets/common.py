@@ -62,11 +62,11 @@ def preparer(context: dg.AssetExecutionContext, database: DatabaseResource) -> I
     with database.connection() as conn:
         directory = load_directory(conn)
     pii_config = replace(config_from_settings(settings), directory=directory)
-    if not settings.pii_scrub:
+    if not settings.pii.scrub:
         context.log.warning("KB_PII_SCRUB is off: documents are stored NOT scrubbed")
         yield Preparer()
         return
-    with ParallelScrubber(pii_config, settings.pii_workers) as scrubber:
+    with ParallelScrubber(pii_config, settings.pii.workers) as scrubber:
         yield Preparer(scrubber.scrub_many, config_signature(pii_config))
 
 

@@ -45,7 +45,7 @@ from kb_assets.sources import (
     raw_pyrus_tickets,
     source_event_updates,
 )
-from kb_core.settings import Settings, get_settings, split_list
+from kb_core.settings import Settings, get_settings
 from kb_core.sources import configured
 
 
@@ -59,12 +59,12 @@ def build_resources(
         "database": DatabaseResource(kb_settings=config, database_url=database_url),
         "embedder": EmbedderResource(
             kb_settings=config,
-            provider=settings.embedder,
-            threads=settings.embed_threads,
-            batch_size=settings.embed_batch_size,
+            provider=settings.embedding.provider,
+            threads=settings.embedding.threads,
+            batch_size=settings.embedding.packaged_batch_size,
         ),
         "files_source": FilesSourceResource(
-            root=str(settings.files_dir) if settings.files_dir else None
+            root=str(settings.files.dir) if settings.files.dir else None
         ),
         "confluence": ConfluenceResource(kb_settings=config),
         "pyrus": PyrusResource(kb_settings=config),
@@ -79,12 +79,12 @@ def configured_sources(settings: Settings) -> list[dg.AssetsDefinition]:
     asset stays (webhooks may queue events whatever is configured)."""
     pyrus = configured.pyrus_enabled(settings)
     wanted = {
-        person_directory: settings.pii_directory and pyrus,
-        raw_files: settings.files_dir is not None,
+        person_directory: settings.pii.directory and pyrus,
+        raw_files: settings.files.dir is not None,
         raw_confluence_pages: configured.confluence_enabled(settings),
         raw_jira_issues: configured.jira_enabled(settings),
-        raw_pyrus_tickets: pyrus and bool(split_list(settings.pyrus_form_ids)),
-        kb_corrections: pyrus and settings.pyrus_corrections_form_id is not None,
+        raw_pyrus_tickets: pyrus and bool(settings.pyrus.form_ids),
+        kb_corrections: pyrus and settings.pyrus.corrections_form_id is not None,
         source_event_updates: True,
     }
     return [asset for asset, on in wanted.items() if on]
@@ -101,7 +101,7 @@ def _depending_on(asset: dg.AssetsDefinition, keys: set[dg.AssetKey]) -> dg.Asse
 
 def build_definitions(settings: Settings) -> dg.Definitions:
     """The code location for ``settings``: assets, checks, jobs, sensors, resources."""
-    timezone = settings.stats_timezone
+    timezone = settings.schedule.stats_timezone
     sources = configured_sources(settings)
     source_keys = {asset.key for asset in sources}
     ingest = [
@@ -112,7 +112,7 @@ def build_definitions(settings: Settings) -> dg.Definitions:
         rag_eval,
         promoted_index,
     ]
-    days = daily_partitions(settings.stats_start_date, settings.stats_timezone)
+    days = daily_partitions(settings.schedule.stats_start_date, settings.schedule.stats_timezone)
     effect = [
         asset.map_asset_specs(lambda spec: spec.replace_attributes(partitions_def=days))
         if asset.partitions_def is not None
@@ -123,13 +123,13 @@ def build_definitions(settings: Settings) -> dg.Definitions:
 
     jobs: list[dg.UnresolvedAssetJobDefinition] = [events_refresh]
     sensors: list[dg.SensorDefinition] = [
-        automation_sensor_every(settings.automation_interval_s),
-        source_events_sensor_every(settings.events_poll_s),
+        automation_sensor_every(settings.schedule.automation_interval_s),
+        source_events_sensor_every(settings.events.poll_s),
         notify_run_failures,
     ]
     if kb_corrections in sources:
         jobs.append(corrections_refresh)
-        sensors.append(corrections_sensor_every(settings.corrections_poll_s))
+        sensors.append(corrections_sensor_every(settings.schedule.corrections_poll_s))
     return dg.Definitions(
         assets=assets,
         asset_checks=[no_personal_data_in_chunks, candidate_passes_eval],

@@ -135,7 +135,7 @@ def weekly_effect_report(
     notifications: NotificationsResource,
 ) -> dg.MaterializeResult:
     settings = notifications.settings
-    end = datetime.now(ZoneInfo(settings.stats_timezone)).date() - timedelta(days=1)
+    end = datetime.now(ZoneInfo(settings.schedule.stats_timezone)).date() - timedelta(days=1)
     start = end - timedelta(days=6)
     with database.connection() as conn:
         report = period_report(conn, start, end, settings, title=title("weekly_report"))

@@ -97,22 +97,22 @@ def candidate_passes_eval(
         verdict = latest_verdict(conn, candidate.id)
     if verdict is None:
         return dg.AssetCheckResult(
-            passed=not settings.eval_gate, metadata={"candidate": candidate.id, "run": "none"}
+            passed=not settings.eval.gate, metadata={"candidate": candidate.id, "run": "none"}
         )
-    if not verdict.passed and settings.eval_gate:
+    if not verdict.passed and settings.eval.gate:
         notifications.send(
             "promotion_blocked",
             title("promotion_blocked"),
             promotion_blocked_text(candidate.id, verdict.failures),
         )
     return dg.AssetCheckResult(
-        passed=verdict.passed or not settings.eval_gate,
+        passed=verdict.passed or not settings.eval.gate,
         severity=dg.AssetCheckSeverity.ERROR,
         metadata={
             "candidate": candidate.id,
             "eval_run": verdict.run_id,
             "failures": dg.MetadataValue.json(verdict.failures),
-            "gate_enforced": settings.eval_gate,
+            "gate_enforced": settings.eval.gate,
         },
     )
 

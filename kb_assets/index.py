@@ -72,14 +72,14 @@ def pii_free_chunks(
     context: dg.AssetExecutionContext, database: DatabaseResource
 ) -> dg.MaterializeResult:
     settings = database.settings
-    config = ChunkerConfig(size=settings.chunk_size, overlap=settings.chunk_overlap)
+    config = ChunkerConfig(size=settings.chunking.size, overlap=settings.chunking.overlap)
     # The stored Markdown was scrubbed when the sync wrote it (kb_assets.common.preparer):
     # chunking it again through the scrubber would double the cost and change nothing.
     with database.connection() as conn:
         result = chunk_pending(conn, config, progress=ProgressLog(context, "chunked documents"))
     return dg.MaterializeResult(
         metadata={
-            "scrubbed": settings.pii_scrub,
+            "scrubbed": settings.pii.scrub,
             "documents_rechunked": result.documents,
             "chunks_written": result.chunks_written,
             "pii_placeholders_inserted": result.placeholders,

@@ -21,10 +21,10 @@ def index_maintenance(
     settings = database.settings
     with database.connection() as conn:
         report = run_maintenance(
-            conn, keep_versions=settings.index_keep_versions, log=context.log.info
+            conn, keep_versions=settings.index.keep_versions, log=context.log.info
         )
         # The audit log's retention (KB_AUDIT_RETENTION_DAYS) is kept here, weekly.
-        audit_purged = audit.purge(conn, settings.audit_retention_days)
+        audit_purged = audit.purge(conn, settings.console.audit_retention_days)
     return dg.MaterializeResult(
         metadata={
             "audit_entries_purged": audit_purged,

@@ -27,7 +27,7 @@ from kb_core.embeddings import Embedder, make_embedder
 from kb_core.models import SourceDocument
 from kb_core.notify import Messenger, PrintService
 from kb_core.ops.counters import bump_safely
-from kb_core.settings import Settings, env_name, split_list
+from kb_core.settings import Settings, env_name
 from kb_core.sources import configured
 from kb_core.sources.confluence import ConfluenceClient
 from kb_core.sources.files import iter_files
@@ -125,7 +125,7 @@ class DatabaseResource(_SettingsBacked):
     def setup_for_execution(self, context: dg.InitResourceContext) -> None:
         settings = self.settings
         if self.database_url:
-            settings = settings.model_copy(update={"database_url": SecretStr(self.database_url)})
+            settings = settings.with_overrides(db={"url": SecretStr(self.database_url)})
         self._db = open_database(settings)
 
     @property
@@ -165,7 +165,7 @@ class ConfluenceResource(_SettingsBacked):
 
     @property
     def spaces(self) -> list[str]:
-        return split_list(self.settings.confluence_spaces)
+        return self.settings.confluence.spaces
 
     def client(self) -> ConfluenceClient:
         return configured.confluence_client(self.settings)
@@ -180,11 +180,11 @@ class JiraResource(_SettingsBacked):
 
     @property
     def projects(self) -> list[str]:
-        return split_list(self.settings.jira_projects)
+        return self.settings.jira.projects
 
     @property
     def bot_accounts(self) -> frozenset[str]:
-        return frozenset(split_list(self.settings.jira_bot_accounts))
+        return frozenset(self.settings.jira.bot_accounts)
 
     def client(self) -> JiraClient:
         return configured.jira_client(self.settings)
@@ -199,7 +199,7 @@ class PyrusResource(_SettingsBacked):
 
     @property
     def form_ids(self) -> list[int]:
-        return [int(i) for i in split_list(self.settings.pyrus_form_ids)]
+        return [int(i) for i in self.settings.pyrus.form_ids]
 
     def client(self) -> PyrusClient:
         return configured.pyrus_client(self.settings)

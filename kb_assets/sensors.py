@@ -57,7 +57,7 @@ def _corrections_sensor(
     context: dg.SensorEvaluationContext, database: DatabaseResource, pyrus: PyrusResource
 ) -> dg.RunRequest | dg.SkipReason:
     settings = pyrus.settings
-    form_id = settings.pyrus_corrections_form_id
+    form_id = settings.pyrus.corrections_form_id
     if not pyrus.enabled or form_id is None:
         return dg.SkipReason("corrections form not configured (KB_PYRUS_CORRECTIONS_FORM_ID)")
     with pyrus.client() as client, database.connection() as conn:
@@ -146,8 +146,8 @@ source_events_sensor = source_events_sensor_every(_default("events_poll_s"))
 def build_sensors(settings: Settings) -> list[dg.SensorDefinition]:
     """The sensors polling at the configured intervals."""
     return [
-        corrections_sensor_every(settings.corrections_poll_s),
-        source_events_sensor_every(settings.events_poll_s),
+        corrections_sensor_every(settings.schedule.corrections_poll_s),
+        source_events_sensor_every(settings.events.poll_s),
         notify_run_failures,
     ]
 

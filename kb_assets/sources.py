@@ -30,7 +30,6 @@ from kb_core.pii.directory import (
     save_directory,
 )
 from kb_core.search.access import form_audiences, parse_group_map
-from kb_core.settings import split_list
 from kb_core.sources import configured
 from kb_core.sources.attachments import SOURCE_NAME as ATTACHMENT_SOURCE
 from kb_core.sources.attachments import fetch_attachments, known_attachments
@@ -60,13 +59,13 @@ def person_directory(
     context: dg.AssetExecutionContext, database: DatabaseResource, pyrus: PyrusResource
 ) -> dg.MaterializeResult:
     settings = pyrus.settings
-    if not settings.pii_directory or not pyrus.enabled:
+    if not settings.pii.directory or not pyrus.enabled:
         context.log.info("people directory off (KB_PII_DIRECTORY / Pyrus not configured)")
         return dg.MaterializeResult(metadata={"enabled": False})
     with pyrus.client() as client:
         members = client.get_members()
         names = member_names(members)
-        catalogs = split_list(settings.pii_directory_catalogs)
+        catalogs = settings.pii.directory_catalogs
         for catalog_id in catalogs:
             names.extend(catalog_names(client.get_catalog(int(catalog_id))))
     with database.connection() as conn:
@@ -102,7 +101,7 @@ def raw_files(
             conn,
             FILES_SOURCE,
             files_source.documents(),
-            max_delete_fraction=database.settings.sync_max_delete_fraction,
+            max_delete_fraction=database.settings.sync.max_delete_fraction,
             prepare=prepare,
             report=report,
         )
@@ -145,7 +144,7 @@ def _write_incremental(
             full_listing=False,
             live_ids=live_ids,
             cursor=cursor.as_json(),
-            max_delete_fraction=database.settings.sync_max_delete_fraction,
+            max_delete_fraction=database.settings.sync.max_delete_fraction,
             prepare=prepare,
             report=report,
         )
@@ -176,9 +175,9 @@ def raw_confluence_pages(
             now=_now(),
             overlap=configured.overlap(settings),
             listing_interval=configured.listing_interval(settings),
-            comments=settings.confluence_comments,
+            comments=settings.confluence.comments,
             space_groups=parse_group_map(
-                settings.confluence_space_groups, "KB_CONFLUENCE_SPACE_GROUPS"
+                settings.confluence.space_groups, "KB_CONFLUENCE_SPACE_GROUPS"
             ),
         )
         counts, report = _write_incremental(
@@ -216,7 +215,7 @@ def _sync_attachments(
 ) -> dict[str, Any]:
     """Attachments of the pages just fetched; per-file errors go to the metadata."""
     settings = database.settings
-    if not settings.confluence_attachments:
+    if not settings.confluence.attachments:
         return {"attachments_enabled": False}
     with database.connection() as conn:
         known = known_attachments(conn)
@@ -231,7 +230,7 @@ def _sync_attachments(
             result.documents,
             full_listing=False,
             live_ids=result.live_ids,
-            max_delete_fraction=settings.sync_max_delete_fraction,
+            max_delete_fraction=settings.sync.max_delete_fraction,
             prepare=prepare,
             report=report,
         )
@@ -350,7 +349,7 @@ def raw_pyrus_tickets(
         )
         attachments = _sync_ticket_attachments(context, database, client, fetch)
         retries, logins = client.retries, client.logins
-    audiences = form_audiences(settings.pyrus_form_groups)
+    audiences = form_audiences(settings.pyrus.form_groups)
     with database.connection() as conn:
         apply_form_access(conn, TICKETS_SOURCE, audiences)
         # A ticket's attachment is readable by whoever may read its ticket.
@@ -406,7 +405,7 @@ def _sync_ticket_attachments(
             result.documents,
             full_listing=False,
             live_ids=result.live_ids,
-            max_delete_fraction=settings.sync_max_delete_fraction,
+            max_delete_fraction=settings.sync.max_delete_fraction,
             prepare=prepare,
             report=report,
         )
@@ -434,7 +433,7 @@ def _sync_ticket_attachments(
 def kb_corrections(
     context: dg.AssetExecutionContext, database: DatabaseResource, pyrus: PyrusResource
 ) -> dg.MaterializeResult:
-    form_id = pyrus.settings.pyrus_corrections_form_id
+    form_id = pyrus.settings.pyrus.corrections_form_id
     if not pyrus.enabled or form_id is None:
         context.log.info("corrections form not configured (KB_PYRUS_CORRECTIONS_FORM_ID)")
         return dg.MaterializeResult(metadata={"enabled": False})
@@ -449,7 +448,7 @@ def kb_corrections(
             conn,
             CORRECTIONS_SOURCE,
             documents,
-            max_delete_fraction=pyrus.settings.sync_max_delete_fraction,
+            max_delete_fraction=pyrus.settings.sync.max_delete_fraction,
             prepare=prepare,
             report=report,
         )
@@ -490,15 +489,15 @@ def source_event_updates(
                 events,
                 confluence=confluence_client,
                 spaces=confluence.spaces,
-                comments=settings.confluence_comments,
+                comments=settings.confluence.comments,
                 attachments=configured.attachment_rules(settings)
-                if settings.confluence_attachments
+                if settings.confluence.attachments
                 else None,
                 pyrus=pyrus_client,
                 tickets=configured.ticket_builder(settings) if pyrus.enabled else None,
                 prepare=prepare,
                 space_groups=parse_group_map(
-                    settings.confluence_space_groups, "KB_CONFLUENCE_SPACE_GROUPS"
+                    settings.confluence.space_groups, "KB_CONFLUENCE_SPACE_GROUPS"
                 ),
             )
     finally:

@@ -33,11 +33,11 @@ class IngestFailed(KbError, RuntimeError):
 
 def dagster_env(settings: Settings, db: Database) -> dict[str, str]:
     """Environment that points Dagster's instance at our storage (existing values win)."""
-    env: dict[str, str] = {"DAGSTER_STORAGE_DIR": str(settings.data_dir / "dagster")}
+    env: dict[str, str] = {"DAGSTER_STORAGE_DIR": str(settings.runtime.data_dir / "dagster")}
     url = db.dagster_url()
     if url:
         env["DAGSTER_PG_URL"] = url
-    env["DAGSTER_HOME"] = str(settings.dagster_home)
+    env["DAGSTER_HOME"] = str(settings.runtime.dagster_home)
     return {key: os.environ.get(key, value) for key, value in env.items()}
 
 
@@ -63,7 +63,7 @@ def materialize_ingest(
     from kb_assets.assets import INGEST_ASSETS, INGEST_CHECKS
     from kb_assets.definitions import build_resources
 
-    run_settings = settings.model_copy(update={"files_dir": files_root})
+    run_settings = settings.with_overrides(files={"dir": files_root})
     # The CLI already opened (and, when embedded, owns) the database: hand its URL on.
     resources = build_resources(run_settings, database_url=db.url)
     with instance_for(settings, db) as instance:

@@ -198,7 +198,7 @@ def _demo_console(settings: Settings, port: int, serve: bool) -> None:
     from bot_api.app import create_app
 
     console.print(f"Agent console: {url} (no password in the demo; Ctrl-C stops it)")
-    app = create_app(settings.model_copy(update={"console_open": True}))
+    app = create_app(settings.with_overrides(console={"open": True}))
     uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning")
 
 
@@ -237,7 +237,7 @@ def run_demo(base: Settings, *, serve: bool, port: int) -> None:
         db = open_database(settings)
         if db.server is not None:
             console.print(
-                f"embedded PostgreSQL under {settings.data_dir} "
+                f"embedded PostgreSQL under {settings.runtime.data_dir} "
                 f"(ready in {db.server.start_seconds:.2f} s), pgvector {db.pgvector_version}"
             )
         started = time.perf_counter()

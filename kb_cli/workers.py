@@ -20,14 +20,14 @@ def start_workers(settings: Settings, db: Database, stop: threading.Event) -> Wo
     from kb_core.bot.worker import WorkerConfig, WorkerHealth, run_worker, shared_context
 
     config = WorkerConfig(
-        lease_s=settings.bot_job_lease_s,
-        poll_s=settings.bot_poll_s,
-        max_attempts=settings.bot_max_attempts,
-        backoff_s=settings.bot_retry_backoff_s,
+        lease_s=settings.bot.job_lease_s,
+        poll_s=settings.bot.poll_s,
+        max_attempts=settings.bot.max_attempts,
+        backoff_s=settings.bot.retry_backoff_s,
     )
     health = WorkerHealth()
     context = shared_context(lambda: bot_context(settings))
-    for n in range(settings.bot_worker_threads):
+    for n in range(settings.bot.worker_threads):
         thread = threading.Thread(
             target=run_worker,
             args=(db.connection, context, stop, config),

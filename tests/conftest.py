@@ -252,7 +252,7 @@ def run_ingest(
     from kb_assets.assets import INGEST_ASSETS, INGEST_CHECKS
     from kb_assets.definitions import build_resources
 
-    settings = get_settings().model_copy(update={"files_dir": files_root})
+    settings = get_settings().with_overrides(files={"dir": files_root})
     result = dg.materialize(
         [*INGEST_ASSETS, *INGEST_CHECKS],
         resources=build_resources(settings, database_url=database.url),
@@ -282,19 +282,19 @@ def all_sources_settings() -> Settings:
     asset (unconfigured sources are left out of kb_assets.definitions)."""
     from pydantic import SecretStr
 
-    return get_settings().model_copy(
-        update={
-            "files_dir": PROJECT_ROOT,
-            "confluence_url": "http://confluence.invalid",
-            "confluence_spaces": "SUP",
-            "confluence_token": SecretStr("confluence-token"),
-            "jira_url": "http://jira.invalid",
-            "jira_projects": "HD",
-            "jira_token": SecretStr("jira-token"),
-            "pyrus_login": "bot@example.invalid",
-            "pyrus_security_key": SecretStr("pyrus-key"),
-            "pyrus_form_ids": "1",
-            "pyrus_corrections_form_id": 2,
-            "pii_directory": True,
-        }
+    return get_settings().with_overrides(
+        files={"dir": PROJECT_ROOT},
+        confluence={
+            "url": "http://confluence.invalid",
+            "spaces": "SUP",
+            "token": SecretStr("confluence-token"),
+        },
+        jira={"url": "http://jira.invalid", "projects": "HD", "token": SecretStr("jira-token")},
+        pyrus={
+            "login": "bot@example.invalid",
+            "security_key": SecretStr("pyrus-key"),
+            "form_ids": "1",
+            "corrections_form_id": 2,
+        },
+        pii={"directory": True},
     )

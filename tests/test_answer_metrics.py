@@ -96,7 +96,7 @@ def test_every_key_is_reported_and_llm_metrics_are_none_without_an_llm() -> None
 
 
 def test_llm_judge_is_none_when_no_llm_is_configured() -> None:
-    assert LLMJudge.from_settings(Settings(_env_file=None, llm_url=None)) is None
+    assert LLMJudge.from_settings(Settings.from_env(None, llm={"url": None})) is None
 
 
 def test_a_perfect_answer_outscores_a_wrong_one() -> None:
@@ -341,8 +341,8 @@ def test_llm_metric_failures_are_recorded_not_raised(
 
 
 def test_judge_from_chat_client_and_settings_keeps_the_key_secret(fake_llm: ServerThread) -> None:
-    settings = Settings(
-        _env_file=None, llm_url=f"{fake_llm.url}/v1/", llm_api_key="sk-judge", llm_model="m"
+    settings = Settings.from_env(
+        None, llm={"url": f"{fake_llm.url}/v1/", "api_key": "sk-judge", "model": "m"}
     )
     judge = LLMJudge.from_settings(settings)
     assert judge is not None

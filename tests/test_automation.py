@@ -297,7 +297,7 @@ def test_the_daemon_starts_the_refresh_and_reports_the_index_fresh(
         records = instance.get_freshness_state_records([PROMOTED])
         assert PROMOTED not in records or records[PROMOTED].freshness_state != FreshnessState.PASS
         # Tonight's sources, materialised here; the daemon must do the rest.
-        settings = get_settings().model_copy(update={"files_dir": sample_dir})
+        settings = get_settings().with_overrides(files={"dir": sample_dir})
         dg.materialize(
             SOURCE_ASSETS,
             resources=build_resources(settings, database_url=database.url),

@@ -12,7 +12,7 @@ from tests.conftest import run_ingest
 @pytest.fixture
 def client(kb_env: Settings, database: Database, sample_dir: Path):
     run_ingest(database, sample_dir)
-    with TestClient(create_app(kb_env.model_copy(update={"console_open": True}))) as test_client:
+    with TestClient(create_app(kb_env.with_overrides(console={"open": True}))) as test_client:
         yield test_client
 
 

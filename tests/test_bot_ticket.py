@@ -623,7 +623,7 @@ def test_explicit_actions_outrank_the_similarity_guess(fakes, settings, database
             (job_id, task_id, json.dumps({"draft_reply": draft})),
         ).fetchone()
         config = collect_config(settings, [321])
-        today = datetime.now(ZoneInfo(settings.stats_timezone)).date()
+        today = datetime.now(ZoneInfo(settings.schedule.stats_timezone)).date()
 
         def outcomes() -> dict[int, tuple[str, str | None]]:
             with configured.pyrus_client(settings) as pyrus:

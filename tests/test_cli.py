@@ -11,9 +11,9 @@ from tests.conftest import run_kb
 
 def _kb(*args: str, settings: Settings) -> subprocess.CompletedProcess[str]:
     env = dict(os.environ)
-    assert settings.database_url is not None
-    env["DATABASE_URL"] = settings.database_url.get_secret_value()
-    env["KB_DATA_DIR"] = str(settings.data_dir)
+    assert settings.db.url is not None
+    env["DATABASE_URL"] = settings.db.url.get_secret_value()
+    env["KB_DATA_DIR"] = str(settings.runtime.data_dir)
     env.pop("DAGSTER_PG_URL", None)
     return run_kb(*args, env=env)
 
@@ -58,10 +58,10 @@ def test_unreachable_database_is_one_clear_line(tmp_path: Path):
 
 def test_failing_source_is_reported_in_one_line(kb_env: Settings, tmp_path: Path):
     env = dict(os.environ)
-    assert kb_env.database_url is not None
+    assert kb_env.db.url is not None
     env.update(
-        DATABASE_URL=kb_env.database_url.get_secret_value(),
-        KB_DATA_DIR=str(kb_env.data_dir),
+        DATABASE_URL=kb_env.db.url.get_secret_value(),
+        KB_DATA_DIR=str(kb_env.runtime.data_dir),
         KB_CONFLUENCE_URL="http://127.0.0.1:1",  # nothing listens there
         KB_CONFLUENCE_SPACES="SUP",
         KB_CONFLUENCE_TOKEN="x",

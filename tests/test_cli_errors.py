@@ -103,12 +103,8 @@ def _one_line_error(result: Result) -> str:
 def test_an_embedding_failure_is_one_line_and_exit_1(kb_env: Settings, tmp_path: Path):
     path = tmp_path / "squad.json"
     path.write_text(json.dumps(SQUAD, ensure_ascii=False), "utf-8")
-    settings = kb_env.model_copy(
-        update={
-            "embedder": "openai",
-            "embedding_url": "http://127.0.0.1:1/v1",  # nothing listens there
-            "embedding_max_retries": 0,
-        }
+    settings = kb_env.with_overrides(
+        embedding={"provider": "openai", "url": "http://127.0.0.1:1/v1", "max_retries": 0}
     )
     result = CliRunner().invoke(
         app, ["eval", "squad", str(path), "--index-name", "t"], obj=settings
@@ -121,13 +117,9 @@ def test_an_embedding_failure_is_one_line_and_exit_1(kb_env: Settings, tmp_path:
 def test_a_broken_taxonomy_is_one_line_and_exit_1(kb_env: Settings, tmp_path: Path):
     broken = tmp_path / "categories.yaml"
     broken.write_text("categories: [unclosed\n", "utf-8")
-    settings = kb_env.model_copy(
-        update={
-            "pyrus_login": "bot@example.org",
-            "pyrus_security_key": SecretStr("key"),
-            "pyrus_form_ids": "321",
-            "categories_path": broken,
-        }
+    settings = kb_env.with_overrides(
+        pyrus={"login": "bot@example.org", "security_key": SecretStr("key"), "form_ids": "321"},
+        categories={"path": broken},
     )
     result = CliRunner().invoke(
         app, ["effect", "report", "--from", "2026-05-01", "--to", "2026-05-01"], obj=settings
@@ -139,7 +131,7 @@ def test_a_broken_taxonomy_is_one_line_and_exit_1(kb_env: Settings, tmp_path: Pa
 def test_injected_settings_are_used_as_given(kb_env: Settings, tmp_path: Path):
     """The root callback keeps the Settings a caller passed: here a data dir that the
     process environment does not name."""
-    settings = kb_env.model_copy(update={"database_url": None, "data_dir": tmp_path / "d"})
+    settings = kb_env.with_overrides(db={"url": None}, runtime={"data_dir": tmp_path / "d"})
     result = CliRunner().invoke(app, ["db", "status"], obj=settings)
     assert result.exit_code == 0, result.output
     assert "stopped" in result.stdout

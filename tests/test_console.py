@@ -42,16 +42,16 @@ def pyrus() -> Iterator[ServerThread]:
 @pytest.fixture
 def console_settings(kb_env: Settings, pyrus: ServerThread) -> Settings:
     url = f"{pyrus.url}/v4"
-    return kb_env.model_copy(
-        update={
-            "console_password": SecretStr("s3cret"),
-            "pyrus_api_url": url,
-            "pyrus_auth_url": url,
-            "pyrus_login": BOT_LOGIN,
-            "pyrus_security_key": SecretStr(BOT_SECURITY_KEY),
-            "pyrus_corrections_form_id": CORRECTIONS_FORM,
-            "pyrus_task_url": "https://pyrus.example/t#id{id}",
-        }
+    return kb_env.with_overrides(
+        console={"password": SecretStr("s3cret")},
+        pyrus={
+            "api_url": url,
+            "auth_url": url,
+            "login": BOT_LOGIN,
+            "security_key": SecretStr(BOT_SECURITY_KEY),
+            "corrections_form_id": CORRECTIONS_FORM,
+            "task_url": "https://pyrus.example/t#id{id}",
+        },
     )
 
 
@@ -78,7 +78,7 @@ def test_console_needs_the_password_and_refuses_when_none_is_set(
     with TestClient(create_app(kb_env)) as unconfigured:
         refused = unconfigured.post("/api/answer", json={"question": QUESTION})
         assert refused.status_code == 503 and "KB_CONSOLE_PASSWORD" in refused.text
-    open_settings = kb_env.model_copy(update={"console_open": True})
+    open_settings = kb_env.with_overrides(console={"open": True})
     with TestClient(create_app(open_settings)) as demo:
         assert demo.get("/api/search", params={"q": "печать"}).status_code == 200
 

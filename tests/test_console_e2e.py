@@ -119,8 +119,8 @@ def test_knowledge_owner_edits_synonyms_and_scopes_a_search_in_the_page(
     """The shared password is the demo's operator (every role): the owner's tools show."""
     run_ingest(database, sample_dir)
     synonyms = tmp_path / "synonyms.yaml"
-    shutil.copy(console_settings.synonyms_path, synonyms)
-    settings = console_settings.model_copy(update={"synonyms_path": synonyms})
+    shutil.copy(console_settings.search.synonyms_path, synonyms)
+    settings = console_settings.with_overrides(search={"synonyms_path": synonyms})
     with ServerThread(create_app(settings), lifespan="on") as server:
         context = browser.new_context(
             http_credentials={"username": "owner", "password": "s3cret"}, locale="ru-RU"

@@ -11,7 +11,7 @@ import pytest
 
 from kb_core.bot import jobs
 from kb_core.bot.corrections import CorrectionFiling, Filed, file_correction
-from kb_core.settings import Settings, split_list
+from kb_core.settings import Settings
 from kb_core.sources.http import RetryPolicy
 from kb_core.sources.pyrus import PyrusClient
 from kb_core.sources.pyrus_tasks import (
@@ -69,9 +69,9 @@ def _filing(form_id: int | None = CORRECTIONS_FORM) -> CorrectionFiling:
     return CorrectionFiling(
         form_id=form_id,
         fields=CorrectionFields(),
-        markers=split_list(settings.bot_correction_markers, ";"),
+        markers=settings.bot.correction_markers,
         task_url=TASK_URL,
-        texts=load_texts(settings.bot_texts_path),
+        texts=load_texts(settings.bot.texts_path),
     )
 
 

@@ -33,8 +33,8 @@ def test_definitions_load_with_the_pipeline_assets():
 
 
 def test_unconfigured_sources_are_left_out_and_the_cron_follows_the_time_zone():
-    settings = get_settings().model_copy(
-        update={"files_dir": PROJECT_ROOT, "stats_timezone": "Asia/Yekaterinburg"}
+    settings = get_settings().with_overrides(
+        files={"dir": PROJECT_ROOT}, schedule={"stats_timezone": "Asia/Yekaterinburg"}
     )
     graph = build_definitions(settings).resolve_asset_graph()
     keys = {key.to_user_string() for key in graph.get_all_asset_keys()}

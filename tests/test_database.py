@@ -14,7 +14,7 @@ from tests.conftest import run_kb
 
 
 def test_external_database_url_is_used_and_checked(db_url: str, tmp_path: Path):
-    settings = Settings(_env_file=None, DATABASE_URL=db_url, data_dir=tmp_path)
+    settings = Settings.from_env(None, db={"url": db_url}, runtime={"data_dir": tmp_path})
     database = open_database(settings)
     assert not database.embedded
     assert database.dagster_url() is None
@@ -24,7 +24,7 @@ def test_external_database_url_is_used_and_checked(db_url: str, tmp_path: Path):
 
 def test_unreachable_database_gives_a_clear_error_without_password(tmp_path: Path):
     url = f"postgresql://kb:hunter2@/kb?host={tmp_path}&port=1"
-    settings = Settings(_env_file=None, DATABASE_URL=url)
+    settings = Settings.from_env(None, db={"url": url})
     with pytest.raises(DatabaseError) as info:
         open_database(settings)
     assert "cannot connect to PostgreSQL" in str(info.value)

@@ -266,14 +266,16 @@ def test_settings_build_the_http_provider_once(fake: Fake, monkeypatch: pytest.M
     for name in ("KB_EMBEDDER", "KB_EMBEDDING_URL", "KB_EMBEDDING_API_KEY"):
         monkeypatch.delenv(name, raising=False)
     with pytest.raises(ValidationError, match="KB_EMBEDDING_URL"):
-        Settings(_env_file=None, embedder="openai")
+        Settings.from_env(None, embedding={"provider": "openai"})
     fake.config.dimension = 1024
-    settings = Settings(
-        _env_file=None,
-        embedder="openai",
-        embedding_url=fake.url,
-        embedding_api_key=SecretStr(FAKE_EMBEDDING_KEY),
-        embedding_max_retries=0,
+    settings = Settings.from_env(
+        None,
+        embedding={
+            "provider": "openai",
+            "url": fake.url,
+            "api_key": SecretStr(FAKE_EMBEDDING_KEY),
+            "max_retries": 0,
+        },
     )
     assert FAKE_EMBEDDING_KEY not in repr(settings)
     clear_cache()

@@ -54,20 +54,18 @@ def oidc_settings(
     url = f"{pyrus[0].url}/v4"
     # Knowledge owners edit the synonym dictionary: a private copy of it.
     synonyms = tmp_path / "synonyms.yaml"
-    shutil.copy(kb_env.synonyms_path, synonyms)
-    return kb_env.model_copy(
-        update={
-            "console_auth": "oidc",
-            "oidc_issuer": idp.issuer,
-            "oidc_audience": idp.audience,
-            "audit_key": SecretStr("audit-key-for-tests"),
-            "pyrus_api_url": url,
-            "pyrus_auth_url": url,
-            "pyrus_login": BOT_LOGIN,
-            "pyrus_security_key": SecretStr(BOT_SECURITY_KEY),
-            "pyrus_corrections_form_id": CORRECTIONS_FORM,
-            "synonyms_path": synonyms,
-        }
+    shutil.copy(kb_env.search.synonyms_path, synonyms)
+    return kb_env.with_overrides(
+        console={"auth": "oidc", "audit_key": SecretStr("audit-key-for-tests")},
+        oidc={"issuer": idp.issuer, "audience": idp.audience},
+        pyrus={
+            "api_url": url,
+            "auth_url": url,
+            "login": BOT_LOGIN,
+            "security_key": SecretStr(BOT_SECURITY_KEY),
+            "corrections_form_id": CORRECTIONS_FORM,
+        },
+        search={"synonyms_path": synonyms},
     )
 
 
@@ -252,7 +250,7 @@ def test_header_mode_trusts_the_authenticating_proxy(
     oidc_settings: Settings, database: Database, sample_dir: Path
 ):
     run_ingest(database, sample_dir)
-    settings = oidc_settings.model_copy(update={"console_auth": "header"})
+    settings = oidc_settings.with_overrides(console={"auth": "header"})
     with TestClient(create_app(settings)) as client:
         assert client.get("/api/me").status_code == 401
         me = client.get(
@@ -271,7 +269,7 @@ def test_an_agent_cannot_edit_synonyms_and_a_knowledge_owner_can(
     assert client.get("/api/synonyms", headers=agent).status_code == 403
     refused = client.put("/api/synonyms", json={"groups": groups}, headers=agent)
     assert refused.status_code == 403 and "knowledge_owner" in refused.text
-    before = oidc_settings.synonyms_path.read_text(encoding="utf-8")
+    before = oidc_settings.search.synonyms_path.read_text(encoding="utf-8")
     assert ["pyrus", "пайрус", "пирус"] in client.get("/api/synonyms", headers=owner).json()[
         "groups"
     ]
@@ -279,7 +277,7 @@ def test_an_agent_cannot_edit_synonyms_and_a_knowledge_owner_can(
     assert saved.status_code == 200, saved.text
     assert saved.json()["groups"] == groups
     assert client.get("/api/synonyms", headers=owner).json()["groups"] == groups
-    text = oidc_settings.synonyms_path.read_text(encoding="utf-8")
+    text = oidc_settings.search.synonyms_path.read_text(encoding="utf-8")
     assert text != before and "- [касса, ккт]" in text
     assert text.startswith(before.split("\n", 1)[0])  # the editors' header is kept
     # the next search expands with the saved dictionary

@@ -46,7 +46,7 @@ def _access(database: Database) -> dict[str, tuple[list[str], str]]:
 
 
 def _console_hits(groups: str) -> list[str]:
-    settings = get_settings().model_copy(update={"console_auth": "header"})
+    settings = get_settings().with_overrides(console={"auth": "header"})
     headers = {"X-Forwarded-User": "someone", "X-Forwarded-Groups": groups}
     with TestClient(create_app(settings)) as client:
         found = client.get("/api/search", params={"q": QUESTION, "k": 50}, headers=headers)

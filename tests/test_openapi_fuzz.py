@@ -56,19 +56,19 @@ def api_url(kb_env: Settings, database: Database, tmp_path: Path) -> Iterator[st
     _index(database)
     # PUT /api/synonyms is fuzzed too: it must write a copy, never config/synonyms.yaml.
     synonyms = tmp_path / "synonyms.yaml"
-    shutil.copy(kb_env.synonyms_path, synonyms)
+    shutil.copy(kb_env.search.synonyms_path, synonyms)
     with ServerThread(create_pyrus_app(PyrusStore.from_samples())) as pyrus:
         url = f"{pyrus.url}/v4"
-        settings = kb_env.model_copy(
-            update={
-                "console_password": SecretStr(PASSWORD),
-                "pyrus_api_url": url,
-                "pyrus_auth_url": url,
-                "pyrus_login": BOT_LOGIN,
-                "pyrus_security_key": SecretStr(BOT_SECURITY_KEY),
-                "pyrus_corrections_form_id": 322,
-                "synonyms_path": synonyms,
-            }
+        settings = kb_env.with_overrides(
+            console={"password": SecretStr(PASSWORD)},
+            pyrus={
+                "api_url": url,
+                "auth_url": url,
+                "login": BOT_LOGIN,
+                "security_key": SecretStr(BOT_SECURITY_KEY),
+                "corrections_form_id": 322,
+            },
+            search={"synonyms_path": synonyms},
         )
         with ServerThread(create_app(settings), lifespan="on") as api:
             yield api.url

@@ -151,7 +151,7 @@ def _console(settings: Settings, groups: str) -> dict[str, str]:
 
 
 def test_console_search_answer_and_sources_respect_the_readers_groups(ingested, database: Database):
-    settings = get_settings().model_copy(update={"console_auth": "header"})
+    settings = get_settings().with_overrides(console={"auth": "header"})
     outside = _console(settings, "kb-agents")
     inside = _console(settings, f"kb-agents,{GROUP}")
     with TestClient(create_app(settings)) as client:
@@ -207,14 +207,12 @@ def test_the_bot_never_cites_what_its_forms_audience_may_not_read(
     ingested, fakes: FakeServices, database: Database
 ):
     secret_doc = _secret_doc(database)
-    settings = get_settings().model_copy(update={"pyrus_form_groups": f"{TICKETS_FORM}:kb-agents"})
+    settings = get_settings().with_overrides(pyrus={"form_groups": f"{TICKETS_FORM}:kb-agents"})
     comment, retrieved = _answer_ticket(fakes, database, settings)
     assert secret_doc not in [item["doc_id"] for item in retrieved]
     assert SECRET_TITLE not in comment and "Альбатрос" not in comment.replace(QUESTION, "")
     # a form read by the group: the bot may cite the page
-    settings = settings.model_copy(
-        update={"pyrus_form_groups": f"{TICKETS_FORM}:kb-agents,{GROUP}"}
-    )
+    settings = settings.with_overrides(pyrus={"form_groups": f"{TICKETS_FORM}:kb-agents,{GROUP}"})
     comment, retrieved = _answer_ticket(fakes, database, settings)
     assert secret_doc in [item["doc_id"] for item in retrieved]
 

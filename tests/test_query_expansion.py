@@ -267,7 +267,7 @@ def test_groups_from_python_are_validated_too() -> None:
 
 def test_settings_point_at_the_shipped_dictionary(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("KB_SYNONYMS_PATH", raising=False)
-    assert Settings(_env_file=None).synonyms_path == SHIPPED
+    assert Settings.from_env(None).search.synonyms_path == SHIPPED
 
 
 def test_shipped_dictionary_loads_without_duplicates(shipped: SynonymDictionary) -> None:

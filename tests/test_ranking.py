@@ -108,5 +108,5 @@ def test_settings_defaults_boosts_on_expansion_off():
     options = options_from_settings(Settings())
     assert options.boosts.correction > options.boosts.confirmed_solution > 1.0
     assert options.synonyms_path is None  # measured: expansion off by default
-    expanded = options_from_settings(Settings(search_expand_query=True))
+    expanded = options_from_settings(Settings.from_env(search={"expand_query": True}))
     assert expanded.synonyms_path is not None and expanded.synonyms_path.is_file()

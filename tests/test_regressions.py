@@ -301,7 +301,7 @@ def test_a_superseded_page_drops_below_its_correction(conn, kb_env: Settings, su
     hits = _by_key(_search(conn, QUESTION))
     page_rank, page = hits[f"confluence:{PAGE_ID}"]
     correction_rank, fix = hits["correction:700001"]
-    assert page.boosts.get("superseded") == kb_env.boost_superseded == 0.5
+    assert page.boosts.get("superseded") == kb_env.boosts.superseded == 0.5
     assert page.as_json()["explain"]["boosts"]["superseded"] == 0.5
     assert "superseded" not in fix.boosts and fix.boosts.get("correction") == 1.3
     assert correction_rank < page_rank

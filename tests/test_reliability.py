@@ -394,16 +394,16 @@ def console(
 ) -> Iterator[tuple[TestClient, ServerThread, PyrusStore]]:
     server, store = pyrus_fake
     url = f"{server.url}/v4"
-    settings = kb_env.model_copy(
-        update={
-            "console_password": SecretStr("пароль-ё"),
-            "pyrus_api_url": url,
-            "pyrus_auth_url": url,
-            "pyrus_login": BOT_LOGIN,
-            "pyrus_security_key": SecretStr(BOT_SECURITY_KEY),
-            "pyrus_corrections_form_id": CORRECTIONS_FORM,
-            "http_retries": 2,
-        }
+    settings = kb_env.with_overrides(
+        console={"password": SecretStr("пароль-ё")},
+        pyrus={
+            "api_url": url,
+            "auth_url": url,
+            "login": BOT_LOGIN,
+            "security_key": SecretStr(BOT_SECURITY_KEY),
+            "corrections_form_id": CORRECTIONS_FORM,
+        },
+        http={"retries": 2},
     )
     with TestClient(create_app(settings), raise_server_exceptions=False) as client:
         yield client, server, store
@@ -554,11 +554,11 @@ def test_two_worker_threads_answer_while_one_waits(database: Database):
 def test_services_start_several_worker_threads(bot_settings: Settings, database: Database):
     from kb_cli.workers import start_workers
 
-    assert bot_settings.bot_worker_threads >= 2
+    assert bot_settings.bot.worker_threads >= 2
     stop = threading.Event()
     health = start_workers(bot_settings, database, stop)
     try:
-        assert len(health.threads) == bot_settings.bot_worker_threads
+        assert len(health.threads) == bot_settings.bot.worker_threads
         assert health.alive()
     finally:
         stop.set()
@@ -570,7 +570,7 @@ def test_services_start_several_worker_threads(bot_settings: Settings, database:
 
 def test_default_lease_recovers_a_killed_workers_job_within_about_a_minute(monkeypatch):
     monkeypatch.delenv("KB_BOT_JOB_LEASE_S", raising=False)
-    assert Settings(_env_file=None).bot_job_lease_s <= 60
+    assert Settings.from_env(None).bot.job_lease_s <= 60
     assert bot_worker.WorkerConfig().lease_s <= 60
 
 

@@ -73,7 +73,7 @@ def test_form_scopes_setting_is_validated():
     with pytest.raises(ValueError, match="KB_BOT_FORM_SCOPES"):
         form_scopes("[1, 2]")
     with pytest.raises(ValueError, match="KB_BOT_FORM_SCOPES"):
-        Settings(_env_file=None, bot_form_scopes='{"x": {}}')
+        Settings.from_env(None, bot={"form_scopes": '{"x": {}}'})
 
 
 @pytest.fixture

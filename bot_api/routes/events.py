@@ -49,8 +49,8 @@ async def _store(pool: ConnectionPool[Any], event: SourceEvent | None) -> EventQ
 @router.post("/events/confluence", **OUT)
 async def confluence_webhook(request: Request, settings: SettingsDep, pool: PoolDep) -> EventQueued:
     """Confluence webhook (page created/updated/removed, attachment created, …)."""
-    body = await read_limited(request, settings.bot_webhook_max_bytes)
-    secret = settings.events_webhook_key.get_secret_value() if settings.events_webhook_key else ""
+    body = await read_limited(request, settings.bot.webhook_max_bytes)
+    secret = settings.events.webhook_key.get_secret_value() if settings.events.webhook_key else ""
     if not valid_hub_signature(body, request.headers.get("X-Hub-Signature"), secret):
         raise HTTPException(
             401, detail="invalid or missing X-Hub-Signature (KB_EVENTS_WEBHOOK_KEY)"
@@ -61,8 +61,8 @@ async def confluence_webhook(request: Request, settings: SettingsDep, pool: Pool
 @router.post("/events/pyrus", **OUT)
 async def pyrus_webhook(request: Request, settings: SettingsDep, pool: PoolDep) -> EventQueued:
     """Pyrus webhook of a helpdesk form: a closed ticket is indexed within minutes."""
-    body = await read_limited(request, settings.bot_webhook_max_bytes)
-    key = settings.pyrus_security_key.get_secret_value() if settings.pyrus_security_key else ""
+    body = await read_limited(request, settings.bot.webhook_max_bytes)
+    key = settings.pyrus.security_key.get_secret_value() if settings.pyrus.security_key else ""
     if not valid_signature(body, request.headers.get("X-Pyrus-Sig"), key):
         raise HTTPException(401, detail="invalid or missing X-Pyrus-Sig signature")
     return await _store(pool, pyrus_event(body))

@@ -23,7 +23,7 @@ def readyz(kb: StateDep) -> ReadyOut:
     this process runs the worker, its threads live and poll."""
     worker = kb.worker_health
     if worker is not None:
-        problem = worker.problem(kb.settings.bot_worker_stale_s)
+        problem = worker.problem(kb.settings.bot.worker_stale_s)
         if problem is not None:
             raise HTTPException(503, detail=problem)
     # Readiness answers every failure itself (503 with the reason), with a short wait.

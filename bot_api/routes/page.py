@@ -90,7 +90,7 @@ def page(
     scope = _scope(clean_text(source), clean_text(space), clean_text(form))
     services = kb.console
     settings = kb.settings
-    chosen_mode = mode or settings.search_mode
+    chosen_mode = mode or settings.search.mode
     owner = user.may(Role.KNOWLEDGE_OWNER)
     context: dict[str, Any] = {
         "t": services.texts,
@@ -98,11 +98,11 @@ def page(
         "mode": chosen_mode,
         "modes": MODES,
         "k": k,
-        "min_score": settings.search_min_score if threshold is None else threshold,
+        "min_score": settings.search.min_score if threshold is None else threshold,
         "expand": expand,
         # An unticked box is absent from a submitted form: off; the blank page: as set.
-        "opt_query": bool(opt_query) if q.strip() else settings.llm_opt_query,
-        "rerank": bool(rerank) if q.strip() else bool(settings.llm_rerank or settings.reranker_url),
+        "opt_query": bool(opt_query) if q.strip() else settings.llm.opt_query,
+        "rerank": bool(rerank) if q.strip() else bool(settings.llm.rerank or settings.reranker.url),
         "version": chosen_version,
         "source": ", ".join(scope.sources),
         "space": ", ".join(scope.spaces),
@@ -112,7 +112,7 @@ def page(
         "user": user,
         # The knowledge owner's tools; the API refuses them to anyone else anyway.
         "knowledge_owner": owner,
-        "synonyms": _synonyms_text(settings.synonyms_path) if owner else "",
+        "synonyms": _synonyms_text(settings.search.synonyms_path) if owner else "",
     }
     status = 200
     if q.strip():

@@ -63,7 +63,7 @@ def search(
         reader_groups=user.groups,
         scope=SearchScope.of(source, space, form),
     )
-    options = search_options(kb.settings, query, snippet_chars=kb.settings.search_snippet_chars)
+    options = search_options(kb.settings, query, snippet_chars=kb.settings.search.snippet_chars)
     with audited(kb, user, "search", q), kb.pool.connection() as conn:
         hits = search_kb(conn, kb.embedder, q, options)
     return [SearchHitOut.model_validate(hit.as_json()) for hit in hits]

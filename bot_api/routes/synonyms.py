@@ -20,7 +20,7 @@ router = APIRouter(tags=["console"])
 @router.get("/api/synonyms", response_model=Synonyms)
 def synonyms(kb: StateDep, user: KnowledgeOwner) -> Synonyms:
     """The dictionary's groups as saved (knowledge owners only)."""
-    return Synonyms(groups=read_groups(kb.settings.synonyms_path))
+    return Synonyms(groups=read_groups(kb.settings.search.synonyms_path))
 
 
 @router.put("/api/synonyms", response_model=Synonyms)
@@ -29,7 +29,7 @@ def save_synonyms(kb: StateDep, user: KnowledgeOwner, body: Synonyms) -> Synonym
     groups = body.groups
     with audited(kb, user, "synonyms", None, {"groups": len(groups)}):
         try:
-            write_groups(kb.settings.synonyms_path, groups)
+            write_groups(kb.settings.search.synonyms_path, groups)
         except ValueError as exc:
             raise HTTPException(422, detail=str(exc)) from exc
-    return Synonyms(groups=read_groups(kb.settings.synonyms_path))
+    return Synonyms(groups=read_groups(kb.settings.search.synonyms_path))

@@ -18,7 +18,6 @@ from bot_api.deps import PoolDep, SettingsDep
 from bot_api.schemas import Acknowledged
 from kb_core.bot import jobs, metrics
 from kb_core.bot.webhook import WebhookError, decide, parse_event, valid_signature
-from kb_core.settings import split_list
 from kb_core.sources import configured
 
 log = logging.getLogger(__name__)
@@ -30,24 +29,24 @@ router = APIRouter(tags=["pyrus"])
 async def pyrus_webhook(request: Request, settings: SettingsDep, pool: PoolDep) -> Acknowledged:
     """Pyrus bot webhook: 200 {} once the job is stored (or the webhook is ignored)."""
     try:
-        body = await read_limited(request, settings.bot_webhook_max_bytes)
+        body = await read_limited(request, settings.bot.webhook_max_bytes)
     except HTTPException:
         metrics.WEBHOOKS.labels("too_large").inc()
         raise
-    key = settings.pyrus_security_key.get_secret_value() if settings.pyrus_security_key else ""
+    key = settings.pyrus.security_key.get_secret_value() if settings.pyrus.security_key else ""
     if not valid_signature(body, request.headers.get("X-Pyrus-Sig"), key):
         metrics.WEBHOOKS.labels("bad_signature").inc()
         raise HTTPException(401, detail="invalid or missing X-Pyrus-Sig signature")
     try:
-        event = parse_event(body, max_depth=settings.bot_max_json_depth)
+        event = parse_event(body, max_depth=settings.bot.max_json_depth)
         decision = decide(
             event,
             configured.bot_ids(settings),
-            correction_markers=split_list(settings.bot_correction_markers, ";"),
-            wrong_answer_field=settings.pyrus_bot_wrong_field or None,
+            correction_markers=settings.bot.correction_markers,
+            wrong_answer_field=settings.pyrus.bot_wrong_field or None,
             own_ids=configured.own_bot_ids(settings),
-            send_commands=split_list(settings.bot_send_commands, ";"),
-            send_field=settings.pyrus_bot_send_field or None,
+            send_commands=settings.bot.send_commands,
+            send_field=settings.pyrus.bot_send_field or None,
         )
     except WebhookError:
         # Counted here; answered 400 with its reason by bot_api.errors.

@@ -69,7 +69,7 @@ def worker_command(
     health = start_workers(settings, db, stop)
     try:
         while not stop.is_set() and health.alive():
-            if heartbeat_file is not None and health.problem(settings.bot_worker_stale_s) is None:
+            if heartbeat_file is not None and health.problem(settings.bot.worker_stale_s) is None:
                 heartbeat_file.touch()
             stop.wait(5)
     finally:

@@ -31,7 +31,7 @@ def db_migrate(ctx: typer.Context) -> None:
 def db_start(ctx: typer.Context) -> None:
     """Start the embedded PostgreSQL and leave it running (other commands reuse it)."""
     settings = settings_of(ctx)
-    if settings.database_url is not None:
+    if settings.db.url is not None:
         raise typer.BadParameter("DATABASE_URL is set: there is no embedded server to start")
     db = open_database(settings, detach=True)
     assert db.server is not None
@@ -49,9 +49,9 @@ def db_stop(ctx: typer.Context) -> None:
 def db_status(ctx: typer.Context) -> None:
     """Show which database is used and whether the embedded server runs."""
     settings = settings_of(ctx)
-    if settings.database_url is not None:
-        console.print(f"external database: {describe(settings.database_url.get_secret_value())}")
+    if settings.db.url is not None:
+        console.print(f"external database: {describe(settings.db.url.get_secret_value())}")
         return
-    uri = embedded_pg.running_uri(settings.data_dir)
-    where = embedded_pg.pgdata_dir(settings.data_dir)
+    uri = embedded_pg.running_uri(settings.runtime.data_dir)
+    where = embedded_pg.pgdata_dir(settings.runtime.data_dir)
     console.print(f"embedded PostgreSQL at {where}: {'running, ' + uri if uri else 'stopped'}")

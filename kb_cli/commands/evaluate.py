@@ -106,13 +106,13 @@ def eval_golden(
         missing = [str(p) for p in golden if not p.is_file()]
         if missing:
             raise typer.BadParameter(f"golden set not found: {', '.join(missing)}")
-        settings = settings.model_copy(
-            update={"eval_golden_paths": ",".join(str(p.resolve()) for p in golden)}
+        settings = settings.with_overrides(
+            eval={"golden_paths": ",".join(str(p.resolve()) for p in golden)}
         )
     scope = SearchScope.of(source, space, form)
     paths = golden_paths(settings)
     if not paths:
-        raise typer.BadParameter(f"no golden set found in {settings.eval_golden_paths}")
+        raise typer.BadParameter(f"no golden set found in {settings.eval.golden_paths}")
     db = open_database(settings)
     embedder = query_embedder(settings)
     with db.connection() as conn:
@@ -190,8 +190,8 @@ def eval_cases(
 
     settings = settings_of(ctx)
     thresholds = CaseThresholds(
-        max_distance=settings.eval_case_max_distance,
-        min_precision5=settings.eval_case_min_precision5,
+        max_distance=settings.eval.case_max_distance,
+        min_precision5=settings.eval.case_min_precision5,
     )
     db = open_database(settings)
     with db.connection() as conn:

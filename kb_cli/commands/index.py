@@ -97,7 +97,7 @@ def index_rescrub(ctx: typer.Context) -> None:
         marked = request_rescrub(conn)
     console.print(f"{marked} documents will be fetched and scrubbed again")
     started = time.perf_counter()
-    summary = materialize_ingest(settings, db, settings.files_dir)
+    summary = materialize_ingest(settings, db, settings.files.dir)
     print_ingest_summary(summary, time.perf_counter() - started)
 
 
@@ -113,7 +113,7 @@ def index_maintain(
     db = open_database(settings)
     with db.connection() as conn:
         report = run_maintenance(
-            conn, keep_versions=settings.index_keep_versions, reindex=reindex, log=console.print
+            conn, keep_versions=settings.index.keep_versions, reindex=reindex, log=console.print
         )
     console.print(
         f"purged {report.chunks_purged} chunks of {report.versions_purged} versions, "

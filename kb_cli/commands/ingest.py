@@ -41,5 +41,5 @@ def ingest_sources(ctx: typer.Context) -> None:
     settings = settings_of(ctx)
     db = open_database(settings)
     started = time.perf_counter()
-    summary = materialize_ingest(settings, db, settings.files_dir)
+    summary = materialize_ingest(settings, db, settings.files.dir)
     print_ingest_summary(summary, time.perf_counter() - started)

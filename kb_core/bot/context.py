@@ -25,7 +25,7 @@ from kb_core.pii.scrubber import Scrubber
 from kb_core.search import options_from_settings
 from kb_core.search.access import form_audiences
 from kb_core.search.scope import form_scopes
-from kb_core.settings import Settings, split_list
+from kb_core.settings import Settings
 from kb_core.sources import configured
 from kb_core.texts import load_texts
 
@@ -39,7 +39,7 @@ class Answering:
         self.llm = ChatClient.from_settings(settings)
         self.categories = categories
         self.options = GenerationOptions.from_settings(settings)
-        self.texts = load_texts(settings.bot_texts_path)
+        self.texts = load_texts(settings.bot.texts_path)
         self.steps = AnswerSteps.from_settings(settings)
         if self.llm is None:
             log.info("no LLM configured (KB_LLM_URL): answers are extractive")
@@ -96,10 +96,10 @@ def bot_context(settings: Settings) -> BotContext:
     scrubber = Scrubber(config_from_settings(settings))
     pyrus = configured.pyrus_client(settings)
     classifier = classifier_from_settings(settings, pyrus)
-    texts = load_texts(settings.bot_texts_path)
+    texts = load_texts(settings.bot.texts_path)
     fields = configured.ticket_builder(settings).fields
-    send_words = split_list(settings.bot_send_commands, ";")
-    correct_words = split_list(settings.bot_correction_markers, ";")
+    send_words = settings.bot.send_commands
+    correct_words = settings.bot.correction_markers
     hint = (
         texts.answer_hint.format(send=send_words[0], correct=correct_words[0])
         if send_words and correct_words
@@ -107,11 +107,11 @@ def bot_context(settings: Settings) -> BotContext:
     )
     # Fields the bot writes or reads as commands are not part of the ticket's question.
     skip = (
-        settings.bot_category_field,
-        settings.pyrus_category_field,
-        settings.pyrus_bot_wrong_field,
-        settings.pyrus_bot_send_field,
-        settings.pyrus_solution_confirmed_field,
+        settings.bot.category_field,
+        settings.pyrus.category_field,
+        settings.pyrus.bot_wrong_field,
+        settings.pyrus.bot_send_field,
+        settings.pyrus.solution_confirmed_field,
     )
     answering = Answering(settings, classifier.taxonomy.names)
     return BotContext(
@@ -119,32 +119,32 @@ def bot_context(settings: Settings) -> BotContext:
         embedder=query_embedder(settings),
         # Generation reads the hit's snippet: give it the whole chunk, not a preview.
         search_options=options_from_settings(
-            settings, k=settings.bot_search_k, snippet_chars=settings.chunk_size + 200
+            settings, k=settings.bot.search_k, snippet_chars=settings.chunking.size + 200
         ),
         scrub=scrubber.scrub,
         answer=answering,
         fields=fields,
         bot_ids=configured.bot_ids(settings) | configured.own_bot_ids(settings),
-        category_field=CategoryField(pyrus, settings.bot_category_field or None),
+        category_field=CategoryField(pyrus, settings.bot.category_field or None),
         classifier=classifier,
         corrections=CorrectionFiling.from_settings(settings, texts),
         reading=TicketReading(
             # The prompt keeps the ticket within its share of the context: no cut there.
             max_chars=min(
-                settings.bot_ticket_max_chars, settings.llm_max_context_chars // TICKET_SHARE
+                settings.bot.ticket_max_chars, settings.llm.max_context_chars // TICKET_SHARE
             ),
-            query_max_chars=settings.bot_query_max_chars,
+            query_max_chars=settings.bot.query_max_chars,
             attachments=AttachmentPolicy(
-                max_bytes=settings.bot_attachment_max_bytes,
-                max_chars=settings.bot_attachment_max_chars,
+                max_bytes=settings.bot.attachment_max_bytes,
+                max_chars=settings.bot.attachment_max_chars,
             ),
             skip_codes=tuple(code for code in skip if code),
         ),
         files=pyrus,
         send=SendConfig(hint=hint, texts=texts),
-        max_input_chars=settings.bot_max_input_chars,
-        holdout=HoldoutPolicy(settings.effect_holdout_enabled, settings.effect_holdout_share),
+        max_input_chars=settings.bot.max_input_chars,
+        holdout=HoldoutPolicy(settings.effect.holdout_enabled, settings.effect.holdout_share),
         search_query=answering.search_query if answering.steps.opt_query else None,
-        form_audiences=form_audiences(settings.pyrus_form_groups),
-        form_scopes=form_scopes(settings.bot_form_scopes),
+        form_audiences=form_audiences(settings.pyrus.form_groups),
+        form_scopes=form_scopes(settings.bot.form_scopes),
     )

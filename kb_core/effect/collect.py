@@ -153,10 +153,10 @@ def collect_config(settings: Settings, form_ids: Sequence[int]) -> CollectConfig
     return CollectConfig(
         form_ids=form_ids,
         bot_ids=configured.bot_ids(settings),
-        category_field=settings.pyrus_category_field,
-        tz=ZoneInfo(settings.stats_timezone),
-        accepted=settings.effect_accepted_similarity,
-        edited=settings.effect_edited_similarity,
+        category_field=settings.pyrus.category_field,
+        tz=ZoneInfo(settings.schedule.stats_timezone),
+        accepted=settings.effect.accepted_similarity,
+        edited=settings.effect.edited_similarity,
     )
 
 
@@ -187,7 +187,7 @@ def ticket_classifier(
 
     def classify(task: dict[str, Any]) -> Prediction:
         # Clipped like the bot's query: a 1,000,000-character ticket crashed the report.
-        raw = clip(clean_text(ticket_question(task, fields)), settings.bot_max_input_chars)
+        raw = clip(clean_text(ticket_question(task, fields)), settings.bot.max_input_chars)
         text = scrubber.scrub(raw)
         return classifier.predict(
             conn,

@@ -45,16 +45,16 @@ class EffectSettings:
     @classmethod
     def from_settings(cls, settings: Settings) -> EffectSettings:
         return cls(
-            window_days=settings.effect_window_days,
-            assistant_start=settings.effect_assistant_start,
-            holdout_enabled=settings.effect_holdout_enabled,
-            holdout_share=settings.effect_holdout_share,
+            window_days=settings.effect.window_days,
+            assistant_start=settings.effect.assistant_start,
+            holdout_enabled=settings.effect.holdout_enabled,
+            holdout_share=settings.effect.holdout_share,
             estimate=EstimateConfig(
-                min_sample=settings.effect_min_sample,
-                level=settings.effect_confidence_level,
-                resamples=settings.effect_bootstrap_resamples,
+                min_sample=settings.effect.min_sample,
+                level=settings.effect.confidence_level,
+                resamples=settings.effect.bootstrap_resamples,
             ),
-            minutes_fallback=settings.effect_minutes_fallback,
+            minutes_fallback=settings.effect.minutes_fallback,
         )
 
 

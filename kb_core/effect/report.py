@@ -42,10 +42,10 @@ class EffectThresholds:
     @classmethod
     def from_settings(cls, settings: Settings) -> EffectThresholds:
         return cls(
-            accepted=settings.effect_accepted_similarity,
-            edited=settings.effect_edited_similarity,
-            minutes_accepted=settings.effect_minutes_accepted,
-            minutes_edited=settings.effect_minutes_edited,
+            accepted=settings.effect.accepted_similarity,
+            edited=settings.effect.edited_similarity,
+            minutes_accepted=settings.effect.minutes_accepted,
+            minutes_edited=settings.effect.minutes_edited,
         )
 
 

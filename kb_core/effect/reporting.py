@@ -57,7 +57,7 @@ def period_report(
 ) -> PeriodReport:
     """Statistics of ``start``..``end``; the trend chart shows the ``trend_days`` up to
     ``end`` (at least the period), so a single day is seen against its month."""
-    texts = load_texts(settings.bot_texts_path)
+    texts = load_texts(settings.bot.texts_path)
     thresholds = EffectThresholds.from_settings(settings)
     stats, total = category_stats(
         conn,
@@ -71,7 +71,7 @@ def period_report(
     label = start.isoformat() if start == end else f"{start.isoformat()} — {end.isoformat()}"
     effect = measured_effect(conn, end, EffectSettings.from_settings(settings))
     fallback = (
-        _constant_minutes(conn, effect, thresholds) if settings.effect_minutes_fallback else None
+        _constant_minutes(conn, effect, thresholds) if settings.effect.minutes_fallback else None
     )
     html = render_html(
         title,

@@ -36,20 +36,20 @@ class HttpConfig:
 
     @classmethod
     def from_settings(cls, settings: Settings) -> HttpConfig:
-        if not settings.embedding_url:
+        if not settings.embedding.url:
             raise EmbeddingError(
                 "KB_EMBEDDER=openai needs KB_EMBEDDING_URL (e.g. http://host:8080/v1)"
             )
         return cls(
-            url=settings.embedding_url,
-            model=settings.embedding_model,
-            dimension=settings.embedding_dimension,
-            api_key=settings.embedding_api_key,
-            batch_size=settings.embedding_batch_size,
-            timeout_s=settings.embedding_timeout_s,
-            max_retries=settings.embedding_max_retries,
-            query_prefix=settings.embedding_query_prefix,
-            document_prefix=settings.embedding_document_prefix,
+            url=settings.embedding.url,
+            model=settings.embedding.model,
+            dimension=settings.embedding.dimension,
+            api_key=settings.embedding.api_key,
+            batch_size=settings.embedding.batch_size,
+            timeout_s=settings.embedding.timeout_s,
+            max_retries=settings.embedding.max_retries,
+            query_prefix=settings.embedding.query_prefix,
+            document_prefix=settings.embedding.document_prefix,
         )
 
 
@@ -110,13 +110,18 @@ def make_embedder(
 def pipeline_embedder(settings: Settings) -> Embedder:
     """For batches of chunks: more BLAS threads pay off on large matrices."""
     return make_embedder(
-        settings.embedder, settings.embed_threads, settings.embed_batch_size, settings=settings
+        settings.embedding.provider,
+        settings.embedding.threads,
+        settings.embedding.packaged_batch_size,
+        settings=settings,
     )
 
 
 def query_embedder(settings: Settings) -> Embedder:
     """For one query at a time: a single BLAS thread avoids 100-200 ms scheduling stalls."""
-    return make_embedder(settings.embedder, settings.query_embed_threads, 1, settings=settings)
+    return make_embedder(
+        settings.embedding.provider, settings.embedding.query_threads, 1, settings=settings
+    )
 
 
 def clear_cache() -> None:

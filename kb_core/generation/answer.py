@@ -30,7 +30,7 @@ from kb_core.generation.llm import ChatClient, LLMError
 from kb_core.generation.prompt import SYSTEM_PROMPT, build_prompt, select_sources
 from kb_core.generation.schema import BotAnswer, FallbackReason, GeneratedAnswer, Source
 from kb_core.models import SearchHit
-from kb_core.settings import BotSettings, LlmSettings, Settings, defaults_of, split_list
+from kb_core.settings import BotSettings, LlmSettings, Settings, defaults_of
 from kb_core.texts import Texts, load_texts
 
 _BOT = defaults_of(BotSettings)
@@ -71,18 +71,18 @@ class GenerationOptions:
     @classmethod
     def from_settings(cls, settings: Settings) -> GenerationOptions:
         return cls(
-            fallback_category=settings.bot_category_fallback,
-            max_context_chars=settings.llm_max_context_chars,
-            max_sources=settings.bot_max_sources,
-            texts_path=settings.bot_texts_path,
-            link_allowlist=tuple(split_list(settings.bot_link_allowlist)),
+            fallback_category=settings.bot.category_fallback,
+            max_context_chars=settings.llm.max_context_chars,
+            max_sources=settings.bot.max_sources,
+            texts_path=settings.bot.texts_path,
+            link_allowlist=tuple(settings.bot.link_allowlist),
         )
 
 
 def categories_from_settings(settings: Settings) -> list[str]:
     """The names of the YAML taxonomy (``KB_CATEGORIES_PATH``); a bot synced with a Pyrus
     catalog passes the catalog's names instead."""
-    return load_taxonomy(settings.categories_path, settings.bot_category_fallback).names
+    return load_taxonomy(settings.categories.path, settings.bot.category_fallback).names
 
 
 def _known_category(name: str, categories: Sequence[str], fallback: str) -> str:

@@ -119,18 +119,18 @@ class ChatClient:
     @classmethod
     def from_settings(cls, settings: Settings, **overrides: Any) -> ChatClient | None:
         """The configured client, or None when ``KB_LLM_URL`` is unset (extractive mode)."""
-        if not (settings.llm_url or "").strip():
+        if not (settings.llm.url or "").strip():
             return None
         options: dict[str, Any] = {
-            "model": settings.llm_model,
-            "api_key": settings.llm_api_key,
-            "timeout_s": settings.llm_timeout_s,
+            "model": settings.llm.model,
+            "api_key": settings.llm.api_key,
+            "timeout_s": settings.llm.timeout_s,
             # KB_LLM_MAX_RETRIES counts attempts in all (the seed's MAX_RETRIES=3 is three
             # requests); the client counts the retries after the first.
-            "max_retries": settings.llm_max_retries - 1,
+            "max_retries": settings.llm.max_retries - 1,
         }
         options.update(overrides)
-        return cls(str(settings.llm_url), **options)
+        return cls(str(settings.llm.url), **options)
 
     def __repr__(self) -> str:
         return f"ChatClient(url={self.url!r}, model={self.model!r})"

@@ -145,14 +145,14 @@ class CrossEncoderReranker:
 
     @classmethod
     def from_settings(cls, settings: Settings) -> CrossEncoderReranker | None:
-        if not (settings.reranker_url or "").strip():
+        if not (settings.reranker.url or "").strip():
             return None
         return cls(
-            url=str(settings.reranker_url),
-            api=settings.reranker_api,
-            model=settings.reranker_model,
-            api_key=settings.reranker_api_key,
-            timeout_s=settings.reranker_timeout_s,
+            url=str(settings.reranker.url),
+            api=settings.reranker.api,
+            model=settings.reranker.model,
+            api_key=settings.reranker.api_key,
+            timeout_s=settings.reranker.timeout_s,
         )
 
     def __repr__(self) -> str:
@@ -238,9 +238,9 @@ class AnswerSteps:
     @classmethod
     def from_settings(cls, settings: Settings) -> AnswerSteps:
         return cls(
-            opt_query=settings.llm_opt_query,
-            llm_rerank=settings.llm_rerank,
-            top_n=settings.llm_rerank_top_n,
+            opt_query=settings.llm.opt_query,
+            llm_rerank=settings.llm.rerank,
+            top_n=settings.llm.rerank_top_n,
             reranker=CrossEncoderReranker.from_settings(settings),
         )
 

@@ -131,12 +131,12 @@ class Messenger(RetriedPost):
     @classmethod
     def from_settings(cls, settings: Settings) -> Messenger | None:
         """The configured messenger, or None when KB_NOTIFY_WEBHOOK_URL is unset."""
-        if settings.notify_webhook_url is None:
+        if settings.notify.webhook_url is None:
             return None
-        url = settings.notify_webhook_url.get_secret_value().strip()
+        url = settings.notify.webhook_url.get_secret_value().strip()
         if not url:
             return None
-        return cls(url, settings.notify_payload_template, timeout_s=settings.notify_timeout_s)
+        return cls(url, settings.notify.payload_template, timeout_s=settings.notify.timeout_s)
 
     def send(self, kind: str, title: str, text: str, url: str | None = None) -> bool:
         """Post one message; True when the messenger took it. Never raises: a lost

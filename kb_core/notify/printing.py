@@ -38,7 +38,7 @@ class PrintError(KbError):
 
 def reports_dir(settings: Settings) -> Path:
     """Where reports go: KB_REPORTS_DIR, else KB_DATA_DIR/reports."""
-    return settings.reports_dir or settings.data_dir / "reports"
+    return settings.effect.reports_dir or settings.runtime.data_dir / "reports"
 
 
 def _safe_url(url: str) -> str:
@@ -76,10 +76,10 @@ class PrintService(RetriedPost):
     @classmethod
     def from_settings(cls, settings: Settings) -> PrintService | None:
         """The configured print service, or None when KB_PRINT_SERVICE_URL is unset."""
-        url = (settings.print_service_url or "").strip()
+        url = (settings.notify.print_service_url or "").strip()
         if not url:
             return None
-        return cls(url, settings.print_timeout_s)
+        return cls(url, settings.notify.print_timeout_s)
 
     def to_pdf(self, html: str) -> bytes:
         """The PDF of a self-contained HTML page; :class:`PrintError` when the service

@@ -9,7 +9,7 @@ from concurrent.futures import ProcessPoolExecutor
 from functools import lru_cache
 
 from kb_core.pii.scrubber import PiiConfig, Scrubber
-from kb_core.settings import Settings, split_list
+from kb_core.settings import Settings
 
 # Below this many texts a worker pool costs more (start-up, model loading) than it saves.
 PARALLEL_MIN_TEXTS = 40
@@ -17,10 +17,10 @@ PARALLEL_MIN_TEXTS = 40
 
 def config_from_settings(settings: Settings) -> PiiConfig:
     return PiiConfig.from_file(
-        settings.pii_config,
-        threshold=settings.pii_threshold,
-        entities=split_list(settings.pii_entities),
-        names=settings.pii_name_recognition,
+        settings.pii.config,
+        threshold=settings.pii.threshold,
+        entities=settings.pii.entities,
+        names=settings.pii.name_recognition,
     )
 
 
