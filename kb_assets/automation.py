@@ -9,11 +9,11 @@ from collections.abc import Callable
 
 import dagster as dg
 
-from kb_core.settings import Settings
+from kb_core.settings import ScheduleSettings, default_of
 
 # The settings' default zone, so assets imported on their own (tests, the CLI's in-process
 # runs) behave as the definitions built from default settings.
-DEFAULT_TIMEZONE: str = Settings.model_fields["stats_timezone"].default
+DEFAULT_TIMEZONE: str = default_of(ScheduleSettings, "stats_timezone")
 
 # Sources refresh daily at night; everything downstream follows eagerly.
 SOURCE_REFRESH_CRON = "0 3 * * *"

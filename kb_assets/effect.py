@@ -25,11 +25,11 @@ from kb_core.effect.collect import collect_days
 from kb_core.effect.measured import MeasuredEffect
 from kb_core.effect.reporting import period_report
 from kb_core.notify import digest_text, reports_dir, title, weekly_report_text, write_report
-from kb_core.settings import Settings
+from kb_core.settings import ScheduleSettings, default_of
 
 # Declared with the settings' defaults; kb_assets.definitions re-partitions and re-times
 # the assets from the configured settings (daily_partitions, automation.with_timezone).
-DAILY = daily_partitions(Settings.model_fields["stats_start_date"].default, DEFAULT_TIMEZONE)
+DAILY = daily_partitions(default_of(ScheduleSettings, "stats_start_date"), DEFAULT_TIMEZONE)
 AFTER_THE_DAY = after_the_day()
 WEEKLY = weekly_report()
 

@@ -34,31 +34,36 @@ from kb_core.sources.files import iter_files
 from kb_core.sources.jira import JiraClient
 from kb_core.sources.pyrus import PyrusClient
 
-# The secrets the pipeline needs; each is a field of KbSettings (see below). The
+# The secrets the pipeline needs: KbSettings field → (settings group, field). The
 # console's password and the webhook key are the bot's, not the pipeline's.
-SECRET_FIELDS = (
-    "database_url",
-    "embedding_api_key",
-    "llm_api_key",
-    "reranker_api_key",
-    "confluence_token",
-    "jira_token",
-    "pyrus_security_key",
-    "notify_webhook_url",
-    "audit_key",
-)
-_NOT_PIPELINE = ("console_password", "events_webhook_key")
+SECRET_FIELDS: dict[str, tuple[str, str]] = {
+    "database_url": ("db", "url"),
+    "embedding_api_key": ("embedding", "api_key"),
+    "llm_api_key": ("llm", "api_key"),
+    "reranker_api_key": ("reranker", "api_key"),
+    "confluence_token": ("confluence", "token"),
+    "jira_token": ("jira", "token"),
+    "pyrus_security_key": ("pyrus", "security_key"),
+    "notify_webhook_url": ("notify", "webhook_url"),
+    "audit_key": ("console", "audit_key"),
+}
+_NOT_PIPELINE: dict[str, set[str]] = {"console": {"password"}, "events": {"webhook_key"}}
 
 
-def _secret(settings: Settings, name: str) -> str | dg.EnvVar | None:
+def _secret(settings: Settings, group: str, field: str) -> str | dg.EnvVar | None:
     """A secret as run config: the environment variable's name when the value came from
     there (the UI shows the name, the run reads the value), else the value itself (set in
     code or a .env file, which Dagster cannot name)."""
-    value: SecretStr | None = getattr(settings, name)
+    value: SecretStr | None = getattr(getattr(settings, group), field)
     if value is None:
         return None
     secret = value.get_secret_value()
-    names = ["DATABASE_URL", "KB_DATABASE_URL"] if name == "database_url" else [env_name(name)]
+    group_class = Settings.groups()[group]
+    names = (
+        ["DATABASE_URL", "KB_DATABASE_URL"]
+        if (group, field) == ("db", "url")
+        else [env_name(group_class, field)]
+    )
     for var in names:
         if os.environ.get(var) == secret:
             return dg.EnvVar(var)
@@ -66,7 +71,8 @@ def _secret(settings: Settings, name: str) -> str | dg.EnvVar | None:
 
 
 class KbSettings(dg.Config):
-    """The KB_* settings of the pipeline's runs: non-default values and the secrets."""
+    """The KB_* settings of the pipeline's runs: non-default values by settings group
+    (``{"search": {"mode": "lexical"}}``) and the secrets."""
 
     values: dict[str, Any] = {}  # noqa: RUF012 (pydantic copies field defaults)
     database_url: str | None = None
@@ -83,19 +89,32 @@ class KbSettings(dg.Config):
     def from_settings(cls, settings: Settings) -> KbSettings:
         # JSON form (paths and dates as strings); None values cannot be Dagster config
         # map members and are the defaults of every optional setting anyway.
-        dumped = settings.model_dump(
-            mode="json", exclude_defaults=True, exclude={*SECRET_FIELDS, *_NOT_PIPELINE}
-        )
-        values = {key: value for key, value in dumped.items() if value is not None}
-        return cls(values=values, **{name: _secret(settings, name) for name in SECRET_FIELDS})
+        excluded: dict[str, set[str]] = {g: set(f) for g, f in _NOT_PIPELINE.items()}
+        for group, field in SECRET_FIELDS.values():
+            excluded.setdefault(group, set()).add(field)
+        # Group by group: the composite's groups are built by factories that read the
+        # environment, so "equal to its default" only means something inside a group.
+        values = {
+            group: {
+                key: value
+                for key, value in getattr(settings, group)
+                .model_dump(mode="json", exclude_defaults=True, exclude=excluded.get(group))
+                .items()
+                if value is not None
+            }
+            for group in Settings.groups()
+        }
+        secrets = {name: _secret(settings, *where) for name, where in SECRET_FIELDS.items()}
+        return cls(values={group: f for group, f in values.items() if f}, **secrets)
 
     def build(self) -> Settings:
-        secrets = {
-            name: getattr(self, name) for name in SECRET_FIELDS if getattr(self, name) is not None
-        }
-        # model_validate, not Settings(): the values are this run's config, not whatever
+        groups: dict[str, dict[str, Any]] = {g: dict(f) for g, f in self.values.items()}
+        for name, (group, field) in SECRET_FIELDS.items():
+            if getattr(self, name) is not None:
+                groups.setdefault(group, {})[field] = getattr(self, name)
+        # Settings.defaults, not Settings(): the values are this run's config, not whatever
         # the process environment holds now.
-        return Settings.model_validate({**self.values, **secrets}, by_name=True)
+        return Settings.defaults(**groups)
 
 
 class _SettingsBacked(dg.ConfigurableResource):

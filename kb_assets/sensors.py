@@ -17,11 +17,12 @@ import hashlib
 import json
 
 import dagster as dg
+from pydantic import BaseModel
 
 from kb_assets.resources import DatabaseResource, NotificationsResource, PyrusResource
 from kb_assets.sources import kb_corrections, source_event_updates
 from kb_core.notify import run_failure_text, title
-from kb_core.settings import Settings
+from kb_core.settings import EventSettings, ScheduleSettings, Settings, default_of
 from kb_core.sources import configured
 from kb_core.sources.events import pending_events
 from kb_core.sources.pyrus_sync import corrections_pending
@@ -37,8 +38,8 @@ PROMOTION_STEPS = ("promoted_index", "candidate_passes_eval")
 MAX_ERROR_CHARS = 500
 
 
-def _default(name: str) -> int:
-    default: int = Settings.model_fields[name].default
+def _default(group: type[BaseModel], name: str) -> int:
+    default: int = default_of(group, name)
     return default
 
 
@@ -139,8 +140,8 @@ def notify_run_failures(
 
 
 # With the default intervals; kb_assets.definitions builds them from the settings.
-corrections_sensor = corrections_sensor_every(_default("corrections_poll_s"))
-source_events_sensor = source_events_sensor_every(_default("events_poll_s"))
+corrections_sensor = corrections_sensor_every(_default(ScheduleSettings, "corrections_poll_s"))
+source_events_sensor = source_events_sensor_every(_default(EventSettings, "poll_s"))
 
 
 def build_sensors(settings: Settings) -> list[dg.SensorDefinition]:

@@ -13,7 +13,6 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 import typer
-from pydantic import TypeAdapter
 
 from kb_cli.commands.effect import effect_report
 from kb_cli.output import console, print_hits, print_ingest_summary
@@ -206,14 +205,17 @@ def demo_settings(settings: Settings, env: Mapping[str, str]) -> Settings:
     """``settings`` pointed at the fakes: each of their ``KB_*`` variables validated into
     the field it names, as the environment would be read, but as a new object, so the
     process environment and the process-wide settings stay untouched."""
-    fields = {env_name(name): name for name in Settings.model_fields}
-    update: dict[str, Any] = {}
+    fields = {
+        env_name(group, name): (group_name, name)
+        for group_name, group in Settings.groups().items()
+        for name in group.model_fields
+    }
+    update: dict[str, dict[str, Any]] = {}
     for key, value in env.items():
-        name = fields[key]
-        annotation = Settings.model_fields[name].annotation
-        assert annotation is not None  # every settings field is annotated
-        update[name] = TypeAdapter(annotation).validate_python(value)
-    return settings.model_copy(update=update)
+        group_name, name = fields[key]
+        update.setdefault(group_name, {})[name] = value
+    # with_overrides validates the strings as the environment would be read.
+    return settings.with_overrides(**update)
 
 
 def run_demo(base: Settings, *, serve: bool, port: int) -> None:

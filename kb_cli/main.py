@@ -51,7 +51,7 @@ def _setup(ctx: typer.Context) -> None:
     # Settings as ``obj`` and they are used as they are.
     if not isinstance(ctx.obj, Settings):
         ctx.obj = get_settings()
-    runtime.configure(ctx.obj.log_level)
+    runtime.configure(ctx.obj.runtime.log_level)
 
 
 def main() -> None:

@@ -41,7 +41,7 @@ def db_start(ctx: typer.Context) -> None:
 @app.command("stop")
 def db_stop(ctx: typer.Context) -> None:
     """Stop the embedded PostgreSQL."""
-    stopped = embedded_pg.stop(settings_of(ctx).data_dir)
+    stopped = embedded_pg.stop(settings_of(ctx).runtime.data_dir)
     console.print("stopped" if stopped else "not running")
 
 
