@@ -30,7 +30,7 @@ import yaml
 from check_jsonschema.builtin_schemas import get_builtin_schema
 from dockerfile_parse import DockerfileParser
 
-from kb_core.settings import PROJECT_ROOT, Settings
+from kb_core.settings import PROJECT_ROOT, Settings, env_name
 
 DEPLOY = PROJECT_ROOT / "deploy"
 K8S_VERSION = "1.37.0"
@@ -46,14 +46,16 @@ def _compose() -> dict[str, Any]:
 
 
 def _setting_env_names() -> set[str]:
-    names = {f"KB_{name}".upper() for name in Settings.model_fields}
-    return names | {"DATABASE_URL"}
+    return {
+        env_name(group, name) for group in Settings.groups().values() for name in group.model_fields
+    }
 
 
 def _secret_env_names() -> set[str]:
     return {
-        "DATABASE_URL" if name == "database_url" else f"KB_{name}".upper()
-        for name, field in Settings.model_fields.items()
+        env_name(group, name)
+        for group in Settings.groups().values()
+        for name, field in group.model_fields.items()
         if "SecretStr" in str(field.annotation)
     }
 
