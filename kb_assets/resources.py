@@ -218,7 +218,7 @@ class PyrusResource(_SettingsBacked):
 
     @property
     def form_ids(self) -> list[int]:
-        return [int(i) for i in self.settings.pyrus.form_ids]
+        return list(self.settings.pyrus.form_ids)
 
     def client(self) -> PyrusClient:
         return configured.pyrus_client(self.settings)

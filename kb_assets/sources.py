@@ -67,7 +67,7 @@ def person_directory(
         names = member_names(members)
         catalogs = settings.pii.directory_catalogs
         for catalog_id in catalogs:
-            names.extend(catalog_names(client.get_catalog(int(catalog_id))))
+            names.extend(catalog_names(client.get_catalog(catalog_id)))
     with database.connection() as conn:
         stored = save_directory(conn, directory_entries(names))
     # Counts only: the directory is personal data, its values never leave the database.

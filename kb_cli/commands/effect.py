@@ -35,7 +35,7 @@ def effect_report(
     from kb_core.notify import PrintService, reports_dir, title, write_report
     from kb_core.sources import configured
 
-    form_ids = [int(i) for i in settings.pyrus.form_ids]
+    form_ids = list(settings.pyrus.form_ids)
     if not configured.pyrus_enabled(settings) or not form_ids:
         raise typer.BadParameter("Pyrus is not configured (KB_PYRUS_LOGIN, KB_PYRUS_FORM_IDS)")
     days = [start + timedelta(days=i) for i in range((end - start).days + 1)]

@@ -107,12 +107,12 @@ def eval_golden(
         if missing:
             raise typer.BadParameter(f"golden set not found: {', '.join(missing)}")
         settings = settings.with_overrides(
-            eval={"golden_paths": ",".join(str(p.resolve()) for p in golden)}
+            eval={"golden_paths": [str(p.resolve()) for p in golden]}
         )
     scope = SearchScope.of(source, space, form)
     paths = golden_paths(settings)
     if not paths:
-        raise typer.BadParameter(f"no golden set found in {settings.eval.golden_paths}")
+        raise typer.BadParameter(f"no golden set found in {','.join(settings.eval.golden_paths)}")
     db = open_database(settings)
     embedder = query_embedder(settings)
     with db.connection() as conn:

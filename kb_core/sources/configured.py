@@ -92,7 +92,7 @@ def pyrus_client(settings: Settings) -> PyrusClient:
 
 def bot_ids(settings: Settings) -> frozenset[int]:
     """Bots whose comments are excluded (KB_PYRUS_BOT_IDS), this one included if listed."""
-    return frozenset(int(i) for i in settings.pyrus.bot_ids)
+    return frozenset(settings.pyrus.bot_ids)
 
 
 def own_bot_ids(settings: Settings) -> frozenset[int]:
