@@ -187,7 +187,7 @@ def run(
 
     settings = get_settings()
     report: dict[str, Any] = {"machine": machine(), "systems": list(SYSTEMS)}
-    with sample_index() as (conn, embedder):
+    with sample_index(settings=settings) as (conn, embedder):
         params = conninfo_to_dict(conn.info.dsn)
         ensure_database(conn.info.dsn, "langchain")
         url = (

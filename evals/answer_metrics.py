@@ -103,12 +103,11 @@ class LLMJudge:
     max_tokens: int = 2048
 
     @classmethod
-    def from_settings(cls, settings: Settings | None = None) -> LLMJudge | None:
+    def from_settings(cls, settings: Settings) -> LLMJudge | None:
         """The judge of ``KB_LLM_URL`` / ``KB_LLM_MODEL`` / ``KB_LLM_API_KEY``; None if unset."""
         from kb_core.generation.llm import ChatClient
-        from kb_core.settings import get_settings
 
-        client = ChatClient.from_settings(settings or get_settings())
+        client = ChatClient.from_settings(settings)
         if client is None:
             return None
         with client:

@@ -38,7 +38,7 @@ from tqdm import tqdm
 from kb_core.categorize.classifier import classify, keyword_hits, ticket_neighbours
 from kb_core.categorize.taxonomy import Taxonomy
 from kb_core.generation.extractive import categorize as name_overlap
-from kb_core.settings import PROJECT_ROOT
+from kb_core.settings import PROJECT_ROOT, Settings
 
 TICKET_FILES = sorted((PROJECT_ROOT / "samples" / "pyrus" / "tickets").glob("part-?.json"))
 
@@ -185,7 +185,12 @@ def evaluate_time_split(
 
 
 def evaluate(
-    folds: int = 5, k: int = 7, scrub: bool = True, train_share: float = 0.6, kfold: bool = True
+    settings: Settings,
+    folds: int = 5,
+    k: int = 7,
+    scrub: bool = True,
+    train_share: float = 0.6,
+    kfold: bool = True,
 ) -> dict[str, Any]:
     from evals.sample_kb import sample_index
     from kb_core.bot.query import ticket_question
@@ -193,11 +198,9 @@ def evaluate(
     from kb_core.index.versions import active_version
     from kb_core.pii.configured import config_from_settings
     from kb_core.pii.scrubber import Scrubber
-    from kb_core.settings import get_settings
     from kb_core.sources import configured
     from kb_core.sources.pyrus_tasks import field_text
 
-    settings = get_settings()
     taxonomy: Taxonomy = taxonomy_from_settings(settings)
     fields = configured.ticket_builder(settings).fields
     scrubber = Scrubber(config_from_settings(settings)) if scrub else None
@@ -216,7 +219,7 @@ def evaluate(
     predictions: dict[str, list[str]] = {m: [] for m in methods}
     gold: list[str] = []
     confidences: list[tuple[float, bool]] = []
-    with sample_index(scrub=scrub, name="categorization") as (conn, embedder):
+    with sample_index(scrub=scrub, name="categorization", settings=settings) as (conn, embedder):
         version = active_version(conn)
         for ticket_id, category, question in tqdm(
             labelled if kfold else [], desc="classify", unit="ticket"
@@ -275,7 +278,10 @@ def main() -> None:
     )
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
+    from kb_core.settings import get_settings
+
     results = evaluate(
+        get_settings(),
         args.folds,
         args.k,
         scrub=not args.no_scrub,

@@ -22,10 +22,12 @@ def main() -> None:
 
     from evals.retrieval import evaluate_modes, load_golden
     from evals.sample_kb import sample_index
+    from kb_core.settings import get_settings
 
+    settings = get_settings()
     cases = load_golden()
-    with sample_index() as (conn, embedder):
-        results = evaluate_modes(conn, embedder, cases)
+    with sample_index(settings=settings) as (conn, embedder):
+        results = evaluate_modes(conn, embedder, cases, settings=settings)
     if args.json:
         print(json.dumps({"golden_cases": len(cases), **results}))
         return

@@ -18,12 +18,14 @@ os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 def main() -> None:
     from evals.retrieval import evaluate_modes, load_golden
     from evals.sample_kb import sample_index
+    from kb_core.settings import get_settings
 
+    settings = get_settings()
     cases = load_golden()
     report: dict[str, object] = {"golden_cases": len(cases)}
     for label, scrub in (("without_scrubbing", False), ("with_scrubbing", True)):
-        with sample_index(scrub=scrub) as (conn, embedder):
-            report[label] = evaluate_modes(conn, embedder, cases)
+        with sample_index(scrub=scrub, settings=settings) as (conn, embedder):
+            report[label] = evaluate_modes(conn, embedder, cases, settings=settings)
     print(json.dumps(report, ensure_ascii=False))
 
 

@@ -35,6 +35,7 @@ from pathlib import Path
 from typing import Any
 
 from kb_core.errors import KbError
+from kb_core.settings import Settings
 
 GOLDEN_DIR = Path(__file__).resolve().parent / "golden"
 SAMPLE_GOLDEN = GOLDEN_DIR / "sample.jsonl"
@@ -249,6 +250,7 @@ def evaluate_modes(
     embedder: Any,
     cases: Sequence[GoldenCase],
     *,
+    settings: Settings,
     modes: Sequence[str] | None = None,
     k: int = 10,
     namespace: str = "kb",
@@ -259,11 +261,10 @@ def evaluate_modes(
     ``doc_key`` turns a hit into the id the cases name as relevant.
     """
     from kb_core.search import MODES, options_from_settings, search
-    from kb_core.settings import get_settings
 
     results: dict[str, Any] = {}
     for mode in modes or MODES:
-        options = options_from_settings(get_settings(), mode=mode, k=k, namespace=namespace)
+        options = options_from_settings(settings, mode=mode, k=k, namespace=namespace)
 
         def ranked(question: str, options: Any = options) -> list[str]:
             return [doc_key(hit) for hit in search(conn, embedder, question, options)]

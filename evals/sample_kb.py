@@ -7,7 +7,6 @@ database of their own, so evaluations never touch the user's knowledge base.
 
 from __future__ import annotations
 
-import os
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -27,7 +26,7 @@ from kb_core.index.stages import chunk_pending, convert_pending, embed_pending
 from kb_core.index.versions import promote
 from kb_core.models import SourceDocument
 from kb_core.pii.configured import ParallelScrubber, config_from_settings, config_signature
-from kb_core.settings import PROJECT_ROOT, get_settings
+from kb_core.settings import PROJECT_ROOT, Settings
 from kb_core.sources import configured
 from kb_core.sources.confluence import fetch_changes
 from kb_core.sources.cursor import SyncCursor
@@ -42,15 +41,12 @@ from kb_fakes.services import (
 )
 
 
-def sample_documents() -> dict[str, list[SourceDocument]]:
+def sample_documents(base: Settings) -> dict[str, list[SourceDocument]]:
     """The sample sources' documents (pages, tickets, corrections), fetched through the
-    real connectors."""
+    real connectors (``base``: the caller's settings, pointed at the fakes here)."""
     fakes = start_fakes()
-    saved = dict(os.environ)
     try:
-        os.environ.update(fakes.env())
-        get_settings.cache_clear()
-        settings = get_settings()
+        settings = base.with_env(fakes.env())
         now = datetime.now(UTC)
         with configured.confluence_client(settings) as client:
             spaces = SAMPLE_SPACES.split(",")
@@ -67,9 +63,6 @@ def sample_documents() -> dict[str, list[SourceDocument]]:
                 client, SAMPLE_CORRECTIONS_FORM, configured.correction_builder(settings)
             )
     finally:
-        os.environ.clear()
-        os.environ.update(saved)
-        get_settings.cache_clear()
         fakes.stop()
     return {
         "confluence": [p.as_document() for p in pages],
@@ -80,11 +73,11 @@ def sample_documents() -> dict[str, list[SourceDocument]]:
 
 @contextmanager
 def sample_index(
-    *, scrub: bool = True, name: str = "sample"
+    *, scrub: bool = True, name: str = "sample", settings: Settings
 ) -> Iterator[tuple[psycopg.Connection[Any], Embedder]]:
     """A connection to a freshly indexed sample knowledge base, and its embedder."""
-    documents = sample_documents()
-    settings = get_settings()
+
+    documents = sample_documents(settings)
     pii = config_from_settings(settings)
     embedder = make_embedder(
         settings.embedding.provider,

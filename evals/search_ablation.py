@@ -21,14 +21,13 @@ from typing import Any
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
 
-def variants(base: Any) -> dict[str, Any]:
+def variants(base: Any, synonyms_path: Any) -> dict[str, Any]:
     from kb_core.search.boosts import NO_BOOSTS
-    from kb_core.settings import get_settings
 
     boosts = base.boosts
     return {
         "configured": base,
-        "with query expansion": replace(base, synonyms_path=get_settings().search.synonyms_path),
+        "with query expansion": replace(base, synonyms_path=synonyms_path),
         "no boosts": replace(base, boosts=NO_BOOSTS, synonyms_path=None),
         "title boost only": replace(
             base,
@@ -48,16 +47,15 @@ def variants(base: Any) -> dict[str, Any]:
     }
 
 
-def grid(base: Any) -> dict[str, Any]:
+def grid(base: Any, synonyms_path: Any) -> dict[str, Any]:
     """One factor at a time, from a plain hybrid search (no boosts, no expansion)."""
     from kb_core.search.boosts import NO_BOOSTS
-    from kb_core.settings import get_settings
 
     plain = replace(base, boosts=NO_BOOSTS, synonyms_path=None)
     out: dict[str, Any] = {"plain": plain}
     for weight in (0.25, 0.5, 1.0):
         out[f"expansion weight {weight}"] = replace(
-            plain, synonyms_path=get_settings().search.synonyms_path, expansion_weight=weight
+            plain, synonyms_path=synonyms_path, expansion_weight=weight
         )
     for name, factors in {
         "title": (1.05, 1.1, 1.2),
@@ -116,7 +114,7 @@ def main() -> None:
         line = {"variant": variant, "set": name, "results": results}
         print(json.dumps(line, ensure_ascii=False), flush=True)
 
-    with sample_index() as (conn, embedder):
+    with sample_index(settings=settings) as (conn, embedder):
         base = options_from_settings(settings, k=args.k)
         squad = None
         if args.squad:
@@ -127,7 +125,8 @@ def main() -> None:
             if squad is not None:
                 emit("lexical rankers", "xquad", _lexical(conn, squad.cases, "ablation", "squad"))
         modes = ("hybrid",) if args.grid else ("hybrid", "vector", "lexical")
-        chosen = grid(base) if args.grid else variants(base)
+        synonyms = settings.search.synonyms_path
+        chosen = grid(base, synonyms) if args.grid else variants(base, synonyms)
         for name, options in tqdm(chosen.items(), desc="variants"):
             emit(
                 name,

@@ -22,6 +22,7 @@ from kb_core.index.documents import sync_source
 from kb_core.index.stages import chunk_pending, convert_pending, embed_pending
 from kb_core.index.versions import promote
 from kb_core.models import SourceDocument
+from kb_core.settings import Settings
 from kb_core.text.chunking import ChunkerConfig
 
 SOURCE = "squad"
@@ -93,12 +94,14 @@ def evaluate_squad(
     modes: Sequence[str],
     k: int,
     namespace: str,
+    settings: Settings,
 ) -> dict[str, Any]:
     """Metrics per mode; a hit counts by its paragraph id, whatever the namespace."""
     return evaluate_modes(
         conn,
         embedder,
         squad.cases,
+        settings=settings,
         modes=modes,
         k=k,
         namespace=namespace,

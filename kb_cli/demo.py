@@ -18,7 +18,7 @@ from kb_cli.commands.effect import effect_report
 from kb_cli.output import console, print_hits, print_ingest_summary
 from kb_cli.workers import start_workers
 from kb_core.db import Database, open_database
-from kb_core.settings import Settings, env_name
+from kb_core.settings import Settings
 
 if TYPE_CHECKING:
     from kb_fakes.services import FakeServices
@@ -202,20 +202,10 @@ def _demo_console(settings: Settings, port: int, serve: bool) -> None:
 
 
 def demo_settings(settings: Settings, env: Mapping[str, str]) -> Settings:
-    """``settings`` pointed at the fakes: each of their ``KB_*`` variables validated into
-    the field it names, as the environment would be read, but as a new object, so the
-    process environment and the process-wide settings stay untouched."""
-    fields = {
-        env_name(group, name): (group_name, name)
-        for group_name, group in Settings.groups().items()
-        for name in group.model_fields
-    }
-    update: dict[str, dict[str, Any]] = {}
-    for key, value in env.items():
-        group_name, name = fields[key]
-        update.setdefault(group_name, {})[name] = value
-    # with_overrides validates the strings as the environment would be read.
-    return settings.with_overrides(**update)
+    """``settings`` pointed at the fakes: their ``KB_*`` variables applied as the
+    environment would apply them, but as a new object, so the process environment and the
+    process-wide settings stay untouched."""
+    return settings.with_env(env)
 
 
 def run_demo(base: Settings, *, serve: bool, port: int) -> None:

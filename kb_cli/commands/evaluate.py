@@ -46,7 +46,13 @@ def eval_squad(
     with db.connection() as conn:
         indexed = index_squad(conn, squad, pipeline_embedder(settings), index_name)
         results = evaluate_squad(
-            conn, squad, query_embedder(settings), modes=modes, k=k, namespace=index_name
+            conn,
+            squad,
+            query_embedder(settings),
+            modes=modes,
+            k=k,
+            namespace=index_name,
+            settings=settings,
         )
     report: dict[str, object] = results[modes[0]] if len(modes) == 1 else dict(results)
     if as_json:

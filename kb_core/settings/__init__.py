@@ -188,6 +188,26 @@ class Settings(BaseModel):
             READ_ENVIRONMENT.reset(token)
         return self.model_copy(update=changed)
 
+    def with_env(self, env: Mapping[str, str]) -> Settings:
+        """A copy with ``env``'s variables (``{"KB_SEARCH_MODE": "lexical"}``) applied as
+        the environment would apply them, without touching the process environment: how a
+        tool points settings at services it started itself (the demo's fakes, a test's
+        database). An unknown name is an error rather than silently ignored."""
+        names = {
+            var: (group_name, field)
+            for group_name, group in self.groups().items()
+            for field, info in group.model_fields.items()
+            for var in _env_names(group, field, info.validation_alias)
+        }
+        unknown = sorted(set(env) - set(names))
+        if unknown:
+            raise ValueError(f"unknown settings variables: {', '.join(unknown)}")
+        update: dict[str, dict[str, Any]] = {}
+        for var, value in env.items():
+            group_name, field = names[var]
+            update.setdefault(group_name, {})[field] = value
+        return self.with_overrides(**update)
+
 
 @lru_cache(maxsize=1)
 def get_settings() -> Settings:
@@ -206,6 +226,14 @@ def defaults_of(group: type[BaseModel]) -> dict[str, Any]:
     """Every field's default of a group, by field name (for an option dataclass's
     defaults: ``_DEFAULT = defaults_of(ChunkingSettings)``, ``size: int = _DEFAULT["size"]``)."""
     return {name: default_of(group, name) for name in group.model_fields}
+
+
+def _env_names(group: type[BaseModel], field: str, alias: object) -> list[str]:
+    if isinstance(alias, str):
+        return [alias]
+    if isinstance(alias, AliasChoices):
+        return [choice for choice in alias.choices if isinstance(choice, str)]
+    return [env_name(group, field)]
 
 
 def env_name(group: type[BaseModel], field: str) -> str:
