@@ -56,11 +56,15 @@ def main() -> None:
     fakes = start_fakes()
     try:
         with tempfile.TemporaryDirectory(prefix="kb-bench-") as tmp:
-            os.environ.update(fakes.env())
-            os.environ["KB_DATA_DIR"] = str(Path(tmp) / "data")
-            os.environ["KB_FILES_DIR"] = str(PROJECT_ROOT / "samples" / "kb_files")
-            get_settings.cache_clear()
-            settings = get_settings().with_overrides(console={"open": True})
+            settings = (
+                get_settings()
+                .with_env(fakes.env())
+                .with_overrides(
+                    runtime={"data_dir": Path(tmp) / "data"},
+                    files={"dir": PROJECT_ROOT / "samples" / "kb_files"},
+                    console={"open": True},
+                )
+            )
             db = open_database(settings)
             resources = build_resources(settings, database_url=db.url)
             dg.materialize(

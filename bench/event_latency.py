@@ -60,19 +60,21 @@ def main() -> None:
         tempfile.TemporaryDirectory(prefix="kb-bench-") as tmp,
         ServerThread(create_confluence_app(store, token=CONFLUENCE_TOKEN)) as server,
     ):
-        os.environ.update(
-            {
-                "KB_DATA_DIR": tmp,
-                "KB_CONFLUENCE_URL": server.url,
-                "KB_CONFLUENCE_SPACES": "SUP,ADM,INT",
-                "KB_CONFLUENCE_TOKEN": CONFLUENCE_TOKEN,
-                "KB_EVENTS_WEBHOOK_KEY": KEY,
-            }
+        # Only the fake Confluence, whatever the shell has configured.
+        settings = (
+            get_settings()
+            .with_overrides(db={"url": None}, pyrus={"login": None}, jira={"url": None})
+            .with_overrides(files={"dir": None})
+            .with_env(
+                {
+                    "KB_DATA_DIR": tmp,
+                    "KB_CONFLUENCE_URL": server.url,
+                    "KB_CONFLUENCE_SPACES": "SUP,ADM,INT",
+                    "KB_CONFLUENCE_TOKEN": CONFLUENCE_TOKEN,
+                    "KB_EVENTS_WEBHOOK_KEY": KEY,
+                }
+            )
         )
-        for name in ("DATABASE_URL", "KB_PYRUS_LOGIN", "KB_JIRA_URL", "KB_FILES_DIR"):
-            os.environ.pop(name, None)
-        get_settings.cache_clear()
-        settings = get_settings()
         db = open_database(settings)
         resources = build_resources(settings, database_url=db.url)
         started = time.perf_counter()

@@ -23,7 +23,6 @@ copies of them, so its scores here mean nothing; evaluation still runs and is ti
 from __future__ import annotations
 
 import argparse
-import os
 import tempfile
 import time
 from datetime import UTC, datetime, timedelta
@@ -100,7 +99,7 @@ def run(pages: int, changed_share: float = 0.01) -> dict[str, Any]:
     from kb_assets.assets import INGEST_ASSETS, INGEST_CHECKS
     from kb_assets.definitions import build_resources
     from kb_core.db import open_database
-    from kb_core.settings import Settings, get_settings
+    from kb_core.settings import get_settings
     from kb_fakes.confluence import ConfluenceStore, create_confluence_app
     from kb_fakes.server import ServerThread
 
@@ -110,22 +109,25 @@ def run(pages: int, changed_share: float = 0.01) -> dict[str, Any]:
         tempfile.TemporaryDirectory(prefix="kb-bench-") as tmp,
         ServerThread(create_confluence_app(store, token="t", max_limit=50)) as server,
     ):
-        os.environ.update(
-            {
-                "KB_CONFLUENCE_URL": server.url,
-                "KB_CONFLUENCE_TOKEN": "t",
-                "KB_CONFLUENCE_SPACES": ",".join(sorted({p.space for p in store.pages.values()})),
-                "KB_EVAL_GATE": "false",
-                "KB_DATA_DIR": tmp,
-            }
+        # Only the fake Confluence, whatever the shell has configured.
+        settings = (
+            get_settings()
+            .with_overrides(db={"url": None}, pyrus={"login": None}, files={"dir": None})
+            .with_env(
+                {
+                    "KB_CONFLUENCE_URL": server.url,
+                    "KB_CONFLUENCE_TOKEN": "t",
+                    "KB_CONFLUENCE_SPACES": ",".join(
+                        sorted({p.space for p in store.pages.values()})
+                    ),
+                    "KB_EVAL_GATE": "false",
+                    "KB_DATA_DIR": tmp,
+                }
+            )
         )
-        for name in ("KB_PYRUS_LOGIN", "KB_FILES_DIR", "DATABASE_URL"):
-            os.environ.pop(name, None)
-        get_settings.cache_clear()
-        settings = get_settings()
         report["pii_workers"] = settings.pii.workers
         report["embed_threads"] = settings.embedding.threads
-        db = open_database(Settings.from_env(None, runtime={"data_dir": Path(tmp)}))
+        db = open_database(settings)
         resources = build_resources(settings, database_url=db.url)
         instance = dg.DagsterInstance.ephemeral()
 
