@@ -231,9 +231,11 @@ def run(
             restricted = 0
             if restricted_share > 0:
                 step = max(1, round(1 / restricted_share))
+                # Recorded as Confluence restrictions: the origin is constrained to the
+                # sources that sync access (migration 0016).
                 restricted = conn.execute(
                     "INSERT INTO document_access (document_id, groups, origin) "
-                    "SELECT id, ARRAY['restricted-group'], 'bench' FROM documents "
+                    "SELECT id, ARRAY['restricted-group'], 'confluence' FROM documents "
                     "WHERE id %% %s = 0",
                     (step,),
                 ).rowcount
