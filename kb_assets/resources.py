@@ -110,8 +110,13 @@ class KbSettings(dg.Config):
     def build(self) -> Settings:
         groups: dict[str, dict[str, Any]] = {g: dict(f) for g, f in self.values.items()}
         for name, (group, field) in SECRET_FIELDS.items():
-            if getattr(self, name) is not None:
-                groups.setdefault(group, {})[field] = getattr(self, name)
+            value = getattr(self, name)
+            if isinstance(value, dg.EnvVar):
+                # Inside a run Dagster has resolved it already; a resource used outside one
+                # (a sensor's helper, a test) still holds the variable's name.
+                value = value.get_value()
+            if value is not None:
+                groups.setdefault(group, {})[field] = value
         # Settings.defaults, not Settings(): the values are this run's config, not whatever
         # the process environment holds now.
         return Settings.defaults(**groups)
