@@ -32,7 +32,7 @@ from kb_core.pii.directory import (
 from kb_core.search.access import form_audiences, parse_group_map
 from kb_core.sources import configured
 from kb_core.sources.attachments import SOURCE_NAME as ATTACHMENT_SOURCE
-from kb_core.sources.attachments import fetch_attachments, known_attachments
+from kb_core.sources.attachments import AttachmentFetch, fetch_attachments, known_attachments
 from kb_core.sources.confluence import SOURCE_NAME as CONFLUENCE_SOURCE
 from kb_core.sources.confluence import ConfluenceClient, ConfluenceFetch, fetch_changes
 from kb_core.sources.cursor import SyncCursor
@@ -247,6 +247,11 @@ def _sync_attachments(
     log_failures(context, report)
     for error in result.errors:
         context.log.warning(f"attachment not indexed: {error}")
+    return _attachment_metadata(counts, result)
+
+
+def _attachment_metadata(counts: SyncCounts, result: AttachmentFetch) -> dict[str, Any]:
+    """The run metadata of an attachment sync, the same for pages' and tickets' files."""
     return {
         "attachments_new": counts.new,
         "attachments_changed": counts.changed,
@@ -412,16 +417,7 @@ def _sync_ticket_attachments(
     log_failures(context, report)
     for error in result.errors:
         context.log.warning(f"ticket attachment not indexed: {error}")
-    return {
-        "attachments_new": counts.new,
-        "attachments_changed": counts.changed,
-        "attachments_deleted": counts.deleted,
-        "attachments_downloaded": result.downloaded,
-        "attachments_bytes": result.downloaded_bytes,
-        "attachments_per_second": round(result.per_second, 1),
-        "attachments_skipped": dg.MetadataValue.json(dict(result.skipped)),
-        "attachment_errors": dg.MetadataValue.json(result.errors[:100]),
-    }
+    return _attachment_metadata(counts, result)
 
 
 @dg.asset(

@@ -18,16 +18,15 @@ Converting and scrubbing are not done here: the documents go through the same
 from __future__ import annotations
 
 import time
-from collections import Counter
 from collections.abc import Collection, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 import psycopg
 
 from kb_core.bot.ticket_text import attachment_refs
 from kb_core.models import SourceDocument
-from kb_core.sources.attachments import AttachmentRules
+from kb_core.sources.attachments import AttachmentFetch, AttachmentRules
 from kb_core.sources.http import SourceHTTPError
 from kb_core.sources.pyrus_tasks import comment_history
 from kb_core.text.attachments import AttachmentError, attachment_markdown, extension, kind
@@ -45,21 +44,6 @@ class KnownTicketAttachment:
 
     ticket_id: str
     content_key: str
-
-
-@dataclass
-class TicketAttachmentFetch:
-    documents: list[SourceDocument] = field(default_factory=list)
-    live_ids: set[str] = field(default_factory=set)
-    skipped: Counter[str] = field(default_factory=Counter)
-    errors: list[str] = field(default_factory=list)
-    downloaded: int = 0
-    downloaded_bytes: int = 0
-    seconds: float = 0.0
-
-    @property
-    def per_second(self) -> float:
-        return self.downloaded / self.seconds if self.seconds > 0 else 0.0
 
 
 def ticket_attachment_refs(task: dict[str, Any], bot_ids: Collection[int]) -> list[dict[str, Any]]:
@@ -120,13 +104,13 @@ def fetch_ticket_attachments(
     known: Mapping[str, KnownTicketAttachment],
     live_ticket_ids: Collection[str],
     rules: AttachmentRules,
-) -> TicketAttachmentFetch:
+) -> AttachmentFetch:
     """Attachments of ``tickets`` (the ticket documents a sync just wrote, with their
     files in ``refs`` by ticket id) to (re)write, and the ids of every attachment that
     stays alive: those of the tickets just read, and the known ones whose ticket was not
     read this time and is still live (``live_ticket_ids``: after the ticket sync)."""
     started = time.perf_counter()
-    result = TicketAttachmentFetch()
+    result = AttachmentFetch()
     fetched = {ticket.external_id for ticket in tickets}
     for attachment_id, item in known.items():
         if item.ticket_id not in fetched and item.ticket_id in live_ticket_ids:
@@ -146,7 +130,7 @@ def _read(
     ref: Mapping[str, Any],
     known: Mapping[str, KnownTicketAttachment],
     rules: AttachmentRules,
-    result: TicketAttachmentFetch,
+    result: AttachmentFetch,
 ) -> None:
     filename = str(ref["name"])
     ext = extension(filename)
