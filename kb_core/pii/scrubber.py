@@ -28,18 +28,8 @@ _DEFAULT = defaults_of(PiiSettings)
 log = logging.getLogger(__name__)
 
 LANGUAGE = "ru"
-DEFAULT_ENTITIES = (
-    "PERSON",
-    "PHONE_NUMBER",
-    "EMAIL_ADDRESS",
-    "INN",
-    "SNILS",
-    "PASSPORT",
-    "CARD",
-    "ACCOUNT",
-    "IBAN_CODE",
-    "PRIVATE",
-)
+# Written once, on the setting (KB_PII_ENTITIES).
+DEFAULT_ENTITIES: tuple[str, ...] = tuple(defaults_of(PiiSettings)["entities"])
 # Presidio's built-in entity names → the placeholders people read in the knowledge base.
 PLACEHOLDER_NAMES = {
     "PHONE_NUMBER": "PHONE",
