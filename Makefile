@@ -36,8 +36,16 @@ lint: setup
 typecheck: setup
 	$(BIN)/mypy
 
+# The whole suite runs on every CPU (pytest-xdist): each worker has its own embedded
+# PostgreSQL; a module's tests stay on one worker (--dist loadscope), so module-scoped
+# fixtures are built once; modules go out in collection order, where tests/conftest.py
+# puts the slow ones first (--no-loadscope-reorder: xdist would send the modules with
+# the most tests first, leaving the one-test demo run for the end).
+# PYTEST_WORKERS=0 runs everything in this process.
+PYTEST_WORKERS ?= logical
+
 pytest: setup
-	$(BIN)/pytest
+	$(BIN)/pytest -n $(PYTEST_WORKERS) --dist loadscope --no-loadscope-reorder
 
 # Everything: what CI runs (.ci/run).
 test: lint typecheck pytest

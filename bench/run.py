@@ -54,10 +54,13 @@ def _ingest(pages: int) -> Case:
     return Case("ingest", f"{pages:,} pages", "bench.ingest_pipeline", ("--pages", str(pages)))
 
 
-def _baseline(squad: bool) -> Case:
+def _baseline(squad: bool, rounds: int = 3) -> Case:
     args: tuple[str, ...] = ("--squad", str(SQUAD)) if squad and SQUAD.is_file() else ()
     return Case(
-        "baseline", "golden + XQuAD-ru" if args else "golden", "bench.langchain_baseline", args
+        "baseline",
+        "golden + XQuAD-ru" if args else "golden",
+        "bench.langchain_baseline",
+        (*args, "--rounds", str(rounds)),
     )
 
 
@@ -90,7 +93,7 @@ PROFILES: dict[str, list[Case]] = {
     # Seconds, not minutes: proves every benchmark still runs (the tests use it).
     "smoke": [
         _search(2_000, queries=20, recall=10),
-        _baseline(squad=False),
+        _baseline(squad=False, rounds=1),
         _bot("4,8", 24, 3),
         _ingest(20),
     ],

@@ -1,6 +1,7 @@
 """The code location loaded by ``dagster dev`` / the gRPC server (see workspace.yaml).
 
-The entry point: the only place that reads the process settings (``get_settings()``).
+The entry point: the only place that reads the process settings (``get_settings()``),
+when Dagster loads the location (``defs`` is lazy, not built at import).
 Everything else is built from that one Settings object by ``build_definitions``, so a
 test or a deployment that builds its own Settings gets exactly that configuration.
 """
@@ -157,5 +158,11 @@ def automation_sensor_every(seconds: int) -> dg.AutomationConditionSensorDefinit
     )
 
 
-defs = build_definitions(get_settings())
-automation_sensor = next(s for s in defs.sensors or () if s.name == "kb_automation")
+@dg.definitions
+def defs() -> dg.Definitions:
+    """The code location Dagster loads: the process settings, read here and only here.
+
+    Lazy (``@dg.definitions``): importing this module reads no environment, so a test or
+    a tool imports ``build_definitions`` and builds the location from its own settings.
+    """
+    return build_definitions(get_settings())

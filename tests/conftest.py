@@ -12,7 +12,6 @@ import subprocess
 import sys
 import uuid
 from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -20,12 +19,11 @@ import psycopg
 import pytest
 from psycopg import sql
 
+# Process-wide knobs of libraries, not settings of the product (tests configure the
+# product only through Settings objects: see ``base_settings``).
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 os.environ.setdefault("RAGAS_DO_NOT_TRACK", "true")
 os.environ.setdefault("DAGSTER_DISABLE_TELEMETRY", "true")
-# One in-process scrubber shared by the whole session (worker pools are tested on their
-# own in test_pii.py; spawning them for every pipeline test would cost minutes).
-os.environ.setdefault("KB_PII_WORKERS", "1")
 # ranx (the metrics cross-check in test_retrieval_metrics.py) compiles its numba kernels on
 # first use: more than a minute of CPU on a fresh install, for five queries. Run as plain
 # Python, the same functions give the same figures in a fraction of a second.
@@ -33,7 +31,7 @@ os.environ.setdefault("NUMBA_DISABLE_JIT", "1")
 
 from kb_core.db import Database, apply_migrations, open_database, with_dbname
 from kb_core.db import embedded as embedded_pg
-from kb_core.settings import PROJECT_ROOT, Settings, get_settings
+from kb_core.settings import PROJECT_ROOT, Settings
 from kb_fakes.services import FakeServices, start_fakes
 
 TEMPLATE_DB = "kb_test_template"
@@ -50,20 +48,58 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         if "pg_server" in getattr(item, "fixturenames", ()):
             item.add_marker(pytest.mark.integration)
+    # Slow modules first: with several workers (make test runs pytest-xdist) a long test
+    # that starts last would leave the other workers idle while it finishes. The order
+    # is otherwise kept (a stable sort), and tests never depend on it.
+    items.sort(key=lambda item: item.get_closest_marker("slow") is None)
+
+
+# Tests never configure the product through the environment (a test's settings are an
+# object it passes down). The one exception is Dagster's own instance: dagster.yaml names
+# its storage only by ``env:`` references (DAGSTER_PG_URL, DAGSTER_STORAGE_DIR).
+BASE = Settings.defaults(
+    # One in-process scrubber shared by the whole session (worker pools are tested on
+    # their own in test_pii.py; spawning them for every pipeline test would cost minutes).
+    pii={"workers": 1},
+)
+
+
+def process_env(settings: Settings | None = None, **extra: str) -> dict[str, str]:
+    """The environment of a process a test starts: this one's without any product
+    setting (KB_*, DATABASE_URL, DAGSTER_*), then ``settings`` as variables, then
+    ``extra``. So a child process sees exactly the settings the test built."""
+    env = {
+        key: value
+        for key, value in os.environ.items()
+        if not key.startswith(("KB_", "DAGSTER_PG_URL", "DAGSTER_STORAGE_DIR"))
+        and key != "DATABASE_URL"
+    }
+    env.update((settings or BASE).to_env())
+    env.update(extra)
+    return env
 
 
 def run_kb(
-    *args: str, env: dict[str, str] | None = None, stdin: str | None = None
+    *args: str,
+    settings: Settings | None = None,
+    env: dict[str, str] | None = None,
+    stdin: str | None = None,
 ) -> subprocess.CompletedProcess[str]:
-    """Run the installed `kb` command as a user would: a separate process."""
+    """Run the installed `kb` command as a user would: a separate process, configured by
+    ``settings`` (or a whole ``env`` from ``process_env``)."""
     return subprocess.run(
         [str(Path(sys.executable).with_name("kb")), *args],
-        env=env if env is not None else dict(os.environ),
+        env=env if env is not None else process_env(settings),
         input=stdin,
         capture_output=True,
         text=True,
         timeout=300,
     )
+
+
+def settings_for(db_url: str, data_dir: Path, base: Settings = BASE) -> Settings:
+    """``base`` pointed at a test's database and data folder."""
+    return base.with_overrides(db={"url": db_url}, runtime={"data_dir": data_dir})
 
 
 @pytest.fixture(scope="session")
@@ -143,13 +179,18 @@ def dagster_pg_url(pg_server: str) -> Iterator[str]:
 
 
 @pytest.fixture
-def db_start(template_db: str) -> str:
-    """The database each test's ``db_url`` is a copy of: the migrated template.
+def db_start(request: pytest.FixtureRequest, template_db: str) -> str:
+    """The database each test's ``db_url`` is a copy of: the migrated template, or, for a
+    test marked ``from_samples``, the sample articles ingested once per session
+    (``samples_ingested``: what ``run_ingest(kb_settings, sample_dir)`` would leave).
 
-    A module whose tests all start from the same expensive state overrides this fixture
-    with a database built once (``samples_ingested`` below, or its own module-scoped one),
-    so the state is built once and each test still gets a private copy.
+    A module whose tests all start from another expensive state overrides this fixture
+    with its own module-scoped database, so the state is built once and each test still
+    gets a private copy.
     """
+    if request.node.get_closest_marker("from_samples"):
+        snapshot: Snapshot = request.getfixturevalue("samples_ingested")
+        return snapshot.dbname
     return template_db
 
 
@@ -174,7 +215,7 @@ def samples_ingested(
     pg_server: str, template_db: str, tmp_path_factory: pytest.TempPathFactory
 ) -> Snapshot:
     """The bundled sample articles ingested once per session (default settings, the files
-    source only), as ``run_ingest(database, sample_dir)`` leaves them.
+    source only), as ``run_ingest(kb_settings, sample_dir)`` leaves them.
 
     Documents are keyed by their path inside the folder and copies keep modification
     times, so a test's own ``sample_dir`` matches this database exactly.
@@ -183,40 +224,20 @@ def samples_ingested(
     folder = root / "kb_files"
     shutil.copytree(SAMPLE_FILES, folder)
     name = create_db(pg_server, template_db)
-    env = {"DATABASE_URL": with_dbname(pg_server, name), "KB_DATA_DIR": str(root / "data")}
-    with settings_env(env) as settings:
-        summary = run_ingest(open_database(settings), folder)
+    summary = run_ingest(settings_for(with_dbname(pg_server, name), root / "data"), folder)
     return Snapshot(name, summary)
 
 
-@contextmanager
-def settings_env(env: dict[str, str]) -> Iterator[Settings]:
-    """Process settings from ``env`` for the length of the block, for module-scoped
-    fixtures (``kb_env`` and ``monkeypatch`` are per test)."""
-    with pytest.MonkeyPatch.context() as patch:
-        for key, value in env.items():
-            patch.setenv(key, value)
-        get_settings.cache_clear()
-        try:
-            yield get_settings()
-        finally:
-            get_settings.cache_clear()
-    get_settings.cache_clear()
+@pytest.fixture
+def kb_settings(db_url: str, tmp_path: Path) -> Settings:
+    """The documented defaults pointed at the test's database and a private data folder:
+    what a test passes to ``create_app``, ``run_ingest``, the CLI or a child process."""
+    return settings_for(db_url, tmp_path / "data")
 
 
 @pytest.fixture
-def kb_env(db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Settings]:
-    """Process settings pointing at the test database (as DATABASE_URL would)."""
-    monkeypatch.setenv("DATABASE_URL", db_url)
-    monkeypatch.setenv("KB_DATA_DIR", str(tmp_path / "data"))
-    get_settings.cache_clear()
-    yield get_settings()
-    get_settings.cache_clear()
-
-
-@pytest.fixture
-def database(kb_env: Settings) -> Database:
-    return open_database(kb_env)
+def database(kb_settings: Settings) -> Database:
+    return open_database(kb_settings)
 
 
 @pytest.fixture
@@ -236,26 +257,26 @@ def sample_dir(tmp_path: Path) -> Path:
 
 
 def run_ingest(
-    database: Database,
+    settings: Settings,
     files_root: Path | None,
     instance: object | None = None,
     *,
     expect_success: bool = True,
 ) -> dict[str, dict[str, object]]:
-    """Materialise every ingest asset and check in-process; return each asset's metadata.
+    """Materialise every ingest asset and check in-process with ``settings``; return each
+    asset's metadata.
 
     Check results are under "check:<name>" (with "passed"); "run" holds "success".
-    Sources not configured in the process settings (Confluence, Pyrus) skip themselves.
+    Sources not configured in ``settings`` (Confluence, Pyrus) skip themselves.
     """
     import dagster as dg
 
     from kb_assets.assets import INGEST_ASSETS, INGEST_CHECKS
     from kb_assets.definitions import build_resources
 
-    settings = get_settings().with_overrides(files={"dir": files_root})
     result = dg.materialize(
         [*INGEST_ASSETS, *INGEST_CHECKS],
-        resources=build_resources(settings, database_url=database.url),
+        resources=build_resources(settings.with_overrides(files={"dir": files_root})),
         instance=instance,  # type: ignore[arg-type]
         raise_on_error=expect_success,
     )
@@ -277,12 +298,12 @@ def run_ingest(
     return summary
 
 
-def all_sources_settings() -> Settings:
+def all_sources_settings(base: Settings = BASE) -> Settings:
     """Settings that configure every source, so the code location defines every source
     asset (unconfigured sources are left out of kb_assets.definitions)."""
     from pydantic import SecretStr
 
-    return get_settings().with_overrides(
+    return base.with_overrides(
         files={"dir": PROJECT_ROOT},
         confluence={
             "url": "http://confluence.invalid",

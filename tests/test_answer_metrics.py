@@ -96,7 +96,7 @@ def test_every_key_is_reported_and_llm_metrics_are_none_without_an_llm() -> None
 
 
 def test_llm_judge_is_none_when_no_llm_is_configured() -> None:
-    assert LLMJudge.from_settings(Settings.from_env(None, llm={"url": None})) is None
+    assert LLMJudge.from_settings(Settings.defaults(llm={"url": None})) is None
 
 
 def test_a_perfect_answer_outscores_a_wrong_one() -> None:
@@ -220,6 +220,7 @@ def test_inputs_of_an_extractive_answer() -> None:
     assert row["chrf"] is not None and row["chrf"] > 0.2
 
 
+@pytest.mark.integration  # starts a process
 def test_nothing_is_downloaded() -> None:
     """A fresh process imports RAGAS and scores with every network connection refused."""
     code = r"""
@@ -278,6 +279,7 @@ def queue_replies(server: ServerThread, replies: list[dict]) -> None:
         httpx.post(f"{server.url}/_admin/faults", json=spec).raise_for_status()
 
 
+@pytest.mark.integration  # starts a process
 def test_llm_metrics_through_the_openai_compatible_endpoint(
     fake_llm: ServerThread, llm: ChatClient
 ) -> None:
@@ -341,8 +343,8 @@ def test_llm_metric_failures_are_recorded_not_raised(
 
 
 def test_judge_from_chat_client_and_settings_keeps_the_key_secret(fake_llm: ServerThread) -> None:
-    settings = Settings.from_env(
-        None, llm={"url": f"{fake_llm.url}/v1/", "api_key": "sk-judge", "model": "m"}
+    settings = Settings.defaults(
+        llm={"url": f"{fake_llm.url}/v1/", "api_key": "sk-judge", "model": "m"}
     )
     judge = LLMJudge.from_settings(settings)
     assert judge is not None

@@ -35,7 +35,7 @@ from kb_fakes.llm import FAKE_LLM_KEY, LLMServerConfig, create_llm_app
 from kb_fakes.reranker import FAKE_RERANKER_KEY, RerankerConfig, create_reranker_app
 from kb_fakes.server import ServerThread
 
-CATEGORIES = categories_from_settings(Settings.from_env(None))
+CATEGORIES = categories_from_settings(Settings.defaults())
 QUESTION = "Не приходят письма о новых задачах на почту"
 
 
@@ -103,7 +103,7 @@ def llm(llm_server: tuple[ServerThread, Any]) -> Iterator[tuple[ChatClient, Any,
     httpx.delete(f"{server.url}/_admin/requests").raise_for_status()
     app.state.config.rerank_order = None
     app.state.config.optimized_query = None
-    settings = Settings.from_env(None, llm={"url": f"{server.url}/v1", "api_key": FAKE_LLM_KEY})
+    settings = Settings.defaults(llm={"url": f"{server.url}/v1", "api_key": FAKE_LLM_KEY})
     waits: list[float] = []
     client = ChatClient.from_settings(
         settings, backoff_initial_s=0.01, backoff_max_s=0.05, sleep=waits.append
@@ -139,7 +139,7 @@ def test_the_system_prompt_states_priority_conflicts_and_outdated_fragments() ->
 
 def test_three_attempts_in_all_then_the_extractive_answer(llm: tuple[ChatClient, Any, str]) -> None:
     client, app, url = llm
-    assert Settings.from_env(None).llm.max_retries == 3
+    assert Settings.defaults().llm.max_retries == 3
     httpx.post(f"{url}/_admin/faults", json={"status": 503, "count": 10}).raise_for_status()
     result = generate(QUESTION, HITS, CATEGORIES, client)
     assert statuses(app) == [503, 503, 503]
@@ -200,8 +200,8 @@ def test_cross_encoder_reorders_in_both_api_shapes(
     reranker_server: tuple[ServerThread, Any], api: str
 ) -> None:
     server, app = reranker_server
-    settings = Settings.from_env(
-        None, reranker={"url": server.url, "api": api, "api_key": FAKE_RERANKER_KEY}
+    settings = Settings.defaults(
+        reranker={"url": server.url, "api": api, "api_key": FAKE_RERANKER_KEY}
     )
     reranker = CrossEncoderReranker.from_settings(settings)
     assert reranker is not None
@@ -255,16 +255,16 @@ def test_unreachable_reranker_degrades(caplog: pytest.LogCaptureFixture) -> None
 
 
 def test_the_steps_are_off_by_default() -> None:
-    steps = AnswerSteps.from_settings(Settings.from_env(None))
+    steps = AnswerSteps.from_settings(Settings.defaults())
     assert not steps.opt_query and not steps.llm_rerank and steps.reranker is None
     assert steps.rerank(None, QUESTION, HITS) == HITS
 
 
 # -- the gate and the per-case table ----------------------------------------------------------
 def test_the_gate_includes_answer_metrics_with_an_llm() -> None:
-    without = gate_config(Settings.from_env(None))
+    without = gate_config(Settings.defaults())
     assert without.answer_thresholds == {}
-    config = gate_config(Settings.from_env(None, llm={"url": "http://127.0.0.1:9/v1"}))
+    config = gate_config(Settings.defaults(llm={"url": "http://127.0.0.1:9/v1"}))
     assert config.answer_thresholds == {"faithfulness": 0.7, "response_relevancy": 0.7}
     good = {"hybrid": {"queries": 10.0, "hit@5": 0.9, "mrr@10": 0.8}}
     low = {"hybrid": {**good["hybrid"], "faithfulness": 0.5, "response_relevancy": 0.9}}

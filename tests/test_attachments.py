@@ -9,7 +9,7 @@ import pytest
 from kb_core.db import Database
 from kb_core.embeddings import make_embedder
 from kb_core.search import SearchOptions, search
-from kb_core.settings import get_settings
+from kb_core.settings import Settings
 from kb_core.text.attachments import AttachmentError, attachment_markdown, extract_text, kind
 from kb_fakes.confluence import ConfluenceStore, create_confluence_app
 from kb_fakes.documents import docx_bytes, pdf_bytes
@@ -121,19 +121,30 @@ def test_long_text_is_cut_at_max_chars_without_an_open_fence():
 
 # -- end to end ----------------------------------------------------------------------------
 @pytest.fixture
-def confluence(kb_env, monkeypatch: pytest.MonkeyPatch) -> Iterator[ConfluenceStore]:
+def confluence_server() -> Iterator[tuple[ConfluenceStore, ServerThread]]:
     store = ConfluenceStore.from_samples()
     server = ServerThread(create_confluence_app(store, token=CONFLUENCE_TOKEN)).start()
-    monkeypatch.setenv("KB_CONFLUENCE_URL", server.url)
-    monkeypatch.setenv("KB_CONFLUENCE_SPACES", "SUP,ADM,INT")
-    monkeypatch.setenv("KB_CONFLUENCE_TOKEN", CONFLUENCE_TOKEN)
-    monkeypatch.setenv("KB_HTTP_BACKOFF_MAX_S", "0.2")
-    # Only Confluence is configured here: the gate evaluates the attachment questions.
-    monkeypatch.setenv("KB_EVAL_GOLDEN_PATHS", "evals/golden/attachments.jsonl")
-    get_settings.cache_clear()
-    yield store
+    yield store, server
     server.stop()
-    get_settings.cache_clear()
+
+
+@pytest.fixture
+def confluence(confluence_server: tuple[ConfluenceStore, ServerThread]) -> ConfluenceStore:
+    return confluence_server[0]
+
+
+@pytest.fixture
+def settings(kb_settings: Settings, confluence_server) -> Settings:
+    return kb_settings.with_env(
+        {
+            "KB_CONFLUENCE_URL": confluence_server[1].url,
+            "KB_CONFLUENCE_SPACES": "SUP,ADM,INT",
+            "KB_CONFLUENCE_TOKEN": CONFLUENCE_TOKEN,
+            "KB_HTTP_BACKOFF_MAX_S": "0.2",
+            # Only Confluence is configured here: the gate evaluates the attachment questions.
+            "KB_EVAL_GOLDEN_PATHS": "evals/golden/attachments.jsonl",
+        }
+    )
 
 
 def _found(database: Database, query: str, source: str) -> list[str]:
@@ -142,7 +153,7 @@ def _found(database: Database, query: str, source: str) -> list[str]:
     return [h.external_id for h in hits if h.source == source]
 
 
-def test_attachments_become_searchable_and_leave_with_their_page(confluence, database):
+def test_attachments_become_searchable_and_leave_with_their_page(confluence, settings, database):
     store = confluence
     parent = sorted(store.pages)[3]
     pdf = store.attach(parent, "price-2026.pdf", pdf_bytes(PRICE_LINES), "application/pdf")
@@ -155,7 +166,7 @@ def test_attachments_become_searchable_and_leave_with_their_page(confluence, dat
     store.attach(parent, "screen.png", b"\x89PNG\r\n", "image/png")
     store.attach(parent, "logs.zip", b"PK\x03\x04", "application/zip")
 
-    synced = run_ingest(database, None)
+    synced = run_ingest(settings, None)
     meta = synced["raw_confluence_pages"]
     assert synced["run"]["success"]
     assert meta["attachments_new"] == 2 + 3  # and the three sample attachments
@@ -176,13 +187,13 @@ def test_attachments_become_searchable_and_leave_with_their_page(confluence, dat
     assert url is not None and "/display/" in url
 
     store.delete(parent)
-    again = run_ingest(database, None)
+    again = run_ingest(settings, None)
     assert again["raw_confluence_pages"]["attachments_deleted"] == 2
     gone = _found(database, "сколько стоит обучение администраторов", "confluence_attachment")
     assert pdf.id not in gone and docx.id not in gone
 
 
-def test_page_comments_are_part_of_the_page(confluence, database):
+def test_page_comments_are_part_of_the_page(confluence, settings, database):
     store = confluence
     page = sorted(store.pages)[2]
     store.comment(page, "<p>Уточнение: для филиала в Казани лимит другой — 300 писем.</p>")
@@ -190,7 +201,7 @@ def test_page_comments_are_part_of_the_page(confluence, database):
     store.comment(
         page, "<p>Решённое замечание: ссылка обновлена.</p>", location="inline", resolved=True
     )
-    run_ingest(database, None)
+    run_ingest(settings, None)
     with database.connection() as conn:
         (markdown,) = conn.execute(
             "SELECT markdown FROM documents WHERE source = 'confluence' AND external_id = %s",

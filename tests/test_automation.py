@@ -30,9 +30,9 @@ from dagster._core.test_utils import freeze_time
 from kb_assets.assets import SOURCE_ASSETS
 from kb_assets.definitions import build_definitions, build_resources
 from kb_core.db import Database
-from kb_core.settings import PROJECT_ROOT, get_settings
+from kb_core.settings import PROJECT_ROOT, Settings
 from kb_fakes.server import free_port
-from tests.conftest import all_sources_settings
+from tests.conftest import all_sources_settings, process_env
 
 # Every source configured: unconfigured ones are left out of the definitions.
 defs = build_definitions(all_sources_settings())
@@ -220,6 +220,7 @@ class Stack:
 
 @pytest.fixture
 def stack(
+    kb_settings: Settings,
     tmp_path: Path,
     dagster_pg_url: str,
     database: Database,
@@ -233,19 +234,21 @@ def stack(
     (home / "workspace.yaml").write_text(
         f"load_from:\n  - grpc_server: {{host: 127.0.0.1, port: {port}, location_name: kb}}\n"
     )
-    for name, value in {
+    dagster = {
         "DAGSTER_HOME": str(home),
         "DAGSTER_PG_URL": dagster_pg_url,
         "DAGSTER_STORAGE_DIR": str(tmp_path / "dagster_storage"),
-        "KB_FILES_DIR": str(sample_dir),
-        "KB_AUTOMATION_INTERVAL_S": "5",
-        "FRESHNESS_DAEMON_INTERVAL_SECONDS": "2",
-    }.items():
+    }
+    # Dagster's own instance (here and in the test) is configured only through these.
+    for name, value in dagster.items():
         monkeypatch.setenv(name, value)
     # What the compose `migrate` service does before anything starts: create the storage.
     with dg.DagsterInstance.from_config(str(home)):
         pass
-    running = Stack(home, dict(os.environ))
+    settings = kb_settings.with_env(
+        {"KB_FILES_DIR": str(sample_dir), "KB_AUTOMATION_INTERVAL_S": "5"}
+    )
+    running = Stack(home, process_env(settings, **dagster, FRESHNESS_DAEMON_INTERVAL_SECONDS="2"))
     running.start(
         "code", "dagster", "code-server", "start", "--module-name", "kb_assets.definitions",
         "--location-name", "kb", "--host", "127.0.0.1", "--port", str(port),
@@ -282,7 +285,7 @@ def _wait(what: str, stack: Stack, condition, timeout: float = 240.0):  # type: 
 
 
 def test_the_daemon_starts_the_refresh_and_reports_the_index_fresh(
-    stack: Stack, dagster_pg_url: str, database: Database, sample_dir: Path
+    stack: Stack, kb_settings: Settings, dagster_pg_url: str, database: Database, sample_dir: Path
 ):
     """Production dagster.yaml, code over gRPC, nothing started by hand."""
     from dagster._core.storage.dagster_run import RunsFilter
@@ -297,10 +300,9 @@ def test_the_daemon_starts_the_refresh_and_reports_the_index_fresh(
         records = instance.get_freshness_state_records([PROMOTED])
         assert PROMOTED not in records or records[PROMOTED].freshness_state != FreshnessState.PASS
         # Tonight's sources, materialised here; the daemon must do the rest.
-        settings = get_settings().with_overrides(files={"dir": sample_dir})
         dg.materialize(
             SOURCE_ASSETS,
-            resources=build_resources(settings, database_url=database.url),
+            resources=build_resources(kb_settings.with_overrides(files={"dir": sample_dir})),
             instance=instance,
         )
         trigger = RunsFilter(tags={"kb/trigger": "automation"})

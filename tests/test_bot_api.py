@@ -1,18 +1,17 @@
-from pathlib import Path
-
 import pytest
 from fastapi.testclient import TestClient
 
 from bot_api.app import create_app
 from kb_core.db import Database
 from kb_core.settings import Settings
-from tests.conftest import run_ingest
+
+# Every test here starts from the sample articles, ingested once per session.
+pytestmark = pytest.mark.from_samples
 
 
 @pytest.fixture
-def client(kb_env: Settings, database: Database, sample_dir: Path):
-    run_ingest(database, sample_dir)
-    with TestClient(create_app(kb_env.with_overrides(console={"open": True}))) as test_client:
+def client(kb_settings: Settings, database: Database):
+    with TestClient(create_app(kb_settings.with_overrides(console={"open": True}))) as test_client:
         yield test_client
 
 

@@ -7,7 +7,6 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -17,10 +16,13 @@ from bot_api.app import create_app
 from kb_core.bot.context import bot_context
 from kb_core.bot.worker import WorkerConfig, run_worker
 from kb_core.db import Database
-from kb_core.settings import PROJECT_ROOT, Settings, get_settings
+from kb_core.settings import PROJECT_ROOT, Settings
 from kb_fakes.server import ServerThread
 from kb_fakes.services import FakeServices
-from tests.conftest import run_ingest
+from tests.conftest import process_env
+
+# Every test here starts from the sample articles, ingested once per session.
+pytestmark = pytest.mark.from_samples
 
 SUBJECT = "Не приходят письма о новых задачах"
 DESCRIPTION = "Коллегам уведомления на почту приходят, а мне перестали. Что проверить?"
@@ -37,15 +39,16 @@ def wait_for(condition: Callable[[], Any], timeout: float = 60.0) -> Any:
 
 
 @pytest.fixture
+def bot_overrides() -> dict[str, str]:
+    """Settings variables a module adds to the bot's (the holdout tests turn it on)."""
+    return {}
+
+
+@pytest.fixture
 def bot_env(
-    kb_env: Settings, database: Database, sample_dir: Path, fakes: FakeServices, monkeypatch
+    kb_settings: Settings, database: Database, fakes: FakeServices, bot_overrides: dict[str, str]
 ) -> Settings:
-    run_ingest(database, sample_dir)
-    for key, value in fakes.env().items():
-        monkeypatch.setenv(key, value)
-    monkeypatch.setenv("KB_BOT_POLL_S", "0.1")
-    get_settings.cache_clear()
-    return get_settings()
+    return kb_settings.with_env({**fakes.env(), "KB_BOT_POLL_S": "0.1", **bot_overrides})
 
 
 @pytest.fixture
@@ -141,8 +144,14 @@ def test_new_ticket_mention_replay_and_bad_signature(fakes, bot_url, worker, dat
         lambda: len(_bot_comments(fakes, task_id)) == 2 and _bot_comments(fakes, task_id)
     )
     assert second[1]["request"]["formatted_text"] != html
-    with database.connection() as conn:
-        queries = [r[0] for r in conn.execute("SELECT query FROM bot_interactions ORDER BY id")]
+
+    def interactions() -> list[str]:
+        # Recorded once the comment is posted: the comment can be seen a moment earlier.
+        with database.connection() as conn:
+            rows = conn.execute("SELECT query FROM bot_interactions ORDER BY id").fetchall()
+        return [r[0] for r in rows]
+
+    queries = wait_for(lambda: len(interactions()) == 2 and interactions())
     assert "DKIM" in queries[1] and "DKIM" not in queries[0]
 
     # a forged webhook: 401 and no job
@@ -159,7 +168,7 @@ def test_worker_killed_mid_job_finishes_after_restart(fakes, bot_env, bot_url, d
         json={"path_contains": f"/v4/tasks/{task_id}", "status": 0, "delay_s": 30, "count": 1},
     ).raise_for_status()
     _webhook(fakes, task_id, bot_url)
-    env = {**os.environ, "KB_BOT_JOB_LEASE_S": "2", "KB_BOT_POLL_S": "0.2"}
+    env = process_env(bot_env.with_env({"KB_BOT_JOB_LEASE_S": "2", "KB_BOT_POLL_S": "0.2"}))
     kb = [sys.executable, "-m", "kb_cli.main", "worker"]
     first = subprocess.Popen(kb, env=env, cwd=PROJECT_ROOT, start_new_session=True)
     try:
@@ -181,15 +190,12 @@ def test_worker_killed_mid_job_finishes_after_restart(fakes, bot_env, bot_url, d
     assert len(_bot_comments(fakes, task_id)) == 1
 
 
-def test_llm_mode_answers_from_the_retrieved_passages(fakes, bot_env, database, monkeypatch):
+def test_llm_mode_answers_from_the_retrieved_passages(fakes, bot_env, database):
     from kb_fakes.llm import FAKE_LLM_KEY, start_fake_llm
 
     llm = start_fake_llm()
     try:
-        monkeypatch.setenv("KB_LLM_URL", f"{llm.url}/v1")
-        monkeypatch.setenv("KB_LLM_API_KEY", FAKE_LLM_KEY)
-        get_settings.cache_clear()
-        settings = get_settings()
+        settings = bot_env.with_env({"KB_LLM_URL": f"{llm.url}/v1", "KB_LLM_API_KEY": FAKE_LLM_KEY})
         stop = threading.Event()
         config = WorkerConfig(lease_s=30, poll_s=0.1, max_attempts=3, backoff_s=0.1)
         thread = threading.Thread(

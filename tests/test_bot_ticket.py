@@ -19,7 +19,7 @@ from kb_core.bot.ticket_text import TRIM_MARKER, read_ticket, search_query, sele
 from kb_core.bot.webhook import decide, parse_event
 from kb_core.bot.worker import WorkerConfig, run_worker
 from kb_core.db import Database
-from kb_core.settings import PROJECT_ROOT, Settings, get_settings
+from kb_core.settings import PROJECT_ROOT, Settings
 from kb_core.sources.pyrus_tasks import TicketFields
 from kb_core.text.attachments import extract_text
 from kb_fakes.server import ServerThread
@@ -273,12 +273,8 @@ def _index_samples(database: Database) -> None:
 
 
 @pytest.fixture
-def settings(kb_env: Settings, fakes: FakeServices, monkeypatch: pytest.MonkeyPatch) -> Settings:
-    for key, value in fakes.env().items():
-        monkeypatch.setenv(key, value)
-    monkeypatch.setenv("KB_BOT_POLL_S", "0.1")
-    get_settings.cache_clear()
-    return get_settings()
+def settings(kb_settings: Settings, fakes: FakeServices) -> Settings:
+    return kb_settings.with_env({**fakes.env(), "KB_BOT_POLL_S": "0.1"})
 
 
 @pytest.fixture
@@ -528,17 +524,16 @@ def test_a_mention_reads_the_whole_ticket_keeps_the_agents_category_and_sends_on
 
 
 def test_a_6000_character_thread_keeps_the_mention_in_the_query_and_the_prompt(
-    fakes, settings, database, monkeypatch
+    fakes, settings, database
 ):
     from kb_fakes.llm import FAKE_LLM_KEY, start_fake_llm
 
     _index_samples(database)
     llm = start_fake_llm()
     try:
-        monkeypatch.setenv("KB_LLM_URL", f"{llm.url}/v1")
-        monkeypatch.setenv("KB_LLM_API_KEY", FAKE_LLM_KEY)
-        get_settings.cache_clear()
-        llm_settings = get_settings()
+        llm_settings = settings.with_env(
+            {"KB_LLM_URL": f"{llm.url}/v1", "KB_LLM_API_KEY": FAKE_LLM_KEY}
+        )
         task_id = _ticket(fakes)
         for n in range(24):
             author = CUSTOMER if n % 2 else AGENT

@@ -18,7 +18,7 @@ from kb_core.bot.webhook import (
     valid_signature,
 )
 from kb_core.db import Database
-from kb_core.settings import Settings, get_settings
+from kb_core.settings import Settings
 from kb_fakes.pyrus import sign
 
 KEY = "bot-secret-key"
@@ -92,12 +92,14 @@ def test_other_events_are_ignored():
 
 
 @pytest.fixture
-def bot_settings(kb_env: Settings, monkeypatch: pytest.MonkeyPatch) -> Settings:
-    monkeypatch.setenv("KB_PYRUS_SECURITY_KEY", KEY)
-    monkeypatch.setenv("KB_PYRUS_BOT_IDS", str(BOT_ID))
-    monkeypatch.setenv("KB_BOT_WEBHOOK_MAX_BYTES", "4096")
-    get_settings.cache_clear()
-    return get_settings()
+def bot_settings(kb_settings: Settings) -> Settings:
+    return kb_settings.with_env(
+        {
+            "KB_PYRUS_SECURITY_KEY": KEY,
+            "KB_PYRUS_BOT_IDS": str(BOT_ID),
+            "KB_BOT_WEBHOOK_MAX_BYTES": "4096",
+        }
+    )
 
 
 @pytest.fixture

@@ -215,10 +215,10 @@ def test_taxonomy_from_settings_uses_the_catalog_only_when_configured(tmp_path):
         "  - name: Тарифы и оплата\n    keywords: [тариф]\n",
     )
     pyrus = _Catalogs()
-    plain = taxonomy_from_settings(Settings.from_env(categories={"path": path}), pyrus)
+    plain = taxonomy_from_settings(Settings.defaults(categories={"path": path}), pyrus)
     assert plain.names == ["Уведомления", "Тарифы и оплата"] and plain.source == str(path)
     assert pyrus.calls == []
-    configured = Settings.from_env(categories={"path": path}, pyrus={"category_catalog_id": 4001})
+    configured = Settings.defaults(categories={"path": path}, pyrus={"category_catalog_id": 4001})
     assert taxonomy_from_settings(configured).source == str(path)  # no client: the YAML
     synced = taxonomy_from_settings(configured, pyrus)
     assert pyrus.calls == [4001]
@@ -226,7 +226,7 @@ def test_taxonomy_from_settings_uses_the_catalog_only_when_configured(tmp_path):
     assert synced.get("Уведомления").keywords == ("уведомление",)
     assert synced.get("Тарифы и оплата").item_id == 40022
     assert synced.get("Доступ и права").keywords == ()
-    fallback = Settings.from_env(
+    fallback = Settings.defaults(
         categories={"path": path, "knn_k": 3}, bot={"category_fallback": "Прочее"}
     )
     classifier = classifier_from_settings(fallback)

@@ -100,10 +100,10 @@ def _one_line_error(result: Result) -> str:
     return lines[0]
 
 
-def test_an_embedding_failure_is_one_line_and_exit_1(kb_env: Settings, tmp_path: Path):
+def test_an_embedding_failure_is_one_line_and_exit_1(kb_settings: Settings, tmp_path: Path):
     path = tmp_path / "squad.json"
     path.write_text(json.dumps(SQUAD, ensure_ascii=False), "utf-8")
-    settings = kb_env.with_overrides(
+    settings = kb_settings.with_overrides(
         embedding={"provider": "openai", "url": "http://127.0.0.1:1/v1", "max_retries": 0}
     )
     result = CliRunner().invoke(
@@ -114,10 +114,10 @@ def test_an_embedding_failure_is_one_line_and_exit_1(kb_env: Settings, tmp_path:
     assert "still failing after 1 attempts" in line
 
 
-def test_a_broken_taxonomy_is_one_line_and_exit_1(kb_env: Settings, tmp_path: Path):
+def test_a_broken_taxonomy_is_one_line_and_exit_1(kb_settings: Settings, tmp_path: Path):
     broken = tmp_path / "categories.yaml"
     broken.write_text("categories: [unclosed\n", "utf-8")
-    settings = kb_env.with_overrides(
+    settings = kb_settings.with_overrides(
         pyrus={"login": "bot@example.org", "security_key": SecretStr("key"), "form_ids": "321"},
         categories={"path": broken},
     )
@@ -128,10 +128,10 @@ def test_a_broken_taxonomy_is_one_line_and_exit_1(kb_env: Settings, tmp_path: Pa
     assert f"{broken}: not valid YAML" in line
 
 
-def test_injected_settings_are_used_as_given(kb_env: Settings, tmp_path: Path):
+def test_injected_settings_are_used_as_given(kb_settings: Settings, tmp_path: Path):
     """The root callback keeps the Settings a caller passed: here a data dir that the
     process environment does not name."""
-    settings = kb_env.with_overrides(db={"url": None}, runtime={"data_dir": tmp_path / "d"})
+    settings = kb_settings.with_overrides(db={"url": None}, runtime={"data_dir": tmp_path / "d"})
     result = CliRunner().invoke(app, ["db", "status"], obj=settings)
     assert result.exit_code == 0, result.output
     assert "stopped" in result.stdout

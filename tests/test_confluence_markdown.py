@@ -93,6 +93,7 @@ def test_never_crashes_on_malformed_fragments(broken: str):
             assert word in markdown
 
 
+@pytest.mark.integration  # starts a process
 def test_cli_converts_stdin():
     source = (GOLDEN / "code.xml").read_text("utf-8")
     result = run_kb("convert", "confluence", stdin=source)

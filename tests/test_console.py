@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -17,7 +16,9 @@ from kb_core.db import Database
 from kb_core.settings import Settings
 from kb_fakes.pyrus import BOT_LOGIN, BOT_SECURITY_KEY, PyrusStore, create_pyrus_app
 from kb_fakes.server import ServerThread
-from tests.conftest import run_ingest
+
+# Every test here starts from the sample articles, ingested once per session.
+pytestmark = pytest.mark.from_samples
 
 CORRECTIONS_FORM = 322
 QUESTION = "как изменить шаблон печатной формы"
@@ -40,9 +41,9 @@ def pyrus() -> Iterator[ServerThread]:
 
 
 @pytest.fixture
-def console_settings(kb_env: Settings, pyrus: ServerThread) -> Settings:
+def console_settings(kb_settings: Settings, pyrus: ServerThread) -> Settings:
     url = f"{pyrus.url}/v4"
-    return kb_env.with_overrides(
+    return kb_settings.with_overrides(
         console={"password": SecretStr("s3cret")},
         pyrus={
             "api_url": url,
@@ -56,17 +57,14 @@ def console_settings(kb_env: Settings, pyrus: ServerThread) -> Settings:
 
 
 @pytest.fixture
-def client(
-    console_settings: Settings, database: Database, sample_dir: Path
-) -> Iterator[TestClient]:
-    run_ingest(database, sample_dir)
+def client(console_settings: Settings, database: Database) -> Iterator[TestClient]:
     with TestClient(create_app(console_settings)) as test_client:
         test_client.auth = ("agent", "s3cret")
         yield test_client
 
 
 def test_console_needs_the_password_and_refuses_when_none_is_set(
-    client: TestClient, kb_env: Settings
+    client: TestClient, kb_settings: Settings
 ):
     assert client.get("/", auth=("agent", "wrong")).status_code == 401
     anonymous = client.get("/api/search", params={"q": "печать"}, auth=None)
@@ -75,10 +73,10 @@ def test_console_needs_the_password_and_refuses_when_none_is_set(
     assert client.get("/").status_code == 200
     # Health, metrics and the webhook keep their own rules.
     assert client.get("/healthz", auth=None).status_code == 200
-    with TestClient(create_app(kb_env)) as unconfigured:
+    with TestClient(create_app(kb_settings)) as unconfigured:
         refused = unconfigured.post("/api/answer", json={"question": QUESTION})
         assert refused.status_code == 503 and "KB_CONSOLE_PASSWORD" in refused.text
-    open_settings = kb_env.with_overrides(console={"open": True})
+    open_settings = kb_settings.with_overrides(console={"open": True})
     with TestClient(create_app(open_settings)) as demo:
         assert demo.get("/api/search", params={"q": "печать"}).status_code == 200
 

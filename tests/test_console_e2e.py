@@ -22,10 +22,10 @@ from bot_api.app import create_app
 from kb_core.db import Database
 from kb_core.settings import PROJECT_ROOT, Settings
 from kb_fakes.server import ServerThread
-from tests.conftest import run_ingest
 from tests.test_console import QUESTION, console_settings, pyrus  # noqa: F401  (fixtures)
 
-pytestmark = [pytest.mark.browser, pytest.mark.slow]
+# Every test here starts from the sample articles, ingested once per session.
+pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.from_samples]
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 # Without the background-networking flags Chromium keeps trying hosts this closed network
@@ -61,9 +61,7 @@ def test_engineer_asks_switches_mode_and_reports_a_wrong_answer(
     console_settings: Settings,  # noqa: F811
     pyrus: ServerThread,  # noqa: F811
     database: Database,
-    sample_dir: Path,
 ):
-    run_ingest(database, sample_dir)
     with ServerThread(create_app(console_settings), lifespan="on") as server:
         context = browser.new_context(
             http_credentials={"username": "agent", "password": "s3cret"},
@@ -113,11 +111,9 @@ def test_knowledge_owner_edits_synonyms_and_scopes_a_search_in_the_page(
     console_settings: Settings,  # noqa: F811
     pyrus: ServerThread,  # noqa: F811
     database: Database,
-    sample_dir: Path,
     tmp_path: Path,
 ):
     """The shared password is the demo's operator (every role): the owner's tools show."""
-    run_ingest(database, sample_dir)
     synonyms = tmp_path / "synonyms.yaml"
     shutil.copy(console_settings.search.synonyms_path, synonyms)
     settings = console_settings.with_overrides(search={"synonyms_path": synonyms})

@@ -24,7 +24,7 @@ from kb_core.bot.context import bot_context
 from kb_core.bot.worker import process_job
 from kb_core.db import Database
 from kb_core.index.versions import active_version
-from kb_core.settings import Settings, get_settings
+from kb_core.settings import Settings
 from kb_fakes.pyrus import BOT_LOGIN
 from kb_fakes.server import ServerThread
 from kb_fakes.services import SAMPLE_CORRECTIONS_FORM, FakeServices
@@ -43,16 +43,16 @@ CORRECTED = (
 
 
 @pytest.fixture
-def loop_env(kb_env: Settings, fakes: FakeServices, monkeypatch) -> Settings:
-    """The product pointed at the fakes: the bot, and the corrections source. Confluence
-    and resolved tickets stay off to keep the indexing short; the sample articles are
+def loop_env(kb_settings: Settings, fakes: FakeServices) -> Settings:
+    """The product pointed at the fakes: the bot, and the corrections source. Confluence,
+    Jira and resolved tickets stay off to keep the indexing short; the sample articles are
     the knowledge base."""
-    for key, value in fakes.env().items():
-        monkeypatch.setenv(key, value)
-    monkeypatch.delenv("KB_CONFLUENCE_URL")
-    monkeypatch.setenv("KB_PYRUS_FORM_IDS", "")
-    get_settings.cache_clear()
-    return get_settings()
+    env = {
+        key: value
+        for key, value in fakes.env().items()
+        if not key.startswith(("KB_CONFLUENCE", "KB_JIRA"))
+    }
+    return kb_settings.with_env({**env, "KB_PYRUS_FORM_IDS": ""})
 
 
 def _new_ticket(fakes: FakeServices) -> int:
@@ -105,7 +105,7 @@ def test_a_corrected_answer_is_knowledge_and_a_regression_case(
     loop_env: Settings, fakes: FakeServices, database: Database, sample_dir
 ):
     store = fakes.pyrus_store
-    run_ingest(database, sample_dir)
+    run_ingest(loop_env, sample_dir)
     with database.connection() as conn:
         first_version = active_version(conn).id
 

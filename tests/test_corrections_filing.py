@@ -65,7 +65,7 @@ def fake() -> Iterator[Fake]:
 
 def _filing(form_id: int | None = CORRECTIONS_FORM) -> CorrectionFiling:
     """As kb_core.bot.context builds it from the (default) settings."""
-    settings = Settings()
+    settings = Settings.defaults()
     return CorrectionFiling(
         form_id=form_id,
         fields=CorrectionFields(),

@@ -3,19 +3,23 @@
 from pathlib import Path
 
 import dagster as dg
+import pytest
+from dagster._utils.test.definitions import LazyDefinitions
 
 from kb_assets import definitions
 from kb_assets.definitions import build_definitions
-from kb_core.db import Database
-from kb_core.settings import PROJECT_ROOT, get_settings
-from tests.conftest import all_sources_settings, run_ingest
+from kb_core.settings import PROJECT_ROOT, Settings
+from tests.conftest import BASE, all_sources_settings, run_ingest
 
 # Every source configured; kb_assets.definitions.defs holds only the configured ones.
 defs = build_definitions(all_sources_settings())
 
 
 def test_definitions_load_with_the_pipeline_assets():
-    dg.Definitions.validate_loadable(definitions.defs)
+    # The code location is lazy: Dagster finds the decorated loader, nothing is built at
+    # import (so importing kb_assets reads no environment).
+    assert isinstance(definitions.defs, LazyDefinitions)
+    dg.Definitions.validate_loadable(build_definitions(BASE))
     dg.Definitions.validate_loadable(defs)
     keys = {key.to_user_string() for key in defs.resolve_asset_graph().get_all_asset_keys()}
     assert {
@@ -33,7 +37,7 @@ def test_definitions_load_with_the_pipeline_assets():
 
 
 def test_unconfigured_sources_are_left_out_and_the_cron_follows_the_time_zone():
-    settings = get_settings().with_overrides(
+    settings = BASE.with_overrides(
         files={"dir": PROJECT_ROOT}, schedule={"stats_timezone": "Asia/Yekaterinburg"}
     )
     graph = build_definitions(settings).resolve_asset_graph()
@@ -51,12 +55,17 @@ def test_unconfigured_sources_are_left_out_and_the_cron_follows_the_time_zone():
 
 
 def test_repo_dagster_yaml_records_runs_in_postgres(
-    dagster_pg_url: str, database: Database, sample_dir: Path, tmp_path: Path, monkeypatch
+    dagster_pg_url: str,
+    kb_settings: Settings,
+    sample_dir: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
 ):
+    # Dagster's instance reads its storage from dagster.yaml's env references only.
     monkeypatch.setenv("DAGSTER_PG_URL", dagster_pg_url)
     monkeypatch.setenv("DAGSTER_STORAGE_DIR", str(tmp_path / "dagster"))
     with dg.DagsterInstance.from_config(str(PROJECT_ROOT)) as instance:
-        metadata = run_ingest(database, sample_dir, instance=instance)
+        metadata = run_ingest(kb_settings, sample_dir, instance=instance)
         runs = instance.get_runs()
         assert len(runs) == 1 and runs[0].is_success
         assert metadata["chunk_embeddings"]["embedded"] > 0
@@ -85,8 +94,7 @@ def test_sources_refresh_daily_and_the_rest_follows():
     assert maintenance is not None and "0 5 * * 0" in str(maintenance)
     promoted = graph.get(dg.AssetKey("promoted_index"))
     assert promoted.freshness_policy is not None
-    from kb_assets.definitions import automation_sensor
-
+    automation_sensor = next(s for s in defs.sensors or () if s.name == "kb_automation")
     assert automation_sensor.name == "kb_automation"
     assert automation_sensor.default_status == dg.DefaultSensorStatus.RUNNING
 

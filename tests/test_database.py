@@ -1,6 +1,5 @@
 """Resolving, checking and starting the database."""
 
-import os
 import subprocess
 from pathlib import Path
 
@@ -10,11 +9,11 @@ from kb_core.db import DatabaseError, open_database
 from kb_core.db import embedded as embedded_pg
 from kb_core.db.connection import check_pgvector, describe, parse_version
 from kb_core.settings import Settings
-from tests.conftest import run_kb
+from tests.conftest import BASE, process_env, run_kb
 
 
 def test_external_database_url_is_used_and_checked(db_url: str, tmp_path: Path):
-    settings = Settings.from_env(None, db={"url": db_url}, runtime={"data_dir": tmp_path})
+    settings = Settings.defaults(db={"url": db_url}, runtime={"data_dir": tmp_path})
     database = open_database(settings)
     assert not database.embedded
     assert database.dagster_url() is None
@@ -24,7 +23,7 @@ def test_external_database_url_is_used_and_checked(db_url: str, tmp_path: Path):
 
 def test_unreachable_database_gives_a_clear_error_without_password(tmp_path: Path):
     url = f"postgresql://kb:hunter2@/kb?host={tmp_path}&port=1"
-    settings = Settings.from_env(None, db={"url": url})
+    settings = Settings.defaults(db={"url": url})
     with pytest.raises(DatabaseError) as info:
         open_database(settings)
     assert "cannot connect to PostgreSQL" in str(info.value)
@@ -73,10 +72,10 @@ def _kb(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
     return run_kb(*args, env=env)
 
 
+@pytest.mark.integration  # starts a process
 def test_embedded_server_started_detached_is_reused_and_left_running(tmp_path: Path):
     data_dir = tmp_path / "kbdata"
-    env = {k: v for k, v in os.environ.items() if k != "DATABASE_URL"}
-    env["KB_DATA_DIR"] = str(data_dir)
+    env = process_env(BASE.with_env({"KB_DATA_DIR": str(data_dir)}))
     try:
         started = _kb("db", "start", env=env)
         assert started.returncode == 0, started.stderr
@@ -94,10 +93,10 @@ def test_embedded_server_started_detached_is_reused_and_left_running(tmp_path: P
         embedded_pg.stop(data_dir)
 
 
+@pytest.mark.integration  # starts a process
 def test_embedded_server_started_by_a_command_stops_with_it(tmp_path: Path):
     data_dir = tmp_path / "kbdata"
-    env = {k: v for k, v in os.environ.items() if k != "DATABASE_URL"}
-    env["KB_DATA_DIR"] = str(data_dir)
+    env = process_env(BASE.with_env({"KB_DATA_DIR": str(data_dir)}))
     try:
         migrated = _kb("db", "migrate", env=env)
         assert migrated.returncode == 0, migrated.stderr

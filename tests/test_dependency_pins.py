@@ -4,6 +4,8 @@ import subprocess
 import sys
 import tomllib
 
+import pytest
+
 from kb_core.settings import PROJECT_ROOT
 
 
@@ -44,6 +46,7 @@ def test_dagster_family_is_pinned_together():
         assert lock[name] == library_version, name
 
 
+@pytest.mark.integration  # starts a process
 def test_the_bot_needs_no_extra():
     """The bot's processes import nothing of the ``pipeline`` or ``eval`` extras, so its
     image can leave them out: checked in a fresh interpreter, as ``kb serve`` and

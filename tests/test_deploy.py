@@ -31,6 +31,7 @@ from check_jsonschema.builtin_schemas import get_builtin_schema
 from dockerfile_parse import DockerfileParser
 
 from kb_core.settings import PROJECT_ROOT, Settings, env_name
+from tests.conftest import process_env
 
 DEPLOY = PROJECT_ROOT / "deploy"
 K8S_VERSION = "1.37.0"
@@ -210,6 +211,7 @@ def _entrypoint(env: dict[str, str], *command: str) -> subprocess.CompletedProce
     )
 
 
+@pytest.mark.integration  # starts a process
 def test_entrypoint_turns_secret_files_into_variables(tmp_path: Path):
     (tmp_path / "url").write_text("postgresql://kb:s3cret@db/kb\n")
     (tmp_path / "empty").write_text("")
@@ -227,6 +229,7 @@ def test_entrypoint_turns_secret_files_into_variables(tmp_path: Path):
     assert not any(name.endswith("_FILE") for name in env)
 
 
+@pytest.mark.integration  # starts a process
 def test_entrypoint_refuses_ambiguous_or_missing_secrets(tmp_path: Path):
     (tmp_path / "key").write_text("x")
     both = _entrypoint(
@@ -263,6 +266,7 @@ def _docker_compose() -> Path:
     return binary
 
 
+@pytest.mark.integration  # starts a process
 def test_docker_compose_config_accepts_the_stack(tmp_path: Path):
     binary = str(_docker_compose())
     version = subprocess.run([binary, "version"], capture_output=True, text=True, timeout=60)
@@ -351,6 +355,7 @@ def test_compose_environment_names_settings_and_secrets_that_exist():
             assert match[1] not in _secret_env_names(), f"{match[1]} is a secret"
 
 
+@pytest.mark.integration  # starts a process
 def test_init_secrets_creates_every_declared_secret_and_keeps_existing(tmp_path: Path):
     deploy = tmp_path / "deploy"
     deploy.mkdir()
@@ -395,9 +400,9 @@ def test_compose_exposes_only_what_must_and_every_service_is_supervised():
 
 def test_bot_health_check_paths_exist_in_the_app():
     from bot_api.app import create_app
-    from kb_core.settings import get_settings
+    from kb_core.settings import Settings
 
-    paths = set(create_app(get_settings()).openapi()["paths"])
+    paths = set(create_app(Settings.defaults()).openapi()["paths"])
     checks = [
         _compose()["services"]["bot"]["healthcheck"]["test"][-1],
         _compose()["services"]["webserver"]["healthcheck"]["test"][-1],
@@ -421,8 +426,9 @@ def test_production_instance_loads_with_queue_limits_retries_and_monitoring(
     import dagster as dg
     from dagster._core.run_coordinator import QueuedRunCoordinator
 
-    from kb_assets.definitions import automation_sensor
+    from kb_assets.definitions import automation_sensor_every
 
+    automation_sensor = automation_sensor_every(60)
     monkeypatch.setenv("DAGSTER_PG_URL", dagster_pg_url)
     monkeypatch.setenv("DAGSTER_STORAGE_DIR", str(tmp_path / "storage"))
     with dg.DagsterInstance.from_config(str(DEPLOY / "dagster")) as instance:
@@ -742,7 +748,7 @@ def test_helm_values_point_at_this_code_location_and_dagster_version():
 # --- the worker's health signal and metrics --------------------------------------------
 
 
-def test_worker_heartbeat_and_metrics_for_its_health_check(kb_env: Settings, tmp_path: Path):
+def test_worker_heartbeat_and_metrics_for_its_health_check(kb_settings: Settings, tmp_path: Path):
     """What the compose health check and the Kubernetes probe rely on, from a real worker."""
     import sys
     import time
@@ -755,7 +761,7 @@ def test_worker_heartbeat_and_metrics_for_its_health_check(kb_env: Settings, tmp
     kb = str(Path(sys.executable).with_name("kb"))
     worker = subprocess.Popen(
         [kb, "worker", "--heartbeat-file", str(heartbeat), "--metrics-port", str(port)],
-        env=dict(os.environ),
+        env=process_env(kb_settings),
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
         text=True,

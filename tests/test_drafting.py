@@ -15,7 +15,7 @@ from kb_core.models import SearchHit
 from kb_core.settings import Settings
 from kb_core.texts import load_texts
 
-CATEGORIES = categories_from_settings(Settings.from_env(None))
+CATEGORIES = categories_from_settings(Settings.defaults())
 QUESTION = "Не приходят уведомления о новых задачах на почту, что проверить?"
 
 

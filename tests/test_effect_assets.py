@@ -22,7 +22,7 @@ from kb_assets.definitions import build_resources
 from kb_assets.effect import category_stats, ticket_categories, weekly_effect_report
 from kb_assets.sensors import notify_run_failures
 from kb_core.db import Database
-from kb_core.settings import Settings, get_settings
+from kb_core.settings import Settings
 from kb_fakes.messenger import create_messenger_app, webhook_url
 from kb_fakes.printer import CONVERT_PATH, create_printer_app
 from kb_fakes.pyrus import SAMPLE_DIR
@@ -135,31 +135,23 @@ def printer() -> Iterator[ServerThread]:
 
 
 @pytest.fixture
-def effect_env(
-    kb_env: Settings, fakes: FakeServices, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> Settings:
-    for key, value in fakes.env().items():
-        monkeypatch.setenv(key, value)
-    monkeypatch.setenv("KB_REPORTS_DIR", str(tmp_path / "reports"))
-    monkeypatch.setenv("KB_STATS_TIMEZONE", "Europe/Moscow")
-    get_settings.cache_clear()
-    return get_settings()
-
-
-def _set(monkeypatch: pytest.MonkeyPatch, **env: str) -> Settings:
-    for key, value in env.items():
-        monkeypatch.setenv(key, value)
-    get_settings.cache_clear()
-    return get_settings()
+def effect_env(kb_settings: Settings, fakes: FakeServices, tmp_path: Path) -> Settings:
+    return kb_settings.with_env(
+        {
+            **fakes.env(),
+            "KB_REPORTS_DIR": str(tmp_path / "reports"),
+            "KB_STATS_TIMEZONE": "Europe/Moscow",
+        }
+    )
 
 
 def _materialize(
-    assets: list[Any], database: Database, day: date | None
+    assets: list[Any], settings: Settings, day: date | None
 ) -> dg.ExecuteInProcessResult:
     return dg.materialize(
         assets,
         partition_key=day.isoformat() if day else None,
-        resources=build_resources(get_settings(), database_url=database.url),
+        resources=build_resources(settings),
     )
 
 
@@ -193,7 +185,7 @@ def test_a_day_of_sample_tickets_is_categorised_measured_and_reported(
     effect_env: Settings, database: Database, tmp_path: Path
 ):
     day, tasks = _busy_day()
-    result = _materialize([ticket_categories, category_stats], database, day)
+    result = _materialize([ticket_categories, category_stats], effect_env, day)
     assert result.success
 
     rows = _outcomes(database, day)
@@ -246,7 +238,7 @@ def test_a_ticket_without_a_category_is_classified(
     filed = datetime.combine(day, time(12, 0), tzinfo=TZ).astimezone(ZoneInfo("UTC"))
     task["create_date"] = filed.strftime("%Y-%m-%dT%H:%M:%SZ")
 
-    result = _materialize([ticket_categories], database, day)
+    result = _materialize([ticket_categories], effect_env, day)
     assert result.success
     row = _outcomes(database, day)[int(task["id"])]
     assert (row["category"], row["category_source"]) == ("Уведомления", "classifier")
@@ -260,7 +252,7 @@ def test_a_ticket_without_a_category_is_classified(
 
     # The day recomputed (a backfill, a late reply): its rows are replaced, not added.
     before = _outcomes(database, day)
-    assert _materialize([ticket_categories], database, day).success
+    assert _materialize([ticket_categories], effect_env, day).success
     assert _outcomes(database, day) == before
     with database.connection() as conn:
         assert conn.execute("SELECT count(*) FROM ticket_outcomes").fetchone()[0] == len(before)
@@ -270,16 +262,14 @@ def test_a_ticket_without_a_category_is_classified(
 
 
 def test_the_daily_digest_reaches_the_messenger(
-    effect_env: Settings, database: Database, messenger, monkeypatch
+    effect_env: Settings, database: Database, messenger
 ):
     server, inbox = messenger
-    _set(
-        monkeypatch,
-        KB_NOTIFY_WEBHOOK_URL=webhook_url(server.url),
-        KB_NOTIFY_PAYLOAD_TEMPLATE=PAYLOAD,
+    settings = effect_env.with_env(
+        {"KB_NOTIFY_WEBHOOK_URL": webhook_url(server.url), "KB_NOTIFY_PAYLOAD_TEMPLATE": PAYLOAD}
     )
     day, tasks = _busy_day()
-    result = _materialize([ticket_categories, category_stats], database, day)
+    result = _materialize([ticket_categories, category_stats], settings, day)
     assert _metadata(result, "category_stats")["digest_sent"] is True
     assert [m["kind"] for m in inbox.messages] == ["digest"]
     text = inbox.messages[0]["text"]
@@ -290,16 +280,14 @@ def test_the_daily_digest_reaches_the_messenger(
 
 
 def test_the_weekly_report_is_printed_and_announced(
-    effect_env: Settings, database: Database, messenger, printer, monkeypatch, tmp_path: Path
+    effect_env: Settings, database: Database, messenger, printer, tmp_path: Path
 ):
     server, inbox = messenger
-    _set(
-        monkeypatch,
-        KB_NOTIFY_WEBHOOK_URL=webhook_url(server.url),
-        KB_NOTIFY_PAYLOAD_TEMPLATE=PAYLOAD,
-        KB_PRINT_SERVICE_URL=printer.url + CONVERT_PATH,
+    without_printer = effect_env.with_env(
+        {"KB_NOTIFY_WEBHOOK_URL": webhook_url(server.url), "KB_NOTIFY_PAYLOAD_TEMPLATE": PAYLOAD}
     )
-    result = _materialize([weekly_effect_report], database, None)
+    settings = without_printer.with_env({"KB_PRINT_SERVICE_URL": printer.url + CONVERT_PATH})
+    result = _materialize([weekly_effect_report], settings, None)
     meta = _metadata(result, "weekly_effect_report")
     end = _yesterday()
     stem = f"effect-{(end - timedelta(days=6)).isoformat()}-{end.isoformat()}"
@@ -312,9 +300,7 @@ def test_the_weekly_report_is_printed_and_announced(
 
     # Without a print service the report stays HTML, and says so.
     pdf.unlink()
-    monkeypatch.delenv("KB_PRINT_SERVICE_URL")
-    get_settings.cache_clear()
-    result = _materialize([weekly_effect_report], database, None)
+    result = _materialize([weekly_effect_report], without_printer, None)
     meta = _metadata(result, "weekly_effect_report")
     html = pdf.with_suffix(".html")
     assert meta["pdf"] is False and meta["report"] == str(html)
@@ -374,55 +360,53 @@ def _failed_run(job: Any, instance: dg.DagsterInstance) -> dg.ExecuteInProcessRe
     return result
 
 
-def _sense(result: Any, instance: dg.DagsterInstance) -> None:
+def _sense(result: Any, instance: dg.DagsterInstance, settings: Settings) -> None:
     context = dg.build_run_status_sensor_context(
         sensor_name="notify_run_failures",
         dagster_event=result.get_run_failure_event(),
         dagster_instance=instance,
         dagster_run=result.dagster_run,
-        resources={"notifications": build_resources(get_settings())["notifications"]},
+        resources={"notifications": build_resources(settings)["notifications"]},
     )
     notify_run_failures(context)
 
 
 def test_failed_runs_reach_the_messenger_except_refused_promotions(
-    kb_env: Settings, messenger, monkeypatch
+    kb_settings: Settings, messenger
 ):
     server, inbox = messenger
-    _set(
-        monkeypatch,
-        KB_NOTIFY_WEBHOOK_URL=webhook_url(server.url),
-        KB_NOTIFY_PAYLOAD_TEMPLATE=PAYLOAD,
+    settings = kb_settings.with_env(
+        {"KB_NOTIFY_WEBHOOK_URL": webhook_url(server.url), "KB_NOTIFY_PAYLOAD_TEMPLATE": PAYLOAD}
     )
     instance = dg.DagsterInstance.ephemeral()
 
     failed = _failed_run(nightly_refresh, instance)
-    _sense(failed, instance)
+    _sense(failed, instance, settings)
     assert [m["kind"] for m in inbox.messages] == ["run_failure"]
     text = inbox.messages[0]["text"]
     assert "nightly_refresh" in text and failed.run_id in text
     assert "fetch_tickets" in text
 
     # Refused promotion: announced by the step itself as a blocked promotion.
-    _sense(_failed_run(promotion_only, instance), instance)
+    _sense(_failed_run(promotion_only, instance), instance, settings)
     gated = dg.materialize(
         [eval_stub, gate_stub, promotion_stub], instance=instance, raise_on_error=False
     )
     assert not gated.success
-    _sense(gated, instance)
+    _sense(gated, instance, settings)
     assert len(inbox.messages) == 1
 
     # A refused promotion beside another failure is still a failed run to report.
     both = _failed_run(promotion_and_more, instance)
-    _sense(both, instance)
+    _sense(both, instance, settings)
     assert len(inbox.messages) == 2
     assert "fetch_tickets" in inbox.messages[1]["text"]
     assert "promoted_index" in inbox.messages[1]["text"]
 
 
-def test_a_failure_message_quotes_the_steps_error(kb_env: Settings, messenger, monkeypatch):
+def test_a_failure_message_quotes_the_steps_error(kb_settings: Settings, messenger):
     server, inbox = messenger
-    _set(monkeypatch, KB_NOTIFY_WEBHOOK_URL=webhook_url(server.url))
+    settings = kb_settings.with_env({"KB_NOTIFY_WEBHOOK_URL": webhook_url(server.url)})
     instance = dg.DagsterInstance.ephemeral()
-    _sense(_failed_run(nightly_refresh, instance), instance)
+    _sense(_failed_run(nightly_refresh, instance), instance, settings)
     assert "Pyrus недоступен: 503" in inbox.messages[0]["text"]

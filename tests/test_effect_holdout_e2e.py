@@ -19,14 +19,16 @@ from tests.test_bot_e2e import (  # noqa: F401  (fixtures used by name)
     worker,
 )
 
+# The bot's fixtures start from the sample articles.
+pytestmark = pytest.mark.from_samples
+
 SHARE = 0.1
 
 
-@pytest.fixture(autouse=True)
-def holdout_on(monkeypatch: pytest.MonkeyPatch) -> None:
-    # Set before bot_env reads the settings (autouse fixtures come first).
-    monkeypatch.setenv("KB_EFFECT_HOLDOUT_ENABLED", "true")
-    monkeypatch.setenv("KB_EFFECT_HOLDOUT_SHARE", str(SHARE))
+@pytest.fixture
+def bot_overrides() -> dict[str, str]:
+    """The holdout on, for bot_env (tests/test_bot_e2e.py)."""
+    return {"KB_EFFECT_HOLDOUT_ENABLED": "true", "KB_EFFECT_HOLDOUT_SHARE": str(SHARE)}
 
 
 def _ticket(fakes: FakeServices, task_id: int) -> int:

@@ -262,14 +262,11 @@ def test_prefixes_are_sent_and_a_document_prefix_is_part_of_the_model_id(fake: F
     ]
 
 
-def test_settings_build_the_http_provider_once(fake: Fake, monkeypatch: pytest.MonkeyPatch):
-    for name in ("KB_EMBEDDER", "KB_EMBEDDING_URL", "KB_EMBEDDING_API_KEY"):
-        monkeypatch.delenv(name, raising=False)
+def test_settings_build_the_http_provider_once(fake: Fake):
     with pytest.raises(ValidationError, match="KB_EMBEDDING_URL"):
-        Settings.from_env(None, embedding={"provider": "openai"})
+        Settings.defaults(embedding={"provider": "openai"})
     fake.config.dimension = 1024
-    settings = Settings.from_env(
-        None,
+    settings = Settings.defaults(
         embedding={
             "provider": "openai",
             "url": fake.url,

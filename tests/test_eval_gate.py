@@ -10,7 +10,7 @@ from kb_core.db import Database
 from kb_core.embeddings import make_embedder
 from kb_core.index.versions import active_version, candidate_version
 from kb_core.search import SearchOptions, search
-from kb_core.settings import Settings, get_settings
+from kb_core.settings import Settings
 from tests.conftest import run_ingest
 
 GOLDEN = [
@@ -26,7 +26,7 @@ GOLDEN = [
 
 
 @pytest.fixture
-def gated(kb_env: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+def gated(kb_settings: Settings, tmp_path: Path) -> Settings:
     golden = tmp_path / "golden.jsonl"
     golden.write_text(
         "\n".join(
@@ -44,15 +44,13 @@ def gated(kb_env: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> 
         ),
         "utf-8",
     )
-    monkeypatch.setenv("KB_EVAL_GOLDEN_PATHS", str(golden))
-    get_settings.cache_clear()
-    return golden
+    return kb_settings.with_overrides(eval={"golden_paths": [str(golden)]})
 
 
 def test_broken_candidate_is_not_promoted_and_a_good_one_is(
     gated, database: Database, sample_dir: Path, tmp_path: Path
 ):
-    first = run_ingest(database, sample_dir)
+    first = run_ingest(gated, sample_dir)
     assert first["check:candidate_passes_eval"]["passed"]
     assert first["rag_eval"]["hybrid hit@5"] >= 0.8
     with database.connection() as conn:
@@ -63,7 +61,7 @@ def test_broken_candidate_is_not_promoted_and_a_good_one_is(
     shutil.copytree(sample_dir, backup)
     for name in ("admin", "integrations"):
         shutil.rmtree(sample_dir / name)
-    broken = run_ingest(database, sample_dir, expect_success=False)
+    broken = run_ingest(gated, sample_dir, expect_success=False)
     assert broken["check:candidate_passes_eval"]["passed"] is False
     assert broken["promoted_index"] == {}  # the run stopped before promotion
     with database.connection() as conn:
@@ -81,7 +79,7 @@ def test_broken_candidate_is_not_promoted_and_a_good_one_is(
     # The export is fixed: the next candidate passes and is promoted.
     shutil.rmtree(sample_dir)
     shutil.copytree(backup, sample_dir)
-    fixed = run_ingest(database, sample_dir)
+    fixed = run_ingest(gated, sample_dir)
     assert fixed["check:candidate_passes_eval"]["passed"]
     with database.connection() as conn:
         assert active_version(conn).id != good

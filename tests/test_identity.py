@@ -19,7 +19,9 @@ from kb_core.settings import Settings
 from kb_fakes.identity import FakeIdentityProvider, create_identity_app
 from kb_fakes.pyrus import BOT_LOGIN, BOT_SECURITY_KEY, PyrusStore, create_pyrus_app
 from kb_fakes.server import ServerThread
-from tests.conftest import run_ingest
+
+# Every test here starts from the sample articles, ingested once per session.
+pytestmark = pytest.mark.from_samples
 
 CORRECTIONS_FORM = 322
 # A question with personal data in it: the audit log must keep neither.
@@ -46,7 +48,7 @@ def pyrus() -> Iterator[tuple[ServerThread, PyrusStore]]:
 
 @pytest.fixture
 def oidc_settings(
-    kb_env: Settings,
+    kb_settings: Settings,
     idp: FakeIdentityProvider,
     pyrus: tuple[ServerThread, PyrusStore],
     tmp_path: Path,
@@ -54,8 +56,8 @@ def oidc_settings(
     url = f"{pyrus[0].url}/v4"
     # Knowledge owners edit the synonym dictionary: a private copy of it.
     synonyms = tmp_path / "synonyms.yaml"
-    shutil.copy(kb_env.search.synonyms_path, synonyms)
-    return kb_env.with_overrides(
+    shutil.copy(kb_settings.search.synonyms_path, synonyms)
+    return kb_settings.with_overrides(
         console={"auth": "oidc", "audit_key": SecretStr("audit-key-for-tests")},
         oidc={"issuer": idp.issuer, "audience": idp.audience},
         pyrus={
@@ -70,8 +72,7 @@ def oidc_settings(
 
 
 @pytest.fixture
-def client(oidc_settings: Settings, database: Database, sample_dir: Path) -> Iterator[TestClient]:
-    run_ingest(database, sample_dir)
+def client(oidc_settings: Settings, database: Database) -> Iterator[TestClient]:
     with TestClient(create_app(oidc_settings)) as test_client:
         yield test_client
 
@@ -246,10 +247,7 @@ def test_the_audit_log_records_each_call_without_personal_data(
     assert "anna" not in dump and user.subject not in dump
 
 
-def test_header_mode_trusts_the_authenticating_proxy(
-    oidc_settings: Settings, database: Database, sample_dir: Path
-):
-    run_ingest(database, sample_dir)
+def test_header_mode_trusts_the_authenticating_proxy(oidc_settings: Settings, database: Database):
     settings = oidc_settings.with_overrides(console={"auth": "header"})
     with TestClient(create_app(settings)) as client:
         assert client.get("/api/me").status_code == 401

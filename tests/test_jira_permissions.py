@@ -12,7 +12,7 @@ from fastapi.testclient import TestClient
 
 from bot_api.app import create_app
 from kb_core.db import Database
-from kb_core.settings import get_settings
+from kb_core.settings import Settings
 from kb_core.sources.jira_access import browse_groups, role_group_names
 from kb_fakes.jira import TOKEN, JiraStore, create_jira_app
 from kb_fakes.server import ServerThread
@@ -23,17 +23,29 @@ SECRET = "INT-201"
 
 
 @pytest.fixture
-def jira(kb_env, monkeypatch: pytest.MonkeyPatch) -> Iterator[JiraStore]:
+def jira_server() -> Iterator[tuple[JiraStore, ServerThread]]:
     store = JiraStore.from_samples()
     server = ServerThread(create_jira_app(store)).start()
-    monkeypatch.setenv("KB_JIRA_URL", server.url)
-    monkeypatch.setenv("KB_JIRA_PROJECTS", "HD,INT")
-    monkeypatch.setenv("KB_JIRA_TOKEN", TOKEN)
-    monkeypatch.setenv("KB_EVAL_GATE", "false")  # the permission filter is under test
-    get_settings.cache_clear()
-    yield store
+    yield store, server
     server.stop()
-    get_settings.cache_clear()
+
+
+@pytest.fixture
+def jira(jira_server: tuple[JiraStore, ServerThread]) -> JiraStore:
+    return jira_server[0]
+
+
+@pytest.fixture
+def settings(kb_settings: Settings, jira_server: tuple[JiraStore, ServerThread]) -> Settings:
+    server = jira_server[1]
+    return kb_settings.with_env(
+        {
+            "KB_JIRA_URL": server.url,
+            "KB_JIRA_PROJECTS": "HD,INT",
+            "KB_JIRA_TOKEN": TOKEN,
+            "KB_EVAL_GATE": "false",  # the permission filter is under test
+        }
+    )
 
 
 def _access(database: Database) -> dict[str, tuple[list[str], str]]:
@@ -45,10 +57,10 @@ def _access(database: Database) -> dict[str, tuple[list[str], str]]:
     return {r[0]: (sorted(r[1]), r[2]) for r in rows}
 
 
-def _console_hits(groups: str) -> list[str]:
-    settings = get_settings().with_overrides(console={"auth": "header"})
+def _console_hits(settings: Settings, groups: str) -> list[str]:
+    header_auth = settings.with_overrides(console={"auth": "header"})
     headers = {"X-Forwarded-User": "someone", "X-Forwarded-Groups": groups}
-    with TestClient(create_app(settings)) as client:
+    with TestClient(create_app(header_auth)) as client:
         found = client.get("/api/search", params={"q": QUESTION, "k": 50}, headers=headers)
         assert found.status_code == 200
         return [hit["external_id"] for hit in found.json()]
@@ -85,9 +97,11 @@ def test_scheme_grants_become_groups():
     assert role_group_names(role) == ["ops"]
 
 
-def test_a_restricted_projects_issues_are_hidden_from_readers_outside_it(jira, database):
+def test_a_restricted_projects_issues_are_hidden_from_readers_outside_it(
+    settings: Settings, jira, database
+):
     jira.restrict("INT", ["int-team"], role_groups=["int-devs"])
-    synced = run_ingest(database, None)["raw_jira_issues"]
+    synced = run_ingest(settings, None)["raw_jira_issues"]
     assert synced["project_access"] == {
         "HD": {"origin": "jira:scheme", "groups": []},
         "INT": {"origin": "jira:scheme", "groups": ["int-devs", "int-team"]},
@@ -97,23 +111,25 @@ def test_a_restricted_projects_issues_are_hidden_from_readers_outside_it(jira, d
     assert integration and all(key.startswith("INT-") for key in access)  # HD: everyone
     assert access[SECRET] == (["int-devs", "int-team"], "jira:project")
 
-    outside = _console_hits("kb-agents")
+    outside = _console_hits(settings, "kb-agents")
     assert SECRET not in outside and not integration & set(outside)
     assert any(hit.startswith("HD-") for hit in outside)  # the open project stays found
-    assert SECRET in _console_hits("kb-agents,int-devs")[:3]
-    assert SECRET in _console_hits("kb-agents,int-team")[:3]
+    assert SECRET in _console_hits(settings, "kb-agents,int-devs")[:3]
+    assert SECRET in _console_hits(settings, "kb-agents,int-team")[:3]
 
     # The scheme opens up: no new issue version, the next sync lifts the restriction.
     jira.browse_grants.pop("INT")
-    run_ingest(database, None)
+    run_ingest(settings, None)
     assert _access(database) == {}
-    assert SECRET in _console_hits("kb-agents")[:3]
+    assert SECRET in _console_hits(settings, "kb-agents")[:3]
 
 
-def test_without_the_right_to_read_schemes_the_project_stays_open(jira, database):
+def test_without_the_right_to_read_schemes_the_project_stays_open(
+    settings: Settings, jira, database
+):
     jira.restrict("INT", ["int-team"])
     jira.permissions_denied = True  # a read-only service account: 403 on schemes
-    synced = run_ingest(database, None)["raw_jira_issues"]
+    synced = run_ingest(settings, None)["raw_jira_issues"]
     assert synced["project_access"]["INT"] == {"origin": "unavailable", "groups": []}
     assert _access(database) == {}  # readable by everyone, as before permissions
-    assert SECRET in _console_hits("kb-agents")[:3]
+    assert SECRET in _console_hits(settings, "kb-agents")[:3]

@@ -9,7 +9,7 @@ import pytest
 from kb_core.db import Database
 from kb_core.embeddings import make_embedder
 from kb_core.search import SearchOptions, search
-from kb_core.settings import get_settings
+from kb_core.settings import Settings
 from kb_core.sources.cursor import SyncCursor
 from kb_core.sources.http import RetryPolicy, SourceHTTPError
 from kb_core.sources.jira import JiraClient, fetch_changes, resolved_jql
@@ -21,20 +21,26 @@ BOT = "automation.bot"
 
 
 @pytest.fixture
-def jira(kb_env, monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[ServerThread, JiraStore]]:
+def jira() -> Iterator[tuple[ServerThread, JiraStore]]:
     store = JiraStore.from_samples()
     server = ServerThread(create_jira_app(store, max_results=5)).start()
-    monkeypatch.setenv("KB_JIRA_URL", server.url)
-    monkeypatch.setenv("KB_JIRA_PROJECTS", "HD,INT")
-    monkeypatch.setenv("KB_JIRA_TOKEN", TOKEN)
-    monkeypatch.setenv("KB_JIRA_BOT_ACCOUNTS", BOT)
-    monkeypatch.setenv("KB_HTTP_BACKOFF_MAX_S", "0.2")
-    # The gate evaluates the Jira-only golden questions: the only knowledge here.
-    monkeypatch.setenv("KB_EVAL_GOLDEN_PATHS", "evals/golden/jira.jsonl")
-    get_settings.cache_clear()
     yield server, store
     server.stop()
-    get_settings.cache_clear()
+
+
+@pytest.fixture
+def settings(kb_settings: Settings, jira: tuple[ServerThread, JiraStore]) -> Settings:
+    return kb_settings.with_env(
+        {
+            "KB_JIRA_URL": jira[0].url,
+            "KB_JIRA_PROJECTS": "HD,INT",
+            "KB_JIRA_TOKEN": TOKEN,
+            "KB_JIRA_BOT_ACCOUNTS": BOT,
+            "KB_HTTP_BACKOFF_MAX_S": "0.2",
+            # The gate evaluates the Jira-only golden questions: the only knowledge here.
+            "KB_EVAL_GOLDEN_PATHS": "evals/golden/jira.jsonl",
+        }
+    )
 
 
 def _resolved(store: JiraStore) -> set[str]:
@@ -56,10 +62,10 @@ def _found(database: Database, query: str) -> list[str]:
     return [h.external_id for h in hits if h.source == "jira"]
 
 
-def test_full_sync_indexes_resolved_issues_without_bots_or_names(jira, database):
+def test_full_sync_indexes_resolved_issues_without_bots_or_names(settings, jira, database):
     _server, store = jira
     store.add_comment("HD-101", store.issues["HD-101"].reporter, "Четвёртый комментарий: ок.")
-    synced = run_ingest(database, None)
+    synced = run_ingest(settings, None)
     meta = synced["raw_jira_issues"]
     assert meta["mode"] == "full"
     assert meta["new"] == len(_resolved(store)) == 15
@@ -77,16 +83,16 @@ def test_full_sync_indexes_resolved_issues_without_bots_or_names(jira, database)
     assert synced["run"]["success"]
 
 
-def test_incremental_sync_reprocesses_exactly_the_changed_issues(jira, database):
+def test_incremental_sync_reprocesses_exactly_the_changed_issues(settings, jira, database):
     _server, store = jira
-    run_ingest(database, None)
+    run_ingest(settings, None)
     changed = ["HD-103", "HD-108", "INT-203"]
     store.add_comment("HD-103", {"name": "support.l1"}, "Дополнение: проверено ещё раз.")
     store.edit("HD-108", summary=store.issues["HD-108"].summary + " (Android 14)")
     store.edit("INT-203", description="Коды складов вида 00125 теряют ведущие нули.")
     store.delete("HD-106")
 
-    again = run_ingest(database, None)
+    again = run_ingest(settings, None)
     meta = again["raw_jira_issues"]
     assert meta["mode"] == "incremental"
     assert (meta["changed"], meta["deleted"], meta["new"]) == (3, 1, 0)
@@ -97,24 +103,24 @@ def test_incremental_sync_reprocesses_exactly_the_changed_issues(jira, database)
     assert "HD-106" not in live and set(changed) <= set(live)
     assert "HD-106" not in _found(database, "вход через SSO после смены сертификата")
 
-    third = run_ingest(database, None)["raw_jira_issues"]
+    third = run_ingest(settings, None)["raw_jira_issues"]
     assert (third["changed"], third["new"], third["deleted"]) == (0, 0, 0)
 
 
-def test_reopened_issue_leaves_the_index(jira, database):
+def test_reopened_issue_leaves_the_index(settings, jira, database):
     _server, store = jira
-    run_ingest(database, None)
+    run_ingest(settings, None)
     store.edit("INT-204", resolution=None, status="Открыта")
-    again = run_ingest(database, None)["raw_jira_issues"]
+    again = run_ingest(settings, None)["raw_jira_issues"]
     assert again["deleted"] == 1
     assert "INT-204" not in _live(database)
 
 
-def test_sync_backs_off_on_429_and_5xx(jira, database):
+def test_sync_backs_off_on_429_and_5xx(settings, jira, database):
     server, store = jira
     httpx.post(f"{server.url}/_admin/faults", json={"status": 429, "count": 2, "retry_after": 0.1})
     httpx.post(f"{server.url}/_admin/faults", json={"status": 503, "count": 1})
-    synced = run_ingest(database, None)
+    synced = run_ingest(settings, None)
     assert synced["raw_jira_issues"]["http_retries"] >= 3
     assert set(_live(database)) == _resolved(store)
 

@@ -29,7 +29,7 @@ from kb_core.embeddings.factory import HttpConfig, openai_embedder
 from kb_core.index.documents import sync_source
 from kb_core.index.stages import chunk_pending, convert_pending, embed_pending
 from kb_core.models import SourceDocument
-from kb_core.settings import PROJECT_ROOT, Settings, get_settings
+from kb_core.settings import PROJECT_ROOT, Settings
 from kb_core.text.chunking import ChunkerConfig
 from kb_fakes.embeddings import (
     FAKE_EMBEDDING_KEY,
@@ -64,6 +64,7 @@ def _rules() -> list[dict[str, Any]]:
     return [rule for group in groups for rule in group["rules"]]
 
 
+@pytest.mark.integration  # starts a process
 def test_alert_rules_pass_their_promtool_unit_tests():
     promtool = _promtool()
     checked = _run(promtool, "check", "rules", str(RULES))
@@ -72,6 +73,7 @@ def test_alert_rules_pass_their_promtool_unit_tests():
     assert tested.returncode == 0, tested.stdout + tested.stderr
 
 
+@pytest.mark.integration  # starts a process
 def test_the_unit_tests_can_fail(tmp_path: Path):
     promtool = _promtool()
     tests = yaml.safe_load(RULE_TESTS.read_text())
@@ -108,6 +110,7 @@ def test_the_operator_rule_is_the_rule_file():
     assert operator["spec"]["groups"] == yaml.safe_load(RULES.read_text())["groups"]
 
 
+@pytest.mark.integration  # starts a process
 def test_prometheus_config_is_valid_and_scrapes_the_bot_and_the_worker():
     promtool = _promtool()
     checked = _run(promtool, "check", "config", str(DEPLOY / "prometheus" / "prometheus.yml"))
@@ -191,6 +194,7 @@ def _exprs(dashboard: dict[str, Any]) -> list[str]:
     return [t["expr"] for p in dashboard["panels"] for t in p["targets"]]
 
 
+@pytest.mark.integration  # starts a process
 def test_dashboards_are_valid_and_their_queries_parse(tmp_path: Path):
     import jsonschema
 
@@ -290,11 +294,10 @@ def _alert_case(alert: str, before: dict[str, float], after: dict[str, float]) -
 
 
 def test_scraped_metrics_fire_the_invalid_vector_and_failed_notification_alerts(
-    kb_env: Settings,
+    kb_settings: Settings,
     database: Database,
     bge_fake: str,
     messenger_url: str,
-    monkeypatch: pytest.MonkeyPatch,
     tmp_path: Path,
 ):
     from kb_assets.resources import KbSettings, NotificationsResource
@@ -312,7 +315,7 @@ def test_scraped_metrics_fire_the_invalid_vector_and_failed_notification_alerts(
         chunk_pending(conn, ChunkerConfig())
         assert embed_pending(conn, bge).invalid == 0
 
-    with TestClient(create_app(kb_env)) as client:
+    with TestClient(create_app(kb_settings)) as client:
         before = _scrape(client)
         # The pipeline (another process in production) meets a broken vector, and a
         # sensor's notification is refused by the messenger.
@@ -322,9 +325,8 @@ def test_scraped_metrics_fire_the_invalid_vector_and_failed_notification_alerts(
             convert_pending(conn)
             chunk_pending(conn, ChunkerConfig())
             assert embed_pending(conn, bge).invalid == 1
-        monkeypatch.setenv("KB_NOTIFY_WEBHOOK_URL", messenger_url)
-        get_settings.cache_clear()
-        notifications = NotificationsResource(kb_settings=KbSettings.from_settings(get_settings()))
+        refusing = kb_settings.with_env({"KB_NOTIFY_WEBHOOK_URL": messenger_url})
+        notifications = NotificationsResource(kb_settings=KbSettings.from_settings(refusing))
         assert notifications.send("run_failure", "Сбой", "Запуск упал") is False
         after = _scrape(client)
 
@@ -362,10 +364,12 @@ def test_scraped_metrics_fire_the_invalid_vector_and_failed_notification_alerts(
     assert result.returncode == 0, result.stdout + result.stderr
 
 
-def test_the_database_figures_are_served_with_the_bots_own(kb_env: Settings, database: Database):
+def test_the_database_figures_are_served_with_the_bots_own(
+    kb_settings: Settings, database: Database
+):
     healthz = 'kb_http_requests_total{method="GET",route="/healthz",status="2xx"}'
     refused = 'kb_http_requests_total{method="GET",route="/api/search",status="5xx"}'
-    with TestClient(create_app(kb_env)) as client:
+    with TestClient(create_app(kb_settings)) as client:
         before = _scrape(client)
         client.get("/healthz")
         # no console password configured: 503, counted under its route template

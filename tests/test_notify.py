@@ -145,8 +145,8 @@ def test_bad_template_is_rejected_at_construction(hook: Fake, template: str, rea
     with pytest.raises(ValueError, match="KB_NOTIFY_PAYLOAD_TEMPLATE") as error:
         messenger(hook, template)
     assert reason in str(error.value)
-    settings = Settings.from_env(
-        None, notify={"webhook_url": SecretStr(webhook_url(hook.url)), "payload_template": template}
+    settings = Settings.defaults(
+        notify={"webhook_url": SecretStr(webhook_url(hook.url)), "payload_template": template}
     )
     with pytest.raises(ValueError, match="KB_NOTIFY_PAYLOAD_TEMPLATE"):
         Messenger.from_settings(settings)
@@ -154,8 +154,8 @@ def test_bad_template_is_rejected_at_construction(hook: Fake, template: str, rea
 
 
 def test_from_settings(hook: Fake) -> None:
-    assert Messenger.from_settings(Settings.from_env(None, notify={"webhook_url": None})) is None
-    settings = Settings.from_env(None, notify={"webhook_url": SecretStr(webhook_url(hook.url))})
+    assert Messenger.from_settings(Settings.defaults(notify={"webhook_url": None})) is None
+    settings = Settings.defaults(notify={"webhook_url": SecretStr(webhook_url(hook.url))})
     client = Messenger.from_settings(settings)
     assert client is not None
     with client:
@@ -291,18 +291,16 @@ def test_write_report_falls_back_to_html(printer: Fake, tmp_path: Path) -> None:
 
 
 def test_print_service_from_settings(tmp_path: Path) -> None:
-    settings = Settings.from_env(
-        None, runtime={"data_dir": tmp_path}, notify={"print_service_url": None}
-    )
+    settings = Settings.defaults(runtime={"data_dir": tmp_path}, notify={"print_service_url": None})
     assert PrintService.from_settings(settings) is None
     assert reports_dir(settings) == tmp_path / "reports"
-    configured = Settings.from_env(
-        None, notify={"print_service_url": "http://gotenberg:3000" + CONVERT_PATH}
+    configured = Settings.defaults(
+        notify={"print_service_url": "http://gotenberg:3000" + CONVERT_PATH}
     )
     service = PrintService.from_settings(configured)
     assert service is not None
     service.close()
-    assert reports_dir(Settings.from_env(None, effect={"reports_dir": tmp_path})) == tmp_path
+    assert reports_dir(Settings.defaults(effect={"reports_dir": tmp_path})) == tmp_path
 
 
 # -- message texts -----------------------------------------------------------------------------

@@ -52,14 +52,14 @@ def _index(database: Database) -> None:
 
 
 @pytest.fixture
-def api_url(kb_env: Settings, database: Database, tmp_path: Path) -> Iterator[str]:
+def api_url(kb_settings: Settings, database: Database, tmp_path: Path) -> Iterator[str]:
     _index(database)
     # PUT /api/synonyms is fuzzed too: it must write a copy, never config/synonyms.yaml.
     synonyms = tmp_path / "synonyms.yaml"
-    shutil.copy(kb_env.search.synonyms_path, synonyms)
+    shutil.copy(kb_settings.search.synonyms_path, synonyms)
     with ServerThread(create_pyrus_app(PyrusStore.from_samples())) as pyrus:
         url = f"{pyrus.url}/v4"
-        settings = kb_env.with_overrides(
+        settings = kb_settings.with_overrides(
             console={"password": SecretStr(PASSWORD)},
             pyrus={
                 "api_url": url,

@@ -23,7 +23,7 @@ from kb_core.db import Database
 from kb_core.embeddings import query_embedder
 from kb_core.search import SearchOptions, search
 from kb_core.search.access import form_audiences
-from kb_core.settings import Settings, get_settings
+from kb_core.settings import Settings
 from kb_core.sources.confluence import ConfluencePage, effective_access
 from kb_fakes.confluence import ConfluenceStore
 from kb_fakes.services import FakeServices, start_fakes
@@ -46,7 +46,7 @@ KEPT_PAGES = 12
 
 
 @pytest.fixture
-def fakes(kb_env: Settings, monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeServices]:
+def fakes() -> Iterator[FakeServices]:
     samples = ConfluenceStore.from_samples()
     kept = [*sorted(samples.pages)[:KEPT_PAGES], "1002001"]
     services = start_fakes(confluence_store=ConfluenceStore([samples.pages[i] for i in kept]))
@@ -54,20 +54,27 @@ def fakes(kb_env: Settings, monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeSer
         SECRET_ID, space="ADM", title=SECRET_TITLE, body=SECRET_BODY, parent_id="1002001"
     )
     services.confluence_store.pages[SECRET_ID].read_groups = [GROUP]
-    for key, value in services.env().items():
-        monkeypatch.setenv(key, value)
-    monkeypatch.setenv("KB_PYRUS_FORM_IDS", "")  # no ticket ingest (the bot still answers)
-    monkeypatch.setenv("KB_EVAL_GATE", "false")
-    monkeypatch.setenv("KB_HTTP_BACKOFF_MAX_S", "0.2")
-    get_settings.cache_clear()
     yield services
     services.stop()
-    get_settings.cache_clear()
 
 
 @pytest.fixture
-def ingested(fakes: FakeServices, database: Database) -> dict[str, dict[str, object]]:
-    return run_ingest(database, None)
+def settings(kb_settings: Settings, fakes: FakeServices) -> Settings:
+    # Confluence only: no Jira issues, no ticket ingest (the bot still answers).
+    confluence_and_pyrus = {k: v for k, v in fakes.env().items() if not k.startswith("KB_JIRA")}
+    return kb_settings.with_env(
+        {
+            **confluence_and_pyrus,
+            "KB_PYRUS_FORM_IDS": "",
+            "KB_EVAL_GATE": "false",
+            "KB_HTTP_BACKOFF_MAX_S": "0.2",
+        }
+    )
+
+
+@pytest.fixture
+def ingested(settings: Settings, database: Database) -> dict[str, dict[str, object]]:
+    return run_ingest(settings, None)
 
 
 def _secret_doc(database: Database) -> int:
@@ -80,8 +87,10 @@ def _secret_doc(database: Database) -> int:
     return int(row[0])
 
 
-def _found(database: Database, groups: frozenset[str] | None, k: int = 10) -> list[str]:
-    embedder = query_embedder(get_settings())
+def _found(
+    settings: Settings, database: Database, groups: frozenset[str] | None, k: int = 10
+) -> list[str]:
+    embedder = query_embedder(settings)
     with database.connection() as conn:
         hits = search(conn, embedder, QUESTION, SearchOptions(k=k, reader_groups=groups))
     return [hit.external_id for hit in hits]
@@ -118,43 +127,47 @@ def test_inherited_restrictions_keep_only_the_groups_common_to_every_level():
     assert lookups == ["99"]
 
 
-def test_a_restricted_page_is_found_only_by_readers_in_its_group(ingested, database):
+def test_a_restricted_page_is_found_only_by_readers_in_its_group(
+    settings: Settings, ingested, database
+):
     with database.connection() as conn:
         groups, origin = conn.execute(
             "SELECT groups, origin FROM document_access WHERE document_id = %s",
             (_secret_doc(database),),
         ).fetchone()
     assert (groups, origin) == ([GROUP], "confluence")
-    assert SECRET_ID in _found(database, None)[:3]  # the pipeline's own view: everything
-    assert SECRET_ID in _found(database, frozenset({GROUP, "kb-agents"}))[:3]
-    outside = _found(database, frozenset({"kb-agents"}), k=50)
+    assert SECRET_ID in _found(settings, database, None)[:3]  # the pipeline's own view: everything
+    assert SECRET_ID in _found(settings, database, frozenset({GROUP, "kb-agents"}))[:3]
+    outside = _found(settings, database, frozenset({"kb-agents"}), k=50)
     assert SECRET_ID not in outside and outside  # other pages are still found
-    assert SECRET_ID not in _found(database, frozenset(), k=50)
+    assert SECRET_ID not in _found(settings, database, frozenset(), k=50)
 
 
 def test_a_lifted_restriction_reaches_search_without_a_new_version(
-    ingested, fakes: FakeServices, database
+    settings: Settings, ingested, fakes: FakeServices, database
 ):
     store = fakes.confluence_store
     version = store.pages[SECRET_ID].version
     store.pages[SECRET_ID].read_groups = None  # no new page version, as in Confluence
-    run_ingest(database, None)
+    run_ingest(settings, None)
     assert store.pages[SECRET_ID].version == version
-    assert SECRET_ID in _found(database, frozenset({"kb-agents"}))[:3]
+    assert SECRET_ID in _found(settings, database, frozenset({"kb-agents"}))[:3]
     store.pages[SECRET_ID].read_groups = ["hr"]
-    run_ingest(database, None)
-    assert SECRET_ID not in _found(database, frozenset({GROUP}), k=50)
+    run_ingest(settings, None)
+    assert SECRET_ID not in _found(settings, database, frozenset({GROUP}), k=50)
 
 
 def _console(settings: Settings, groups: str) -> dict[str, str]:
     return {"X-Forwarded-User": "someone", "X-Forwarded-Groups": groups}
 
 
-def test_console_search_answer_and_sources_respect_the_readers_groups(ingested, database: Database):
-    settings = get_settings().with_overrides(console={"auth": "header"})
-    outside = _console(settings, "kb-agents")
-    inside = _console(settings, f"kb-agents,{GROUP}")
-    with TestClient(create_app(settings)) as client:
+def test_console_search_answer_and_sources_respect_the_readers_groups(
+    settings: Settings, ingested, database: Database
+):
+    header_auth = settings.with_overrides(console={"auth": "header"})
+    outside = _console(header_auth, "kb-agents")
+    inside = _console(header_auth, f"kb-agents,{GROUP}")
+    with TestClient(create_app(header_auth)) as client:
         found = client.get("/api/search", params={"q": QUESTION, "k": 50}, headers=outside)
         assert found.status_code == 200
         assert SECRET_ID not in [hit["external_id"] for hit in found.json()]
@@ -204,16 +217,16 @@ def _answer_ticket(
 
 
 def test_the_bot_never_cites_what_its_forms_audience_may_not_read(
-    ingested, fakes: FakeServices, database: Database
+    settings: Settings, ingested, fakes: FakeServices, database: Database
 ):
     secret_doc = _secret_doc(database)
-    settings = get_settings().with_overrides(pyrus={"form_groups": f"{TICKETS_FORM}:kb-agents"})
-    comment, retrieved = _answer_ticket(fakes, database, settings)
+    agents_only = settings.with_overrides(pyrus={"form_groups": f"{TICKETS_FORM}:kb-agents"})
+    comment, retrieved = _answer_ticket(fakes, database, agents_only)
     assert secret_doc not in [item["doc_id"] for item in retrieved]
     assert SECRET_TITLE not in comment and "Альбатрос" not in comment.replace(QUESTION, "")
     # a form read by the group: the bot may cite the page
-    settings = settings.with_overrides(pyrus={"form_groups": f"{TICKETS_FORM}:kb-agents,{GROUP}"})
-    comment, retrieved = _answer_ticket(fakes, database, settings)
+    with_group = settings.with_overrides(pyrus={"form_groups": f"{TICKETS_FORM}:kb-agents,{GROUP}"})
+    comment, retrieved = _answer_ticket(fakes, database, with_group)
     assert secret_doc in [item["doc_id"] for item in retrieved]
 
 

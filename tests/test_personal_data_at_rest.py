@@ -9,7 +9,6 @@ sample tickets' own labels plant (samples/**/*.pii.json).
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -18,6 +17,7 @@ import psycopg
 import pytest
 
 from evals.planted_pii import Leaks, find_in_texts, planted_values, scan_database
+from tests.conftest import process_env, settings_for
 
 pytestmark = pytest.mark.slow  # the whole `kb demo` in a process
 
@@ -34,8 +34,7 @@ def test_demo_leaves_no_planted_value_in_the_database_or_its_output(
     db_url: str, tmp_path: Path, planted
 ):
     data_dir = tmp_path / "data"
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("KB_", "DAGSTER_"))}
-    env.update({"DATABASE_URL": db_url, "KB_DATA_DIR": str(data_dir), "KB_PII_WORKERS": "1"})
+    env = process_env(settings_for(db_url, data_dir))
     result = subprocess.run(
         [str(Path(sys.executable).with_name("kb")), "demo", "--no-serve"],
         env=env,

@@ -116,6 +116,7 @@ def _kb(*args: str, stdin: str) -> subprocess.CompletedProcess[str]:
     return run_kb(*args, stdin=stdin)
 
 
+@pytest.mark.integration  # starts a process
 def test_cli_scrub_and_scan():
     text = "Клиент Смирнова Анна\nтел. +7 (912) 345-67-89\n"
     scrubbed = _kb("pii", "scrub", stdin=text)
@@ -150,6 +151,7 @@ def test_allow_listed_terms_are_never_scrubbed(scrubber: Scrubber):
         assert term.casefold() in scrubber.scrub(sentence).casefold(), term
 
 
+@pytest.mark.integration  # starts a process
 def test_parallel_scrubbing_matches_in_process(scrubber: Scrubber):
     from kb_core.pii.configured import PARALLEL_MIN_TEXTS, ParallelScrubber
 

@@ -10,11 +10,12 @@ from kb_core.db import Database
 from kb_core.embeddings import make_embedder
 from kb_core.index.vector_index import index_name
 from kb_core.search import SearchOptions, search
+from kb_core.settings import Settings
 from tests.conftest import run_ingest
 
 
-def _run(database: Database, root: Path | None) -> dict[str, dict[str, object]]:
-    return run_ingest(database, root)
+def _run(settings: Settings, root: Path | None) -> dict[str, dict[str, object]]:
+    return run_ingest(settings, root)
 
 
 def _search(database: Database, query: str, k: int = 3):
@@ -32,8 +33,8 @@ def _chunk_rows(database: Database) -> dict[int, tuple[int, str]]:
 
 
 @pytest.fixture
-def ingested(database: Database, sample_dir: Path) -> dict[str, dict[str, object]]:
-    return _run(database, sample_dir)
+def ingested(kb_settings, database: Database, sample_dir: Path) -> dict[str, dict[str, object]]:
+    return _run(kb_settings, sample_dir)
 
 
 def test_first_run_indexes_every_sample_article(database: Database, ingested, sample_dir):
@@ -63,9 +64,9 @@ def test_russian_questions_find_their_article(database, ingested, question, expe
     assert hits[0].score > hits[-1].score
 
 
-def test_rerun_without_changes_does_nothing(database, ingested, sample_dir):
+def test_rerun_without_changes_does_nothing(kb_settings, database, ingested, sample_dir):
     before = _chunk_rows(database)
-    again = _run(database, sample_dir)
+    again = _run(kb_settings, sample_dir)
     assert again["raw_files"]["new"] == 0 and again["raw_files"]["changed"] == 0
     assert again["raw_files"]["prepared"] == 0
     assert again["pii_free_chunks"]["documents_rechunked"] == 0
@@ -73,14 +74,14 @@ def test_rerun_without_changes_does_nothing(database, ingested, sample_dir):
     assert _chunk_rows(database) == before
 
 
-def test_changed_file_is_the_only_one_reprocessed(database, ingested, sample_dir):
+def test_changed_file_is_the_only_one_reprocessed(kb_settings, database, ingested, sample_dir):
     before = _chunk_rows(database)
     target = sample_dir / "admin" / "archive.md"
     target.write_text(
         target.read_text("utf-8") + "\n## Экспорт\n\nВыгрузку архива делают из реестра формы.\n",
         "utf-8",
     )
-    again = _run(database, sample_dir)
+    again = _run(kb_settings, sample_dir)
     assert (again["raw_files"]["changed"], again["raw_files"]["new"]) == (1, 0)
     assert again["pii_free_chunks"]["documents_rechunked"] == 1
     assert again["chunk_embeddings"]["embedded"] == 1  # one small doc = one new chunk
@@ -94,21 +95,21 @@ def test_changed_file_is_the_only_one_reprocessed(database, ingested, sample_dir
     assert _search(database, "как выгрузить архив задач")[0].external_id == "admin/archive.md"
 
 
-def test_deleted_file_disappears_from_search(database, ingested, sample_dir):
+def test_deleted_file_disappears_from_search(kb_settings, database, ingested, sample_dir):
     (sample_dir / "access" / "sso-login.html").unlink()
-    again = _run(database, sample_dir)
+    again = _run(kb_settings, sample_dir)
     assert again["raw_files"]["deleted"] == 1
     hits = _search(database, "вход через SAML единый вход SSO", k=10)
     assert "access/sso-login.html" not in {h.external_id for h in hits}
 
 
-def test_deleted_then_restored_file_is_indexed_again(database, ingested, sample_dir):
+def test_deleted_then_restored_file_is_indexed_again(kb_settings, database, ingested, sample_dir):
     path = sample_dir / "access" / "sso-login.html"
     content = path.read_text("utf-8")
     path.unlink()
-    _run(database, sample_dir)
+    _run(kb_settings, sample_dir)
     path.write_text(content, "utf-8")
-    again = _run(database, sample_dir)
+    again = _run(kb_settings, sample_dir)
     assert again["raw_files"]["changed"] == 1
     assert again["pii_free_chunks"]["documents_rechunked"] == 1
     assert _search(database, "вход через SAML единый вход SSO")[0].external_id == (
@@ -116,13 +117,13 @@ def test_deleted_then_restored_file_is_indexed_again(database, ingested, sample_
     )
 
 
-def test_identical_text_is_embedded_once(database, ingested, sample_dir):
+def test_identical_text_is_embedded_once(kb_settings, database, ingested, sample_dir):
     copy = sample_dir / "copy"
     copy.mkdir()
     (copy / "archive.md").write_text(
         (sample_dir / "admin" / "archive.md").read_text("utf-8"), "utf-8"
     )
-    again = _run(database, sample_dir)
+    again = _run(kb_settings, sample_dir)
     # Same title and text: the chunk's content hash is known, its vector is copied.
     assert again["raw_files"]["new"] == 1
     assert again["chunk_embeddings"]["embedded"] == 0
@@ -142,18 +143,16 @@ def test_vector_search_is_served_by_the_model_hnsw_index(database, ingested):
     assert index_name(embedder.model_id) in "\n".join(r[0] for r in plan)
 
 
-def test_unconfigured_files_source_changes_nothing(database, ingested):
+def test_unconfigured_files_source_changes_nothing(kb_settings, database, ingested):
     before = _chunk_rows(database)
-    again = _run(database, None)
+    again = _run(kb_settings, None)
     assert again["raw_files"] == {"enabled": False}
     assert _chunk_rows(database) == before
 
 
 def test_blocking_check_stops_unscrubbed_chunks_before_embedding(
-    database, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    kb_settings: Settings, database, tmp_path: Path
 ):
-    from kb_core.settings import get_settings
-
     folder = tmp_path / "kb"
     folder.mkdir()
     (folder / "ticket.md").write_text(
@@ -161,9 +160,8 @@ def test_blocking_check_stops_unscrubbed_chunks_before_embedding(
         "ИНН 7707083893. Письма перестали приходить после смены пароля.\n",
         "utf-8",
     )
-    monkeypatch.setenv("KB_PII_SCRUB", "false")  # someone switched scrubbing off
-    get_settings.cache_clear()
-    stopped = run_ingest(database, folder, expect_success=False)
+    unscrubbed = kb_settings.with_overrides(pii={"scrub": False})  # someone switched it off
+    stopped = run_ingest(unscrubbed, folder, expect_success=False)
     check = stopped["check:no_personal_data_in_chunks"]
     assert check["passed"] is False
     assert check["flagged_chunks"] == 1
@@ -175,9 +173,7 @@ def test_blocking_check_stops_unscrubbed_chunks_before_embedding(
             "SELECT count(*) FROM chunks WHERE embedding IS NOT NULL"
         ).fetchone() == (0,)
 
-    monkeypatch.setenv("KB_PII_SCRUB", "true")
-    get_settings.cache_clear()
-    fixed = run_ingest(database, folder)
+    fixed = run_ingest(kb_settings, folder)
     assert fixed["pii_free_chunks"]["documents_rechunked"] == 1  # scrubbing config changed
     assert fixed["check:no_personal_data_in_chunks"]["passed"] is True
     assert fixed["chunk_embeddings"]["embedded"] == 1

@@ -9,7 +9,7 @@ import pytest
 from kb_core.db import Database
 from kb_core.embeddings import make_embedder
 from kb_core.search import SearchOptions, search
-from kb_core.settings import get_settings
+from kb_core.settings import Settings
 from kb_core.sources.pyrus_tasks import TicketDocumentBuilder
 from kb_fakes.documents import docx_bytes, pdf_bytes
 from kb_fakes.pyrus import BOT_LOGIN, BOT_SECURITY_KEY, PyrusStore, create_pyrus_app
@@ -28,25 +28,37 @@ PRICE_LINES = [
 
 
 @pytest.fixture
-def pyrus(kb_env, monkeypatch: pytest.MonkeyPatch) -> Iterator[PyrusStore]:
+def pyrus_server() -> Iterator[tuple[PyrusStore, ServerThread]]:
     store = PyrusStore.from_samples()
     # A few resolved tickets keep each ingest short; the files are what is under test.
     kept = _resolved_ids(store)[:KEPT_TICKETS]
     store.tasks = {task_id: store.tasks[task_id] for task_id in kept}
     server = ServerThread(create_pyrus_app(store)).start()
-    # Only Pyrus is configured: the other sources skip themselves.
-    monkeypatch.setenv("KB_PYRUS_API_URL", f"{server.url}/v4")
-    monkeypatch.setenv("KB_PYRUS_AUTH_URL", f"{server.url}/v4")
-    monkeypatch.setenv("KB_PYRUS_LOGIN", BOT_LOGIN)
-    monkeypatch.setenv("KB_PYRUS_SECURITY_KEY", BOT_SECURITY_KEY)
-    monkeypatch.setenv("KB_PYRUS_FORM_IDS", str(SAMPLE_HELPDESK_FORM))
-    monkeypatch.setenv("KB_PYRUS_BOT_IDS", SAMPLE_BOT_IDS)
-    monkeypatch.setenv("KB_HTTP_BACKOFF_MAX_S", "0.2")
-    monkeypatch.setenv("KB_EVAL_GATE", "false")  # the golden sets need the other sources
-    get_settings.cache_clear()
-    yield store
+    yield store, server
     server.stop()
-    get_settings.cache_clear()
+
+
+@pytest.fixture
+def pyrus(pyrus_server: tuple[PyrusStore, ServerThread]) -> PyrusStore:
+    return pyrus_server[0]
+
+
+@pytest.fixture
+def settings(kb_settings: Settings, pyrus_server: tuple[PyrusStore, ServerThread]) -> Settings:
+    url = pyrus_server[1].url
+    # Only Pyrus is configured: the other sources skip themselves.
+    return kb_settings.with_env(
+        {
+            "KB_PYRUS_API_URL": f"{url}/v4",
+            "KB_PYRUS_AUTH_URL": f"{url}/v4",
+            "KB_PYRUS_LOGIN": BOT_LOGIN,
+            "KB_PYRUS_SECURITY_KEY": BOT_SECURITY_KEY,
+            "KB_PYRUS_FORM_IDS": str(SAMPLE_HELPDESK_FORM),
+            "KB_PYRUS_BOT_IDS": SAMPLE_BOT_IDS,
+            "KB_HTTP_BACKOFF_MAX_S": "0.2",
+            "KB_EVAL_GATE": "false",  # the golden sets need the other sources
+        }
+    )
 
 
 def _resolved_ids(store: PyrusStore) -> list[int]:
@@ -91,7 +103,7 @@ def _live(database: Database) -> set[str]:
     return {r[0] for r in rows}
 
 
-def test_ticket_attachments_are_searchable_and_leave_with_their_ticket(pyrus, database):
+def test_ticket_attachments_are_searchable_and_leave_with_their_ticket(settings, pyrus, database):
     store = pyrus
     first, agent = _resolved_ticket(store, 0)
     second, agent2 = _resolved_ticket(store, 1)
@@ -107,7 +119,7 @@ def test_ticket_attachments_are_searchable_and_leave_with_their_ticket(pyrus, da
     _attach(store, first, agent, "screen.png", b"\x89PNG\r\n")
     _attach(store, first, agent, "logs.zip", b"PK\x03\x04")
 
-    synced = run_ingest(database, None)
+    synced = run_ingest(settings, None)
     assert synced["run"]["success"]
     meta = synced["raw_pyrus_tickets"]
     assert meta["attachments_new"] == 2
@@ -138,14 +150,14 @@ def test_ticket_attachments_are_searchable_and_leave_with_their_ticket(pyrus, da
     # Unchanged files are not downloaded again (the broken one is retried: the ticket is
     # re-read within the overlap, and the file may have been fixed).
     downloads = len(store.downloads)
-    again = run_ingest(database, None)["raw_pyrus_tickets"]
+    again = run_ingest(settings, None)["raw_pyrus_tickets"]
     assert again["attachments_new"] == again["attachments_deleted"] == 0
     assert store.downloads[downloads:] == [broken["id"]]
 
     # Reopening the first ticket and deleting the second take their files along.
     store.add_comment(first, agent, {"text": "Открываю снова.", "action": "reopened"})
     del store.tasks[second]
-    third = run_ingest(database, None)["raw_pyrus_tickets"]
+    third = run_ingest(settings, None)["raw_pyrus_tickets"]
     assert third["attachments_deleted"] == 2
     assert _live(database) == set()
     assert str(pdf["id"]) not in _found(database, "сколько стоит аудит складской учётной системы")

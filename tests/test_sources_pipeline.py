@@ -8,12 +8,12 @@ from dataclasses import dataclass
 import httpx
 import pytest
 
-from kb_core.db import Database, open_database, with_dbname
+from kb_core.db import Database, with_dbname
 from kb_core.embeddings import make_embedder
 from kb_core.search import SearchOptions, search
-from kb_core.settings import get_settings
+from kb_core.settings import Settings
 from kb_fakes.services import FakeServices, start_fakes
-from tests.conftest import clone_db, drop_db, run_ingest, settings_env
+from tests.conftest import clone_db, drop_db, run_ingest, settings_for
 
 
 @dataclass(frozen=True)
@@ -36,15 +36,9 @@ def synced_once(
     change either without the next one seeing it."""
     name = clone_db(pg_server, template_db)
     services = start_fakes()
-    env = {
-        "DATABASE_URL": with_dbname(pg_server, name),
-        "KB_DATA_DIR": str(tmp_path_factory.mktemp("synced") / "data"),
-        **services.env(),
-        "KB_HTTP_BACKOFF_MAX_S": "0.2",
-    }
+    base = settings_for(with_dbname(pg_server, name), tmp_path_factory.mktemp("synced") / "data")
     try:
-        with settings_env(env) as settings:
-            summary = run_ingest(open_database(settings), None)
+        summary = run_ingest(_with_fakes(base, services), None)
         assert services.jira is not None
         ports = (services.confluence.port, services.pyrus.port, services.jira.port)
     finally:
@@ -59,18 +53,22 @@ def db_start(synced_once: Synced) -> str:
     return synced_once.dbname
 
 
+def _with_fakes(settings: Settings, services: FakeServices) -> Settings:
+    return settings.with_env({**services.env(), "KB_HTTP_BACKOFF_MAX_S": "0.2"})
+
+
 @pytest.fixture
-def fakes(synced_once: Synced, kb_env, monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeServices]:
+def fakes(synced_once: Synced) -> Iterator[FakeServices]:
     confluence, pyrus, jira = synced_once.ports
     # The samples are the fakes' whole state, so these serve what the sync read.
     services = start_fakes(confluence_port=confluence, pyrus_port=pyrus, jira_port=jira)
-    for key, value in services.env().items():
-        monkeypatch.setenv(key, value)
-    monkeypatch.setenv("KB_HTTP_BACKOFF_MAX_S", "0.2")
-    get_settings.cache_clear()
     yield services
     services.stop()
-    get_settings.cache_clear()
+
+
+@pytest.fixture
+def settings(kb_settings: Settings, fakes: FakeServices) -> Settings:
+    return _with_fakes(kb_settings, fakes)
 
 
 def _live(database: Database, source: str) -> set[str]:
@@ -82,10 +80,10 @@ def _live(database: Database, source: str) -> set[str]:
     return {r[0] for r in rows}
 
 
-def _closed_with_replies(store) -> set[str]:
+def _closed_with_replies(store, settings: Settings) -> set[str]:
     from kb_core.sources import configured
 
-    builder = configured.ticket_builder(get_settings())
+    builder = configured.ticket_builder(settings)
     return {
         str(task_id)
         for task_id, task in store.tasks.items()
@@ -98,12 +96,12 @@ def synced(synced_once: Synced, fakes: FakeServices) -> dict[str, dict[str, obje
     return synced_once.summary
 
 
-def test_full_sync_of_every_source(fakes, database, synced):
+def test_full_sync_of_every_source(settings, fakes, database, synced):
     pages = fakes.confluence_store.pages
     assert synced["raw_confluence_pages"]["mode"] == "full"
     assert synced["raw_confluence_pages"]["new"] == len(pages)
     assert _live(database, "confluence") == set(pages)
-    tickets = _closed_with_replies(fakes.pyrus_store)
+    tickets = _closed_with_replies(fakes.pyrus_store, settings)
     assert len(tickets) >= 150
     assert _live(database, "pyrus") == tickets
     open_ids = {str(i) for i, t in fakes.pyrus_store.tasks.items() if not t.get("is_closed")}
@@ -112,8 +110,8 @@ def test_full_sync_of_every_source(fakes, database, synced):
     assert synced["chunk_embeddings"]["embedded"] > len(pages) + len(tickets)
 
 
-def test_second_run_without_changes_touches_nothing(fakes, database, synced):
-    again = run_ingest(database, None)
+def test_second_run_without_changes_touches_nothing(settings, fakes, database, synced):
+    again = run_ingest(settings, None)
     assert again["raw_confluence_pages"]["mode"] == "incremental"
     for source in ("raw_confluence_pages", "raw_pyrus_tickets", "kb_corrections"):
         assert (again[source]["new"], again[source]["changed"], again[source]["deleted"]) == (
@@ -125,7 +123,7 @@ def test_second_run_without_changes_touches_nothing(fakes, database, synced):
     assert again["chunk_embeddings"]["embedded"] == 0
 
 
-def test_incremental_sync_reprocesses_exactly_the_changed_pages(fakes, database, synced):
+def test_incremental_sync_reprocesses_exactly_the_changed_pages(settings, fakes, database, synced):
     store = fakes.confluence_store
     changed = sorted(store.pages)[5:8]
     deleted = sorted(store.pages)[10]
@@ -134,7 +132,7 @@ def test_incremental_sync_reprocesses_exactly_the_changed_pages(fakes, database,
         store.upsert(page_id, body=store.pages[page_id].body + "<p>Дополнение: проверено.</p>")
     store.delete(deleted)
 
-    again = run_ingest(database, None)
+    again = run_ingest(settings, None)
     confluence = again["raw_confluence_pages"]
     assert (confluence["changed"], confluence["deleted"], confluence["new"]) == (3, 1, 0)
     assert confluence["prepared"] == 3
@@ -147,7 +145,7 @@ def test_incremental_sync_reprocesses_exactly_the_changed_pages(fakes, database,
     assert deleted not in {h.external_id for h in hits if h.source == "confluence"}
 
 
-def test_sync_survives_429_and_token_expiry(fakes, database, synced):
+def test_sync_survives_429_and_token_expiry(settings, fakes, database, synced):
     store = fakes.confluence_store
     first = sorted(store.pages)[0]
     store.upsert(first, title=store.pages[first].title + " (обновлено)")
@@ -160,7 +158,7 @@ def test_sync_survives_429_and_token_expiry(fakes, database, synced):
         f"{pyrus}/_admin/faults", json={"status": 429, "count": 1, "path_contains": "/forms"}
     )
 
-    again = run_ingest(database, None)
+    again = run_ingest(settings, None)
     assert again["raw_confluence_pages"]["changed"] == 1
     assert again["raw_confluence_pages"]["http_retries"] >= 2
     pyrus_assets = (again["raw_pyrus_tickets"], again["kb_corrections"])
@@ -169,14 +167,14 @@ def test_sync_survives_429_and_token_expiry(fakes, database, synced):
     assert again["raw_pyrus_tickets"]["changed"] == 0  # nothing lost or duplicated
 
 
-def test_failing_source_fails_the_run_and_keeps_the_cursor(fakes, database, synced):
+def test_failing_source_fails_the_run_and_keeps_the_cursor(settings, fakes, database, synced):
     with database.connection() as conn:
         before = conn.execute(
             "SELECT cursor FROM source_state WHERE source = 'confluence'"
         ).fetchone()
     httpx.post(f"{fakes.confluence.url}/_admin/faults", json={"status": 503, "count": 100})
     with pytest.raises(Exception, match="503"):
-        run_ingest(database, None)
+        run_ingest(settings, None)
     with database.connection() as conn:
         after = conn.execute(
             "SELECT cursor FROM source_state WHERE source = 'confluence'"
@@ -221,18 +219,18 @@ def test_no_planted_personal_data_reaches_the_index(fakes, database, synced):
     assert len(leaked) / len(people) < 0.05, sorted(leaked)[:10]
 
 
-def test_a_space_listed_empty_does_not_empty_the_knowledge_base(fakes, database, synced):
+def test_a_space_listed_empty_does_not_empty_the_knowledge_base(settings, fakes, database, synced):
     store = fakes.confluence_store
     before = _live(database, "confluence")
     for page_id in sorted(store.pages)[:30]:  # most of the space vanishes at once
         store.delete(page_id)
     with pytest.raises(Exception, match="refusing"):
-        run_ingest(database, None)
+        run_ingest(settings, None)
     assert _live(database, "confluence") == before  # nothing written, cursor kept
 
 
 def test_verifier_catches_what_a_scrubber_without_names_lets_through(
-    fakes, database, synced, monkeypatch: pytest.MonkeyPatch
+    settings, fakes, database, synced
 ):
     from kb_core.index.documents import request_rescrub
     from kb_core.index.versions import active_version, candidate_version
@@ -240,9 +238,8 @@ def test_verifier_catches_what_a_scrubber_without_names_lets_through(
     with database.connection() as conn:
         served_before = active_version(conn).id
         request_rescrub(conn)
-    monkeypatch.setenv("KB_PII_NAME_RECOGNITION", "false")  # names slip through this run
-    get_settings.cache_clear()
-    stopped = run_ingest(database, None, expect_success=False)
+    names_slip = settings.with_overrides(pii={"name_recognition": False})  # this run only
+    stopped = run_ingest(names_slip, None, expect_success=False)
 
     check = stopped["check:no_personal_data_in_chunks"]
     assert check["passed"] is False

@@ -9,6 +9,7 @@ import time
 from pathlib import Path
 
 import psutil
+import pytest
 
 
 def _wait_for(path: Path, timeout: float = 20.0) -> None:
@@ -18,6 +19,7 @@ def _wait_for(path: Path, timeout: float = 20.0) -> None:
         time.sleep(0.05)
 
 
+@pytest.mark.integration  # starts a process
 def test_sigterm_stops_a_child_that_ignores_it(tmp_path: Path):
     # The child ignores SIGTERM (as a hanging `dagster dev` effectively does) and has a
     # grandchild; both must be gone after the grace period, and the supervisor exits 0.
@@ -53,6 +55,7 @@ def test_sigterm_stops_a_child_that_ignores_it(tmp_path: Path):
     assert not psutil.pid_exists(grandchild) or psutil.Process(grandchild).status() == "zombie"
 
 
+@pytest.mark.integration  # starts a process
 def test_child_exit_code_is_returned(tmp_path: Path):
     from kb_cli.supervise import run_supervised
 

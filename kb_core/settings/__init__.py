@@ -14,11 +14,12 @@ changing the environment.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from datetime import date
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from pydantic import AliasChoices, BaseModel, Field
+from pydantic import AliasChoices, BaseModel, Field, SecretStr
 from pydantic_settings import BaseSettings
 
 from kb_core.settings.groups import (
@@ -207,6 +208,40 @@ class Settings(BaseModel):
             group_name, field = names[var]
             update.setdefault(group_name, {})[field] = value
         return self.with_overrides(**update)
+
+    def to_env(self) -> dict[str, str]:
+        """The environment variables that reproduce these settings in another process
+        (each value that differs from its default, secrets included, in the format the
+        environment takes): ``Settings.defaults().with_env(s.to_env()) == s``. How a test
+        or a tool hands the settings it built to a ``kb`` or Dagster process it starts."""
+        env: dict[str, str] = {}
+        for group_name, group in self.groups().items():
+            values: BaseSettings = getattr(self, group_name)
+            for field, info in group.model_fields.items():
+                value = getattr(values, field)
+                if value == default_of(group, field):
+                    continue
+                env[env_name(group, field)] = _env_value(
+                    value, info.metadata, env_name(group, field)
+                )
+        return env
+
+
+def _env_value(value: Any, metadata: list[Any], name: str) -> str:
+    if isinstance(value, SecretStr):
+        value = value.get_secret_value()
+    if value is None:
+        # An unset optional whose default is set cannot be written as a variable (an
+        # empty value would be read as a value, not as "unset").
+        raise ValueError(f"{name} is unset but its default is not: no variable can say so")
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, list):
+        separator = next((m.separator for m in metadata if isinstance(m, Separated)), ",")
+        return separator.join(str(item) for item in value)
+    if isinstance(value, date):
+        return value.isoformat()
+    return str(value)
 
 
 @lru_cache(maxsize=1)
