@@ -219,11 +219,9 @@ class Settings(BaseModel):
             values: BaseSettings = getattr(self, group_name)
             for field, info in group.model_fields.items():
                 value = getattr(values, field)
-                if value == default_of(group, field):
-                    continue
-                env[env_name(group, field)] = _env_value(
-                    value, info.metadata, env_name(group, field)
-                )
+                if value != default_of(group, field):
+                    name = env_name(group, field)
+                    env[name] = _env_value(value, info.metadata, name)
         return env
 
 
