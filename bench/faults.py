@@ -64,10 +64,11 @@ class Result:
 
 
 class Suite:
-    def __init__(self, tmp: Path) -> None:
+    def __init__(self, tmp: Path, lease_s: int = LEASE_S) -> None:
         from kb_fakes.services import start_fakes
 
         self.tmp = tmp
+        self.lease_s = lease_s
         self.fakes = start_fakes()
         self.store = self.fakes.pyrus_store
         self.port = free_port()
@@ -76,7 +77,7 @@ class Suite:
             **self.fakes.env(),
             "KB_DATA_DIR": str(tmp),
             "KB_BOT_POLL_S": "0.2",
-            "KB_BOT_JOB_LEASE_S": str(LEASE_S),
+            "KB_BOT_JOB_LEASE_S": str(lease_s),
             "KB_BOT_RETRY_BACKOFF_S": "1",
             "KB_LOG_LEVEL": "WARNING",
         }
@@ -311,7 +312,7 @@ def pyrus_429(suite: Suite, results: list[Result]) -> None:
 
 def kill9(suite: Suite, results: list[Result]) -> None:
     with _scenario(
-        "kill9", f"worker SIGKILLed mid-job, restarted (lease {LEASE_S} s)", results
+        "kill9", f"worker SIGKILLed mid-job, restarted (lease {suite.lease_s} s)", results
     ) as r:
         task = suite.ticket()
         suite.fault(status=0, delay_s=20, count=1, path_contains=f"/v4/tasks/{task}")
@@ -332,7 +333,7 @@ def kill9(suite: Suite, results: list[Result]) -> None:
         os.killpg(suite.worker.pid, signal.SIGKILL)
         suite.worker.wait(timeout=10)
         suite.worker = suite._spawn("worker", log="worker")
-        suite.answered(task, timeout=LEASE_S + 60)
+        suite.answered(task, timeout=suite.lease_s + 60)
         r.time_to_answer_s = time.monotonic() - killed if suite.comments(task) else None
         suite.settle([task], r, seconds=3.0)
 
@@ -415,11 +416,13 @@ SCENARIOS: dict[str, Callable[[Suite, list[Result]], None]] = {
 }
 
 
-def run(names: list[str] | None = None) -> list[Result]:
+def run(names: list[str] | None = None, lease_s: int = LEASE_S) -> list[Result]:
+    """Every scenario (or ``names``) against one stack; ``lease_s`` is the bot jobs' lease,
+    what recovering a SIGKILLed worker's job waits for."""
     results: list[Result] = []
     # A short path: the server's Unix socket lives in the data dir (108-byte limit).
     with tempfile.TemporaryDirectory(prefix="kbf-", dir="/tmp") as tmp:
-        suite = Suite(Path(tmp))
+        suite = Suite(Path(tmp), lease_s)
         try:
             suite.start()
             for name in names or list(SCENARIOS):

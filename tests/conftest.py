@@ -20,7 +20,7 @@ import pytest
 from psycopg import sql
 
 # Process-wide knobs of libraries, not settings of the product (tests configure the
-# product only through Settings objects: see ``base_settings``).
+# product only through Settings objects: see ``BASE`` below).
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 os.environ.setdefault("RAGAS_DO_NOT_TRACK", "true")
 os.environ.setdefault("DAGSTER_DISABLE_TELEMETRY", "true")
@@ -61,13 +61,16 @@ BASE = Settings.defaults(
     # One in-process scrubber shared by the whole session (worker pools are tested on
     # their own in test_pii.py; spawning them for every pipeline test would cost minutes).
     pii={"workers": 1},
+    # One BLAS thread per embedding batch: `make test` already runs a worker per CPU.
+    embedding={"threads": 1},
 )
 
 
 def process_env(settings: Settings | None = None, **extra: str) -> dict[str, str]:
     """The environment of a process a test starts: this one's without any product
-    setting (KB_*, DATABASE_URL, DAGSTER_*), then ``settings`` as variables, then
-    ``extra``. So a child process sees exactly the settings the test built."""
+    setting (KB_*, DATABASE_URL) or Dagster storage (DAGSTER_PG_URL, DAGSTER_STORAGE_DIR),
+    then ``settings`` as variables, then ``extra``. So a child process sees exactly the
+    settings the test built."""
     env = {
         key: value
         for key, value in os.environ.items()
