@@ -72,23 +72,43 @@ def known_attachments(conn: psycopg.Connection[Any]) -> dict[str, KnownAttachmen
     return {str(r[0]): KnownAttachment(str(r[1]), int(r[2] or 0)) for r in rows}
 
 
-def attachment_document(
-    page: ConfluencePage, attachment: ConfluenceAttachment, markdown: str
+def attached_file_document(
+    source: str,
+    external_id: str,
+    parent: SourceDocument | ConfluencePage,
+    filename: str,
+    markdown: str,
+    metadata: Mapping[str, Any],
 ) -> SourceDocument:
-    title = f"{page.title} — {attachment.filename}"
+    """A file attached to a page or a ticket as a document of its own, for every source
+    with attachments: titled "<parent> — <file>" (what search shows and what the title
+    boost matches), under the parent's link and date."""
+    title = f"{parent.title} — {filename}"
+    updated = parent.updated_at if isinstance(parent, SourceDocument) else parent.last_modified
     return SourceDocument(
-        source=SOURCE_NAME,
-        external_id=attachment.id,
+        source=source,
+        external_id=external_id,
         title=title,
         raw_format="markdown",
         raw_body=f"# {title}\n\n{markdown}",
-        url=page.url,
-        updated_at=page.last_modified,
-        metadata={
+        url=parent.url,
+        updated_at=updated,
+        metadata={**metadata, "parent_title": parent.title, "filename": filename},
+    )
+
+
+def attachment_document(
+    page: ConfluencePage, attachment: ConfluenceAttachment, markdown: str
+) -> SourceDocument:
+    return attached_file_document(
+        SOURCE_NAME,
+        attachment.id,
+        page,
+        attachment.filename,
+        markdown,
+        {
             "space": page.space,
             "page_id": page.id,
-            "parent_title": page.title,
-            "filename": attachment.filename,
             "media_type": attachment.media_type,
             "size": attachment.size,
             "version": attachment.version,

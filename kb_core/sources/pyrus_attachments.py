@@ -26,7 +26,7 @@ import psycopg
 
 from kb_core.bot.ticket_text import attachment_refs
 from kb_core.models import SourceDocument
-from kb_core.sources.attachments import AttachmentFetch, AttachmentRules
+from kb_core.sources.attachments import AttachmentFetch, AttachmentRules, attached_file_document
 from kb_core.sources.http import SourceHTTPError
 from kb_core.sources.pyrus_tasks import comment_history
 from kb_core.text.attachments import AttachmentError, attachment_markdown, extension, kind
@@ -75,22 +75,16 @@ def known_ticket_attachments(conn: psycopg.Connection[Any]) -> dict[str, KnownTi
 def attachment_document(
     ticket: SourceDocument, ref: Mapping[str, Any], markdown: str
 ) -> SourceDocument:
-    filename = str(ref["name"])
-    title = f"{ticket.title} — {filename}"
-    return SourceDocument(
-        source=SOURCE_NAME,
-        external_id=str(ref["id"]),
-        title=title,
-        raw_format="markdown",
-        raw_body=f"# {title}\n\n{markdown}",
-        url=ticket.url,
-        updated_at=ticket.updated_at,
-        metadata={
+    return attached_file_document(
+        SOURCE_NAME,
+        str(ref["id"]),
+        ticket,
+        str(ref["name"]),
+        markdown,
+        {
             "ticket_id": ticket.external_id,
             "form_id": ticket.metadata.get("form_id"),
             "category": ticket.metadata.get("category"),
-            "parent_title": ticket.title,
-            "filename": filename,
             "size": ref.get("size"),
             "content_key": content_key(ref),
         },
